@@ -1,0 +1,5 @@
+"""User-facing errors: each carries one line that names the cause and the fix."""
+
+
+class FastevalError(Exception):
+    """An error the CLI prints as one line (no traceback) and exits non-zero on."""

@@ -1,0 +1,183 @@
+"""The records that flow through the pipeline: data in, requests out, results stored, scores computed.
+
+Every arrow in the data flow is one of these typed records, never a file convention or a magic
+string. Failures are values (`Status`, `ErrorKind`), so a failed request can never be mistaken for
+an answer and scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks and samples
+# ---------------------------------------------------------------------------------------------
+
+Kind = Literal["yorn", "mcq"]
+"""The benchmark kinds fasteval scores today (VLMEvalKit's `Y/N` and `MCQ` TYPEs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkSpec:
+    """One benchmark, declared once in `benchmarks/<NAME>.toml` and read by every layer.
+
+    Nothing else in the code branches on a dataset's name: the prompt, the extractor, the
+    scorer, the judge policy and circular evaluation all come from here.
+    """
+
+    name: str
+    kind: Kind
+    url: str | None
+    md5: str | None
+    scorer: str  # key into fasteval.scoring.SCORERS: "mme", "pope", "hallusion", "yorn", "mcq"
+    prompt: str = "default"  # dataset prompt template: "yorn" (bare question) or "mcq"
+    circular: bool = False
+    judge: str = "gpt-4o-mini"  # VLMEvalKit's default judge key for this kind; "exact_matching" for none
+    official_rule: str | None = None  # extractor of the benchmark's own scorer: "mme", "pope", "mmstar", "seed"
+    yorn_suffix: str = ""  # text VLMEvalKit appends to a Y/N question (AMBER-style); "" for most
+    categories: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image exactly as the dataset stores it: base64 text, never decoded on the hot path."""
+
+    b64: str
+    mime: str  # "image/jpeg", "image/png", ... sniffed from the first bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One benchmark row, with VLMEvalKit's pandas reading already applied (NA-like text is None)."""
+
+    dataset: str
+    index: int | str
+    question: str
+    images: tuple[ImageRef, ...]
+    options: dict[str, str]  # present options only, letter -> text, in letter order
+    answer: str | None
+    hint: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # category, l2-category, split, image_path ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts and requests
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    image: ImageRef
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A single-turn user message: images first, then text, as VLMEvalKit builds them."""
+
+    parts: tuple[Part, ...]
+    system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenParams:
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float | None = None
+    ignore_eos: bool = False
+    timeout_s: float = 600.0
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Completions: what came back for one request
+# ---------------------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed for good. Retryable kinds were retried before they got here."""
+
+    CONNECT = "connect"  # refused, reset, dropped mid-stream
+    TIMEOUT = "timeout"
+    SERVER = "server_5xx"
+    RATE_LIMITED = "rate_limited"  # 429 after every retry
+    CONTEXT_LENGTH = "context_length"  # 400 saying the prompt is too long
+    BAD_REQUEST = "bad_request"  # any other 4xx
+    MALFORMED = "malformed_response"  # bad JSON, broken SSE, no choices
+    CANCELLED = "cancelled"
+
+
+RETRYABLE: frozenset[ErrorKind] = frozenset(
+    {ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.SERVER, ErrorKind.RATE_LIMITED, ErrorKind.MALFORMED}
+)
+
+
+@dataclass(slots=True)
+class Timing:
+    """Client-side timestamps and derived latencies of one request, in seconds (vLLM's definitions).
+
+    `ttft` counts from the send of the final attempt to the first chunk that carries content (a
+    role-only first chunk does not count); `e2el` to the last content chunk (the usage-only
+    chunk does not count); `itl` holds the gaps between content chunks.
+    """
+
+    t_dispatch: float = 0.0  # wall clock (time.time) when the request left the queue
+    queue_s: float = 0.0  # time spent waiting for a concurrency slot
+    ttft: float | None = None
+    e2el: float | None = None
+    itl: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Completion:
+    status: Status
+    text: str | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    finish_reason: str | None = None
+    n_in: int | None = None
+    n_out: int | None = None
+    attempts: int = 0
+    endpoint: str | None = None
+    model: str | None = None
+    timing: Timing = field(default_factory=Timing)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction and scores
+# ---------------------------------------------------------------------------------------------
+
+
+class Method(StrEnum):
+    """How an answer was extracted from a prediction; recorded per row."""
+
+    EXACT = "exact"  # the rule set's matcher resolved it
+    JUDGE = "judge"  # an LLM judge resolved it; its raw reply is recorded
+    FALLBACK = "fallback"  # nothing resolved it; a seeded, recorded choice (or Z) was taken
+    UNRESOLVED = "unresolved"  # exact matching only, nothing matched (MCQ 'Z', Y/N 'Unknown')
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    answer: str  # an option letter, 'Z', 'Yes', 'No' or 'Unknown'
+    method: Method
+    judge_reply: str | None = None
