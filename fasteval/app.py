@@ -1,0 +1,391 @@
+"""What `bench.py` does once its flags are parsed: find the model and data, run, score, report.
+
+Modes: `all` (infer, then score each dataset as soon as its last answer is stored), `infer`
+(predictions only), `eval` (score stored predictions, or a VLMEvalKit prediction file with
+`--pred`; no server is contacted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import polars as pl
+from rich.console import Console
+
+from fasteval import __version__
+from fasteval.benchmarks import get_spec
+from fasteval.datasets import Dataset, DatasetFile, load, locate
+from fasteval.endpoints import list_models
+from fasteval.errors import FastevalError
+from fasteval.evaluate import Scored, evaluate_file, read_dataset, score_predictions
+from fasteval.perf import summarize
+from fasteval.progress import RunProgress
+from fasteval.report import headline, score_table, write_reports
+from fasteval.runner import Job, Target, TargetReport, make_job, run_target
+from fasteval.settings import Settings, load_settings
+from fasteval.store import RunStore
+from fasteval.tabular import as_vlmeval_str, write_tsv, write_xlsx
+from fasteval.types import BenchmarkSpec, GenParams, Status
+
+EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
+
+
+class NoModel(FastevalError):
+    """No server to evaluate was named or found."""
+
+
+@dataclass(slots=True)
+class Loaded:
+    spec: BenchmarkSpec
+    file: DatasetFile
+    dataset: Dataset
+
+
+async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path) -> int:
+    settings = load_settings(environ, cwd)
+    console = Console(stderr=False, highlight=False)
+    lmudata = args.lmudata or settings.lmudata
+    if args.mode == "eval":
+        return _eval(args, settings, lmudata, console)
+    if args.mode == "perf":
+        raise FastevalError("--mode perf is not available yet in this build: use --mode all or infer")
+    specs = [get_spec(name) for name in args.data]  # unknown names fail before anything starts
+    targets = await resolve_targets(args, environ)
+    loaded = [_load(spec, lmudata, args, console) for spec in specs]
+    params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, timeout_s=args.timeout)
+    jobs = {
+        t.name: [make_job(t, d.spec, d.dataset, d.file, args.work_dir, params, args.limit) for d in loaded]
+        for t in targets
+    }
+    for target_jobs in jobs.values():
+        for job in target_jobs:
+            if not job.dataset.has_images:
+                raise FastevalError(
+                    f"{job.dataset_file.path} has no image column: it can be scored "
+                    "(--mode eval --pred FILE) but not sent to a model; use the full VLMEvalKit TSV"
+                )
+    progress = RunProgress(console, [j for js in jobs.values() for j in js])
+    outcomes: list[JobOutcome] = []
+
+    async def on_job_done(job: Job) -> None:
+        outcome = await asyncio.to_thread(finalize, job, args, settings, score=args.mode == "all")
+        outcomes.append(outcome)
+        progress.job_finished(job, outcome.scored)
+
+    api_key = _api_key(args, environ)
+    with progress:
+        reports = await asyncio.gather(
+            *(
+                run_target(
+                    t,
+                    jobs[t.name],
+                    concurrency=args.concurrency,
+                    retry=args.retry,
+                    params=params,
+                    api_key=api_key,
+                    on_result=progress.on_result,
+                    on_job_done=on_job_done,
+                )
+                for t in targets
+            )
+        )
+    for report in reports:
+        _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], args)
+    return _report(console, outcomes, reports)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the model
+# ---------------------------------------------------------------------------------------------
+
+
+def _api_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    key: str | None = args.api_key or environ.get("FASTEVAL_API_KEY")
+    return key
+
+
+async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Target]:
+    """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
+    if args.api_base:
+        served = args.model_name or await _discover_served_name(args.api_base, _api_key(args, environ))
+        names = args.model or [served]
+        if len(names) != 1:
+            raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
+        return [
+            Target(
+                name=names[0],
+                served_name=served,
+                endpoints=tuple(args.api_base),
+                prompt_style=args.prompt_style or _registry_style(names[0]) or "default",
+                origin={"api_base": list(args.api_base)},
+            )
+        ]
+    from fasteval.serve import default_state_dir, running_servers
+
+    servers = running_servers(args.state_dir or default_state_dir(), role="vlm")
+    if not servers:
+        raise NoModel(
+            "no model server is running: start one with `make serve MODEL=InternVL2-2B`, "
+            "or evaluate any OpenAI-compatible endpoint with --api-base http://HOST:PORT/v1"
+        )
+    if args.model:
+        by_name = {s.name: s for s in servers} | {s.served_name: s for s in servers}
+        missing = [m for m in args.model if m not in by_name]
+        if missing:
+            raise NoModel(
+                f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
+                f"start it with `make serve MODEL={missing[0]}`"
+            )
+        chosen = [by_name[m] for m in args.model]
+    elif len(servers) > 1:
+        raise NoModel(
+            f"several models are running ({', '.join(s.name for s in servers)}): pick one with --model"
+        )
+    else:
+        chosen = servers
+    by_base: dict[str, list[Any]] = {}
+    for s in chosen:  # replicas of one model (same served name) pool their endpoints
+        by_base.setdefault(s.served_name, []).append(s)
+    return [
+        Target(
+            name=group[0].name,
+            served_name=served,
+            endpoints=tuple(s.base_url for s in group),
+            prompt_style=args.prompt_style or _registry_style(group[0].name) or "default",
+            origin={
+                "engine": group[0].engine,
+                "argv": list(group[0].argv),
+                "servers": [s.base_url for s in group],
+            },
+        )
+        for served, group in by_base.items()
+    ]
+
+
+async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
+    async with aiohttp.ClientSession() as session:
+        try:
+            models = await list_models(session, bases[0], api_key)
+        except Exception as exc:  # any failure here is "cannot reach": say which URL and what to do
+            raise NoModel(
+                f"cannot list models at {bases[0]}/models ({exc}): check the URL or pass --model-name"
+            ) from None
+    if len(models) == 1:
+        return models[0]
+    if not models:
+        raise NoModel(f"{bases[0]}/models lists no model: pass --model-name")
+    raise NoModel(f"{bases[0]} serves several models ({', '.join(models)}): pick one with --model-name")
+
+
+def _registry_style(name: str) -> str | None:
+    from fasteval.registry import RegistryError, get_model
+
+    try:
+        return get_model(name).prompt_style
+    except RegistryError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console: Console) -> Loaded:
+    file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
+    if file.warning:
+        console.print(f"[yellow]warning:[/] {file.warning}")
+    return Loaded(spec, file, load(spec, file))
+
+
+# ---------------------------------------------------------------------------------------------
+# Finishing a job: predictions file, scores, summary
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class JobOutcome:
+    job: Job
+    n_rows: int
+    n_ok: int
+    failures: dict[str, int]
+    scored: Scored | None
+    paths: dict[str, str]
+
+
+def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(dataset rows with their `prediction`, for answered rows only; every stored row of the job)."""
+    wanted = dict.fromkeys(job.keys, job.fingerprint)
+    stored = job.store.read(wanted)
+    meta = job.dataset.meta
+    keyed = meta.with_columns(
+        pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
+    )
+    ok = stored.filter(pl.col("status") == Status.OK.value).select(
+        pl.col("key").alias("__key"), pl.col("text").alias("prediction")
+    )
+    return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key"), stored
+
+
+def finalize(job: Job, args: argparse.Namespace, settings: Settings, *, score: bool) -> JobOutcome:
+    """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary."""
+    preds, stored = predictions_frame(job)
+    model, name = job.target.name, job.spec.name
+    out_dir = args.work_dir / model
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pred_path = out_dir / f"{model}_{name}.{settings.pred_format}"
+    (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
+    paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
+    failed = stored.filter(pl.col("status") == Status.FAILED.value)
+    failures = (
+        {str(k): int(n) for k, n in failed.group_by("error_kind").len().iter_rows()} if failed.height else {}
+    )
+    scored = None
+    if score and preds.height:
+        dataset = job.dataset.meta if job.spec.kind == "mcq" else None
+        scored = score_predictions(job.spec, preds, dataset=dataset, rules=args.rules)
+        paths.update({k: str(v) for k, v in write_reports(scored, model=model, out_dir=out_dir).items()})
+    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths)
+    _write_dataset_summary(outcome, stored, args)
+    return outcome
+
+
+def _write_dataset_summary(outcome: JobOutcome, stored: pl.DataFrame, args: argparse.Namespace) -> None:
+    job = outcome.job
+    this_run = stored.filter(pl.col("run_id") == job.run_id)  # figures of this run's requests only
+    perf = summarize(this_run).to_json_dict() if this_run.height else {}
+    entry: dict[str, Any] = {
+        "dataset": job.spec.name,
+        "dataset_file": str(job.dataset_file.path),
+        "dataset_md5": job.dataset_file.md5,
+        "dataset_md5_expected": job.dataset_file.expected_md5,
+        "dataset_md5_ok": job.dataset_file.md5_ok,
+        "rows": outcome.n_rows,
+        "answered": outcome.n_ok,
+        "failed": sum(outcome.failures.values()),
+        "failures_by_kind": outcome.failures,
+        "scores_cover_rows": outcome.n_ok,
+        "rules": outcome.scored.effective_rules if outcome.scored else None,
+        "judge": "exact_matching",
+        "scores": headline(outcome.scored) if outcome.scored else None,
+        "unresolved_by_exact_matching": outcome.scored.n_unresolved if outcome.scored else None,
+        "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
+        "prompt_style": job.target.prompt_style,
+        "gen_params": {"max_tokens": args.max_tokens, "temperature": args.temperature},
+        "perf": perf,
+        "files": outcome.paths,
+        "fasteval_version": __version__,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    _update_summary(args.work_dir / job.target.name / "summary.json", {"datasets": {job.spec.name: entry}})
+
+
+def _write_target_summary(report: TargetReport, outcomes: list[JobOutcome], args: argparse.Namespace) -> None:
+    endpoints = [asdict(s) for s in report.endpoints]
+    _update_summary(
+        args.work_dir / report.target.name / "summary.json",
+        {"run": {"run_id": report.run_id, "wall_s": report.wall_s, "endpoints": endpoints}},
+    )
+
+
+def _update_summary(path: Path, patch: dict[str, Any]) -> None:
+    """Merge `patch` into summary.json (two levels deep) and replace the file atomically."""
+    current: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            current = json.loads(path.read_text())
+        except ValueError:
+            current = {}
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(current.get(key), dict):
+            current[key] = {**current[key], **value}
+        else:
+            current[key] = value
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(current, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetReport]) -> int:
+    any_failed = False
+    for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
+        if o.scored is not None:
+            console.print(score_table(o.scored))
+        n_failed = sum(o.failures.values())
+        line = f"{o.job.target.name} / {o.job.spec.name}: {o.n_ok}/{o.n_rows} rows answered"
+        if n_failed:
+            any_failed = True
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.failures.items()))
+            line += f"; {n_failed} failed for good ({kinds}): scores cover the answered rows only"
+        console.print(line)
+        console.print(f"  files: {o.paths.get('score', o.paths['predictions'])}")
+    for r in reports:
+        console.print(
+            f"{r.target.name}: {r.wall_s:.1f} s wall, endpoints: "
+            + ", ".join(f"{s.base_url} ({s.ok} ok, {s.failed} failed)" for s in r.endpoints)
+        )
+    return EXIT_FAILED_ROWS if any_failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# --mode eval
+# ---------------------------------------------------------------------------------------------
+
+
+def _eval(args: argparse.Namespace, settings: Settings, lmudata: Path, console: Console) -> int:
+    if args.pred is not None:
+        if len(args.data) != 1 or not args.model or len(args.model) != 1:
+            raise FastevalError("--pred scores one file: give exactly one --data NAME and one --model NAME")
+        spec = get_spec(args.data[0])
+        file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
+        if file.warning:
+            console.print(f"[yellow]warning:[/] {file.warning}")
+        if not args.pred.is_file():
+            raise FastevalError(f"prediction file {args.pred} not found: check the path")
+        result = evaluate_file(
+            spec, file.path, args.pred, model=args.model[0], work_dir=args.work_dir, rules=args.rules
+        )
+        console.print(score_table(result.scored))
+        for role, path in result.paths.items():
+            console.print(f"  {role}: {path}")
+        return 0
+    if not args.model:
+        raise FastevalError("--mode eval without --pred rescores stored runs: name them with --model NAME")
+    for model in args.model:
+        for name in args.data:
+            spec = get_spec(name)
+            store = RunStore.for_run(args.work_dir, model, spec.name)
+            if not store.segments():
+                raise FastevalError(
+                    f"no stored predictions for {model} / {spec.name} under {args.work_dir}: "
+                    "run --mode infer first"
+                )
+            file = locate(spec, lmudata, download=not args.no_download)
+            rows = store.read().filter(pl.col("status") == Status.OK.value)
+            meta = read_dataset(file.path)
+            keyed = meta.with_columns(
+                pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
+            )
+            preds = keyed.join(
+                rows.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction")),
+                on="__key",
+                how="inner",
+                maintain_order="left",
+            ).drop("__key")
+            scored = score_predictions(
+                spec, preds, dataset=meta if spec.kind == "mcq" else None, rules=args.rules
+            )
+            paths = write_reports(scored, model=model, out_dir=args.work_dir / model)
+            console.print(score_table(scored))
+            console.print(
+                f"{model} / {spec.name}: scored {preds.height} stored answers; files: {paths['score']}"
+            )
+    return 0

@@ -1,0 +1,71 @@
+"""Live progress of a run: done/total per dataset, req/s, output tok/s, errors, ETA.
+
+A rich live display on a terminal; one plain line per finished dataset otherwise (CI logs,
+pipes), so non-interactive output stays quiet and greppable.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from fasteval.evaluate import Scored
+from fasteval.report import headline
+from fasteval.runner import Job
+from fasteval.types import Completion
+
+
+class RunProgress:
+    def __init__(self, console: Console, jobs: list[Job]) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self._tasks: dict[int, TaskID] = {}
+        self._jobs = jobs
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self.live,
+            refresh_per_second=4,
+        )
+
+    def __enter__(self) -> RunProgress:
+        self._progress.__enter__()
+        for job in self._jobs:
+            self._tasks[id(job)] = self._progress.add_task(
+                f"{job.target.name} {job.spec.name}", total=len(job.keys), rate="", start=True
+            )
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def on_result(self, job: Job, completion: Completion) -> None:
+        if not self.live:
+            return
+        elapsed = max(time.perf_counter() - job.started, 1e-9)
+        already = len(job.keys) - job.todo
+        rate = f"{job.done / elapsed:.1f} req/s  {job.out_tokens / elapsed:.0f} tok/s"
+        if job.failed:
+            rate += f"  [red]{job.failed} failed[/]"
+        self._progress.update(self._tasks[id(job)], completed=already + job.done, rate=rate)
+
+    def job_finished(self, job: Job, scored: Scored | None) -> None:
+        score = ""
+        if scored is not None:
+            head = headline(scored)
+            score = "  " + "  ".join(f"{k}={v:.4g}" for k, v in list(head.items())[:3])
+        line = f"{job.target.name} {job.spec.name}: {job.ok} answered, {job.failed} failed{score}"
+        if self.live:
+            self._progress.update(self._tasks[id(job)], completed=len(job.keys) - job.todo + job.done)
+            self._progress.console.print(line)
+        else:
+            self.console.print(line)

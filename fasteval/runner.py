@@ -1,0 +1,217 @@
+"""The inference pipeline: samples in, requests out, completions stored as they arrive.
+
+One `Client` per served model (one connection pool, one semaphore); every dataset of that model
+feeds the same semaphore back to back, so the engine's batch never drains between datasets, and
+several models run side by side. Requests are built lazily, one per free slot, so memory stays
+flat however large the dataset. Each completion goes to the run store the moment it arrives; a
+resumed run skips the keys already answered for the same request fingerprint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fasteval.client import Client, build_body
+from fasteval.datasets import Dataset, DatasetFile
+from fasteval.endpoints import EndpointPool, EndpointStats
+from fasteval.prompts import build_prompt
+from fasteval.store import RunStore, new_run_id
+from fasteval.tabular import as_vlmeval_str
+from fasteval.types import BenchmarkSpec, Completion, GenParams, Sample
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A served model: where to reach it and how to prompt it."""
+
+    name: str  # output folder name: {work_dir}/{name}/
+    served_name: str  # the `model` field of every request
+    endpoints: tuple[str, ...]  # OpenAI-compatible bases, http://host:port/v1
+    prompt_style: str = "default"
+    origin: dict[str, Any] = field(default_factory=dict)  # engine, argv ... for summary.json
+
+
+@dataclass(slots=True)
+class Job:
+    """One (model, dataset) pair and its running counts."""
+
+    target: Target
+    spec: BenchmarkSpec
+    dataset: Dataset
+    dataset_file: DatasetFile
+    store: RunStore
+    fingerprint: str
+    keys: list[str]
+    todo: int = 0
+    ok: int = 0
+    failed: int = 0
+    out_tokens: int = 0
+    started: float = 0.0
+    run_id: str = ""
+    crash: Exception | None = None  # first exception that is not a request failure (bad data, bug)
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class TargetReport:
+    target: Target
+    endpoints: list[EndpointStats]
+    run_id: str
+    wall_s: float
+
+
+ProgressHook = Callable[[Job, Completion], None]
+
+
+def fingerprint(target: Target, spec: BenchmarkSpec, dataset_md5: str, params: GenParams) -> str:
+    """What makes a stored answer valid for this run: same model, prompt style, data and params.
+
+    A row's request is fixed by its dataset row (the MD5 pins the file), so one digest per job
+    serves as every row's `request_hash` without reading a single image.
+    """
+    payload = {
+        "model": target.served_name,
+        "style": target.prompt_style,
+        "dataset": spec.name,
+        "md5": dataset_md5,
+        "params": asdict(params) | {"timeout_s": None},
+    }
+    return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def make_job(
+    target: Target,
+    spec: BenchmarkSpec,
+    dataset: Dataset,
+    dataset_file: DatasetFile,
+    work_dir: Path,
+    params: GenParams,
+    limit: int | None = None,
+) -> Job:
+    keys = [as_vlmeval_str(k) for k in dataset.meta.get_column("index").to_list()]
+    if limit is not None:
+        keys = keys[:limit]
+    fp = fingerprint(target, spec, dataset.md5, params)
+    return Job(
+        target, spec, dataset, dataset_file, RunStore.for_run(work_dir, target.name, spec.name), fp, keys
+    )
+
+
+async def run_target(
+    target: Target,
+    jobs: Sequence[Job],
+    *,
+    concurrency: int,
+    retry: int,
+    params: GenParams,
+    api_key: str | None,
+    on_result: ProgressHook | None = None,
+    on_job_done: Callable[[Job], Awaitable[None]] | None = None,
+) -> TargetReport:
+    """Send every missing row of `jobs` (all of one target) and store each completion as it lands.
+
+    Jobs are produced back to back into one set of slots: the next dataset's requests start while
+    the previous dataset's last ones are still running, and a finished job is handed to
+    `on_job_done` (scoring) while generation goes on.
+    """
+    run_id = new_run_id()
+    pool = EndpointPool(target.endpoints, api_key)
+    slots = asyncio.Semaphore(concurrency)
+    started = time.perf_counter()
+    async with Client(pool, concurrency=concurrency, retry=retry, api_key=api_key) as client:
+        await pool.check(client.session)
+        if pool.all_down:
+            raise pool.unreachable_error()
+        finishing = [
+            await _produce(job, client, slots, run_id, params, target, on_result, on_job_done) for job in jobs
+        ]
+        await asyncio.gather(*finishing)
+        await pool.aclose()
+    return TargetReport(target, pool.stats(), run_id, time.perf_counter() - started)
+
+
+async def _produce(
+    job: Job,
+    client: Client,
+    slots: asyncio.Semaphore,
+    run_id: str,
+    params: GenParams,
+    target: Target,
+    on_result: ProgressHook | None,
+    on_job_done: Callable[[Job], Awaitable[None]] | None,
+) -> asyncio.Task[None]:
+    """Dispatch the job's missing samples, one per free slot; return a task that ends with the job."""
+    wanted = set(job.keys)
+    done = job.store.done_keys(dict.fromkeys(job.keys, job.fingerprint))
+    job.todo = len(wanted - done)
+    job.started = time.perf_counter()
+    job.run_id = run_id
+    outstanding = 0
+    all_sent = False
+    finished = asyncio.Event()
+    writer = job.store.open_writer(run_id)
+    await writer.__aenter__()
+
+    async def one(sample: Sample, key: str) -> None:
+        nonlocal outstanding
+        try:
+            body = build_body(target.served_name, build_prompt(job.spec, sample, target.prompt_style), params)
+            completion = await client.complete(body, params)
+            writer.append(key, completion, job.fingerprint)
+            if completion.ok:
+                job.ok += 1
+                job.out_tokens += completion.n_out or 0
+            else:
+                job.failed += 1
+            if on_result is not None:
+                on_result(job, completion)
+        except Exception as exc:  # not a request failure (those are values): stop the job loudly
+            if job.crash is None:
+                job.crash = exc
+        finally:
+            slots.release()
+            outstanding -= 1
+            if all_sent and outstanding == 0:
+                finished.set()
+
+    if job.todo:
+        for sample in job.dataset.iter_samples(skip=done):
+            key = as_vlmeval_str(sample.index)
+            if key not in wanted:
+                continue
+            await slots.acquire()
+            if job.crash is not None:
+                slots.release()
+                break
+            outstanding += 1
+            task = asyncio.create_task(one(sample, key))
+            _LIVE.add(task)
+            task.add_done_callback(_LIVE.discard)
+    all_sent = True
+    if outstanding == 0:
+        finished.set()
+
+    async def finish() -> None:
+        try:
+            await finished.wait()
+        finally:
+            await writer.__aexit__(None, None, None)
+        if job.crash is not None:
+            raise job.crash
+        if on_job_done is not None:
+            await on_job_done(job)
+
+    return asyncio.create_task(finish())
+
+
+_LIVE: set[asyncio.Task[None]] = set()  # strong references: the event loop keeps only weak ones
