@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import polars as pl
 from rich.console import Console
+from rich.table import Table
 
 from fasteval import __version__
 from fasteval.benchmarks import get_spec
@@ -219,6 +220,7 @@ class JobOutcome:
     failures: dict[str, int]
     scored: Scored | None
     paths: dict[str, str]
+    perf: dict[str, Any]
 
 
 def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -253,15 +255,15 @@ def finalize(job: Job, args: argparse.Namespace, settings: Settings, *, score: b
         dataset = job.dataset.meta if job.spec.kind == "mcq" else None
         scored = score_predictions(job.spec, preds, dataset=dataset, rules=args.rules)
         paths.update({k: str(v) for k, v in write_reports(scored, model=model, out_dir=out_dir).items()})
-    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths)
-    _write_dataset_summary(outcome, stored, args)
+    this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
+    perf = summarize(this_run).to_json_dict() if this_run.height else {}
+    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf)
+    _write_dataset_summary(outcome, args)
     return outcome
 
 
-def _write_dataset_summary(outcome: JobOutcome, stored: pl.DataFrame, args: argparse.Namespace) -> None:
+def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> None:
     job = outcome.job
-    this_run = stored.filter(pl.col("run_id") == job.run_id)  # figures of this run's requests only
-    perf = summarize(this_run).to_json_dict() if this_run.height else {}
     entry: dict[str, Any] = {
         "dataset": job.spec.name,
         "dataset_file": str(job.dataset_file.path),
@@ -280,7 +282,7 @@ def _write_dataset_summary(outcome: JobOutcome, stored: pl.DataFrame, args: argp
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
         "gen_params": {"max_tokens": args.max_tokens, "temperature": args.temperature},
-        "perf": perf,
+        "perf": outcome.perf,
         "files": outcome.paths,
         "fasteval_version": __version__,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -315,24 +317,54 @@ def _update_summary(path: Path, patch: dict[str, Any]) -> None:
 
 
 def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetReport]) -> int:
+    """The end-of-run console: one table of headline scores and serving figures, then failures."""
+    rules = sorted({o.scored.effective_rules for o in outcomes if o.scored is not None})
+    table = Table(title=f"fasteval results (rules: {', '.join(rules) or '-'})")
+    for col in ("model", "dataset", "rows", "scores", "req/s", "out tok/s", "mean TTFT ms"):
+        table.add_column(
+            col, justify="right" if col in ("rows", "req/s", "out tok/s", "mean TTFT ms") else "left"
+        )
     any_failed = False
     for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
-        if o.scored is not None:
-            console.print(score_table(o.scored))
-        n_failed = sum(o.failures.values())
-        line = f"{o.job.target.name} / {o.job.spec.name}: {o.n_ok}/{o.n_rows} rows answered"
-        if n_failed:
+        head = headline(o.scored) if o.scored is not None else {}
+        shown = [k for k in head if not k.startswith("accuracy_ci") and k != "n"][:4]
+        scores = "  ".join(f"{k} {_fmt(head[k])}" for k in shown)
+        perf = o.perf
+        table.add_row(
+            o.job.target.name,
+            o.job.spec.name,
+            f"{o.n_ok}/{o.n_rows}",
+            scores or "-",
+            _fmt(perf.get("request_throughput")),
+            _fmt(perf.get("output_throughput")),
+            _fmt(perf.get("mean_ttft_ms")),
+        )
+        if o.failures:
             any_failed = True
+    console.print(table)
+    for o in outcomes:
+        if o.failures:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.failures.items()))
-            line += f"; {n_failed} failed for good ({kinds}): scores cover the answered rows only"
-        console.print(line)
-        console.print(f"  files: {o.paths.get('score', o.paths['predictions'])}")
+            console.print(
+                f"{o.job.target.name} / {o.job.spec.name}: {sum(o.failures.values())} rows failed for good "
+                f"({kinds}); scores cover the {o.n_ok} answered rows; rerun the same command to retry them"
+            )
     for r in reports:
         console.print(
-            f"{r.target.name}: {r.wall_s:.1f} s wall, endpoints: "
+            f"{r.target.name}: {r.wall_s:.1f} s; endpoints: "
             + ", ".join(f"{s.base_url} ({s.ok} ok, {s.failed} failed)" for s in r.endpoints)
         )
+    if outcomes:
+        console.print(f"files: {outcomes[0].paths['predictions'].rsplit('/', 1)[0]}/")
     return EXIT_FAILED_ROWS if any_failed else 0
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------
