@@ -35,7 +35,9 @@ class BenchmarkSpec:
     prompt: str = "default"  # dataset prompt template: "yorn" (bare question) or "mcq"
     circular: bool = False
     judge: str = "gpt-4o-mini"  # VLMEvalKit's default judge key for this kind; "exact_matching" for none
-    official_rule: str | None = None  # extractor of the benchmark's own scorer: "mme", "pope", "mmstar", "seed"
+    official_rule: str | None = (
+        None  # extractor of the benchmark's own scorer: "mme", "pope", "mmstar", "seed"
+    )
     yorn_suffix: str = ""  # text VLMEvalKit appends to a Y/N question (AMBER-style); "" for most
     categories: tuple[str, ...] = ()
     description: str = ""

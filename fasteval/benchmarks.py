@@ -1,0 +1,106 @@
+"""Benchmark definitions: one `benchmarks/<NAME>.toml` per benchmark, read into `BenchmarkSpec`.
+
+Adding a benchmark of a known kind is adding one TOML file; nothing in fasteval branches on a
+dataset's name, so everything a layer needs to know about a benchmark is a field here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import fields
+from functools import cache
+from pathlib import Path
+from typing import Any, get_args
+
+from fasteval.errors import FastevalError
+from fasteval.resources import data_dir
+from fasteval.types import BenchmarkSpec, Kind
+
+SCORER_NAMES: frozenset[str] = frozenset({"mme", "pope", "hallusion", "yorn", "mcq"})
+OFFICIAL_RULES: frozenset[str] = frozenset({"mme", "pope", "mmstar", "seed"})
+_KINDS: frozenset[str] = frozenset(get_args(Kind))
+_REQUIRED = ("name", "kind", "scorer")
+_STR_FIELDS = ("name", "kind", "scorer", "prompt", "judge", "yorn_suffix", "description")
+_OPTIONAL_STR_FIELDS = ("url", "md5", "official_rule")
+
+
+class UnknownBenchmark(FastevalError):
+    """A benchmark name with no `benchmarks/<NAME>.toml`."""
+
+
+class BenchmarkSpecError(FastevalError):
+    """A benchmark TOML file that does not describe a valid `BenchmarkSpec`."""
+
+
+def get_spec(name: str) -> BenchmarkSpec:
+    """The spec of benchmark `name` (case-sensitive, as VLMEvalKit's `--data`)."""
+    specs = all_specs()
+    if name in specs:
+        return specs[name]
+    close = difflib.get_close_matches(name, specs, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(specs))}"
+    raise UnknownBenchmark(f"unknown benchmark {name!r}: {hint} (or add benchmarks/{name}.toml)")
+
+
+def all_specs() -> dict[str, BenchmarkSpec]:
+    """Every benchmark defined in the `benchmarks` data folder, by name."""
+    return dict(_load_dir(data_dir("benchmarks")))
+
+
+@cache
+def _load_dir(folder: Path) -> tuple[tuple[str, BenchmarkSpec], ...]:
+    return tuple((path.stem, load_spec(path)) for path in sorted(folder.glob("*.toml")))
+
+
+def load_spec(path: Path) -> BenchmarkSpec:
+    """Parse and validate one benchmark TOML file; every problem is one line naming file and field."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchmarkSpecError(f"{path}: invalid TOML ({exc}); fix the syntax") from None
+    return spec_from_mapping(raw, source=str(path), expected_name=path.stem)
+
+
+def spec_from_mapping(raw: dict[str, Any], *, source: str, expected_name: str | None = None) -> BenchmarkSpec:
+    """Build a `BenchmarkSpec` from a parsed TOML table, checking names, types and allowed values."""
+
+    def bad(field: str, why: str) -> BenchmarkSpecError:
+        return BenchmarkSpecError(f"{source}: field {field!r} {why}")
+
+    known = {f.name for f in fields(BenchmarkSpec)}
+    for key in raw:
+        if key not in known:
+            raise bad(key, f"is not a benchmark field; use one of {', '.join(sorted(known))}")
+    for key in _REQUIRED:
+        if key not in raw:
+            raise bad(key, "is missing; every benchmark needs name, kind and scorer")
+    for key in _STR_FIELDS:
+        if key in raw and not isinstance(raw[key], str):
+            raise bad(key, f"must be a string, got {type(raw[key]).__name__}")
+    for key in _OPTIONAL_STR_FIELDS:
+        if key in raw and not isinstance(raw[key], str):
+            raise bad(key, f"must be a string (omit it for none), got {type(raw[key]).__name__}")
+    if expected_name is not None and raw["name"] != expected_name:
+        raise bad("name", f"is {raw['name']!r} but the file is named {expected_name}.toml; make them equal")
+    if raw["kind"] not in _KINDS:
+        raise bad("kind", f"is {raw['kind']!r}; use one of {', '.join(sorted(_KINDS))}")
+    if raw["scorer"] not in SCORER_NAMES:
+        raise bad("scorer", f"is {raw['scorer']!r}; use one of {', '.join(sorted(SCORER_NAMES))}")
+    official = raw.get("official_rule")
+    if official is not None and official not in OFFICIAL_RULES:
+        allowed = ", ".join(sorted(OFFICIAL_RULES))
+        raise bad("official_rule", f"is {official!r}; use one of {allowed} or omit it")
+    if "circular" in raw and not isinstance(raw["circular"], bool):
+        raise bad("circular", "must be true or false")
+    categories = raw.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise bad("categories", "must be a list of strings")
+    md5 = raw.get("md5")
+    if md5 is not None and (len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5)):
+        raise bad("md5", f"is {md5!r}; expected 32 lowercase hex digits")
+    values = {k: v for k, v in raw.items() if k != "categories"}
+    return BenchmarkSpec(
+        **{"url": None, "md5": None, **values},
+        categories=tuple(categories),
+    )

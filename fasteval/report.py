@@ -1,0 +1,98 @@
+"""Score files and summaries: VLMEvalKit's CSVs, the per-sample Parquet, headline numbers, a table.
+
+The CSVs are byte-compatible with VLMEvalKit's `dump` (QUOTE_ALL, full float repr) and carry its
+names, so tools that read `{model}_{dataset}_acc.csv` keep working. Official-rule tables have a
+different layout, so they get their own name (`_official.csv`) rather than masquerading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from rich.table import Table
+
+from fasteval.evaluate import Scored
+from fasteval.scoring import wilson_interval
+from fasteval.tabular import write_csv_quote_all
+
+
+def score_file_name(model: str, dataset: str, kind: str, *, official: bool = False) -> str:
+    """`{model}_{dataset}_score.csv` (Y/N) or `_acc.csv` (MCQ), as VLMEvalKit names them."""
+    if official:
+        return f"{model}_{dataset}_official.csv"
+    return f"{model}_{dataset}_{'score' if kind == 'yorn' else 'acc'}.csv"
+
+
+def samples_frame(scored: Scored) -> pl.DataFrame:
+    """One row per prediction: what was extracted, how, and whether it counted."""
+    rows = scored.result.rows
+    keep = [
+        c
+        for c in (
+            "index",
+            "prediction",
+            "answer",
+            "extracted",
+            "method",
+            "row_hit",
+            "hit",
+            "g_index",
+            "category",
+            "l2-category",
+            "split",
+            "image_path",
+        )
+        if c in rows.columns
+    ]
+    return rows.select(keep).with_columns(rules=pl.lit(scored.effective_rules))
+
+
+def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Path]:
+    """Write the score CSV and the samples Parquet into `out_dir`; return them by role."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = scored.spec.name
+    score_path = out_dir / score_file_name(model, name, scored.spec.kind, official=scored.official)
+    samples_path = out_dir / f"{model}_{name}_samples.parquet"
+    write_csv_quote_all(scored.result.table, score_path)
+    samples_frame(scored).write_parquet(samples_path)
+    return {"score": score_path, "samples": samples_path}
+
+
+def _accuracy_counts(scored: Scored) -> tuple[int, int]:
+    """Hits and denominator behind the headline accuracy (circular: main rows = groups)."""
+    rows = scored.result.rows
+    if "g_index" in rows.columns:
+        rows = rows.filter(pl.col("index").cast(pl.Int64) == pl.col("g_index"))
+    return int(rows["hit"].sum()), rows.height
+
+
+def headline(scored: Scored) -> dict[str, float]:
+    """The summary numbers: the scorer's headline, plus accuracy with its Wilson 95% interval
+    (fractions) when the benchmark's headline is an accuracy."""
+    out = dict(scored.result.headline)
+    hits, n = _accuracy_counts(scored)
+    if n:
+        lo, hi = wilson_interval(hits, n)
+        out.update({"accuracy": hits / n, "accuracy_ci95_lo": lo, "accuracy_ci95_hi": hi, "n": float(n)})
+    return out
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) <= 1 else f"{value:.2f}"
+    return str(value)
+
+
+def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
+    """A console table of the score file (first `max_columns` columns), titled with the rules."""
+    table = Table(title=f"{scored.spec.name}  [{scored.effective_rules}]")
+    frame = scored.result.table
+    columns = frame.columns[:max_columns]
+    for c in columns:
+        table.add_column(c, justify="left" if frame.schema[c] == pl.String else "right")
+    for row in frame.select(columns).iter_rows():
+        table.add_row(*(_fmt(v) for v in row))
+    return table

@@ -1,0 +1,45 @@
+"""The shared shapes of scoring: what a scorer takes, what it returns, and one-line scoring errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from fasteval.errors import FastevalError
+
+
+class ScoringError(FastevalError):
+    """Predictions whose shape the benchmark's scoring rule cannot handle."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreOptions:
+    """How to aggregate: VLMEvalKit's way, or the benchmark's official way; circular MCQ or not."""
+
+    circular: bool = False
+    official: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """A scorer's output.
+
+    `table` has VLMEvalKit's `_score.csv` / `_acc.csv` layout (or the official layout under
+    official rules); `rows` is the per-row frame with `hit` (and `group_hit` for circular MCQ);
+    `headline` holds the few numbers a summary shows, on the table's own scale.
+    """
+
+    table: pl.DataFrame
+    rows: pl.DataFrame
+    headline: dict[str, float] = field(default_factory=dict)
+
+
+Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]
+
+
+def require_columns(rows: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:
+    missing = [c for c in needed if c not in rows.columns]
+    if missing:
+        raise ScoringError(f"{what} needs column(s) {', '.join(missing)} in the predictions; add them")

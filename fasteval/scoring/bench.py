@@ -1,0 +1,45 @@
+"""A timing probe for `make perf`: how long extraction + scoring of n MCQ predictions takes."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import polars as pl
+
+from fasteval.types import BenchmarkSpec
+
+_STYLES = (
+    "{L}",
+    "{L}.",
+    "({L}) {T}",
+    "The answer is {L}.",
+    "{T}",
+    "I think the answer is {L} or {M}",
+    "A close look at the picture helps. Several details stand out. Therefore, the answer is {L}.",
+    "nan",
+)
+
+
+def bench_mcq_scoring(n: int, *, seed: int = 0) -> float:
+    """Seconds to extract and score `n` synthetic 4-option predictions (circular groups of 4)
+    with the default rules; the frames are built before the clock starts."""
+    from fasteval.evaluate import score_predictions  # deferred: evaluate imports this package
+
+    rng = random.Random(seed)
+    letters = "ABCD"
+    texts = {ch: f"option text {ch.lower()}{i}" for i, ch in enumerate(letters)}
+    index = [(i % 4) * 1_000_000 + i // 4 for i in range(n)]
+    answers = [rng.choice(letters) for _ in range(n)]
+    preds = []
+    for _ in range(n):
+        ch, other = rng.sample(letters, 2)
+        preds.append(rng.choice(_STYLES).format(L=ch, M=other, T=texts[ch]))
+    options = {ch: [texts[ch]] * n for ch in letters}
+    meta = {"category": [f"cat{i % 7}" for i in range(n)], "split": ["dev"] * n}
+    predictions = pl.DataFrame({"index": index, **options, "prediction": preds, **meta})
+    dataset = pl.DataFrame({"index": index, **options, "answer": answers})
+    spec = BenchmarkSpec(name="PERF_MCQ", kind="mcq", url=None, md5=None, scorer="mcq", circular=True)
+    start = time.perf_counter()
+    score_predictions(spec, predictions, dataset=dataset)
+    return time.perf_counter() - start

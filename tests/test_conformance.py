@@ -1,0 +1,81 @@
+"""The public conformance kit: VLMEvalKit's own outputs on synthetic predictions, number for number.
+
+Each (dataset, VLMEvalKit version) pair is scored from both prediction flavours (.xlsx, .tsv) with
+the rule set of that version; scores.json, the written CSV and every row's extracted answer must
+equal VLMEvalKit's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fasteval.benchmarks import get_spec
+from fasteval.evaluate import evaluate_file
+from fasteval.tabular import as_vlmeval_str, read_table
+
+SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+KIT = SHARED / "conformance" / "public"
+pytestmark = pytest.mark.skipif(
+    not KIT.is_dir(), reason=f"conformance kit not found at {KIT} (set FASTEVAL_SHARED)"
+)
+
+VERSIONS = {
+    "expected": "vlmevalkit-2025.08",
+    "alt_upstream_e8e78f05": "vlmevalkit-2026.06",
+    "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",
+}
+DATASETS = ("MME", "POPE", "MMBench_DEV_EN", "SEEDBench_IMG", "MMStar")
+
+
+def _flat(table) -> dict[str, float]:
+    if "split" not in table.columns:
+        return {c: table[c][0] for c in table.columns}
+    return {
+        f"split={row['split']}|{k}": v
+        for row in table.iter_rows(named=True)
+        for k, v in row.items()
+        if k != "split"
+    }
+
+
+@pytest.mark.parametrize("ext", ["xlsx", "tsv"])
+@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_case_matches_vlmevalkit(dataset: str, version: str, ext: str, tmp_path: Path) -> None:
+    expected_dir = KIT / dataset / version
+    result = evaluate_file(
+        get_spec(dataset),
+        KIT / "LMUData" / f"{dataset}.tsv",
+        KIT / dataset / "input" / f"KitModel_{dataset}.{ext}",
+        model="KitModel",
+        work_dir=tmp_path,
+        rules=VERSIONS[version],
+    )
+    want = json.loads((expected_dir / "scores.json").read_text())["flat"]
+    got = _flat(result.table)
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, abs=1e-9), key
+
+    written = result.paths["score"]
+    reference = (expected_dir / written.name).read_text(encoding="utf-8").splitlines()
+    mine = written.read_text(encoding="utf-8").splitlines()
+    assert mine[0] == reference[0]
+    if dataset == "POPE":  # VLMEvalKit orders POPE tracks by Python-set order; fasteval sorts them
+        assert mine[1] == reference[1] and sorted(mine[2:]) == sorted(reference[2:])
+    else:
+        assert mine == reference
+
+    per_row = read_table(expected_dir / "per_row.csv")
+    want_rows = dict(zip(per_row["index"].to_list(), per_row["extracted"].to_list(), strict=True))
+    rows = result.scored.result.rows
+    got_rows = dict(zip(rows["index"].to_list(), rows["extracted"].to_list(), strict=True))
+    assert got_rows == want_rows
+    want_pred = dict(
+        zip(per_row["index"].to_list(), map(as_vlmeval_str, per_row["prediction_as_read"]), strict=True)
+    )
+    assert dict(zip(rows["index"].to_list(), rows["prediction"].to_list(), strict=True)) == want_pred
