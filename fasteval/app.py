@@ -253,7 +253,8 @@ def finalize(job: Job, args: argparse.Namespace, settings: Settings, *, score: b
     scored = None
     if score and preds.height:
         dataset = job.dataset.meta if job.spec.kind == "mcq" else None
-        scored = score_predictions(job.spec, preds, dataset=dataset, rules=args.rules)
+        partial = preds.height < len(job.keys)
+        scored = score_predictions(job.spec, preds, dataset=dataset, rules=args.rules, partial=partial)
         paths.update({k: str(v) for k, v in write_reports(scored, model=model, out_dir=out_dir).items()})
     this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
     perf = summarize(this_run).to_json_dict() if this_run.height else {}

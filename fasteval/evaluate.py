@@ -144,13 +144,15 @@ def score_predictions(
     rules: str = DEFAULT_RULES,
     judge_answers: Mapping[object, str] | None = None,
     article_a_guard: bool = False,
+    partial: bool = False,
 ) -> Scored:
     """Extract and score predictions held in memory.
 
     `predictions` needs `index` and `prediction` (plus `answer` for Y/N, and the meta columns the
     scorer groups by); `dataset` (the TSV without images) is required for MCQ ground truth.
     `judge_answers` (index -> letter) resolves rows exact matching could not; rows still
-    unresolved are misses, as under VLMEvalKit's `exact_matching`.
+    unresolved are misses, as under VLMEvalKit's `exact_matching`. `partial`: rows are missing
+    because their requests failed for good; pair metrics then cover complete pairs only.
     """
     eff = effective_rules(rules, spec.official_rule)
     preds = _normalise_columns(predictions)
@@ -169,7 +171,7 @@ def score_predictions(
         if judge_answers:
             rows = apply_judge(rows, judge_answers)
         unresolved = rows.filter(pl.col("extracted").is_null()).height
-    opts = ScoreOptions(circular=spec.circular, official=eff.startswith(OFFICIAL + ":"))
+    opts = ScoreOptions(circular=spec.circular, official=eff.startswith(OFFICIAL + ":"), partial=partial)
     result = SCORERS[spec.scorer](rows, opts)
     return Scored(
         spec=spec,

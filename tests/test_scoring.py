@@ -58,6 +58,15 @@ def test_mme_image_with_one_question_is_a_clear_error() -> None:
         score_mme(rows, ScoreOptions())
 
 
+def test_mme_with_failed_rows_scores_complete_pairs_only_for_acc_plus() -> None:
+    perfect = _mme_rows("x").with_columns(prediction=pl.col("answer"))
+    missing_one = perfect.filter(pl.col("index") != 0)  # existence/0.png lost its Yes question
+    scored = score_predictions(get_spec("MME"), missing_one, partial=True)
+    assert scored.result.table["existence"][0] == 200.0  # every answered row right, every full pair right
+    with pytest.raises(ScoringError, match="needs 2 per image"):
+        score_predictions(get_spec("MME"), missing_one)  # VLMEvalKit's data never lacks a partner
+
+
 def test_pope_unknown_is_no_for_f1_but_wrong_for_accuracy() -> None:
     preds = pl.DataFrame(
         {

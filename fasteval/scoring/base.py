@@ -20,6 +20,9 @@ class ScoreOptions:
 
     circular: bool = False
     official: bool = False
+    # Some rows failed for good and were left out (the runner's case): a question pair with a
+    # missing partner is left out of pair metrics (MME acc+) instead of being an error.
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,7 @@ def score_mme(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
     for cat in rows["category"].unique(maintain_order=True).to_list():
         sub = rows.filter(pl.col("category") == cat)
         hits = sub["hit"].to_list()
-        if opts.official:
+        if opts.official and not opts.partial:
             if len(hits) % 2:
                 raise ScoringError(
                     f"MME subtask {cat!r} has an odd number of questions; the official rule pairs them"
@@ -83,6 +83,8 @@ def score_mme(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
             pairs = []
             for path, grp in sub.group_by("image_path", maintain_order=True):
                 g = grp["hit"].to_list()
+                if len(g) < 2 and opts.partial:
+                    continue  # its partner failed for good: acc+ covers complete pairs only
                 if len(g) < 2:
                     raise ScoringError(
                         f"MME image {path[0]!r} in {cat!r} has {len(g)} question; MME needs 2 per image"
