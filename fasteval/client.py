@@ -1,0 +1,519 @@
+"""The async OpenAI chat client: one request in, one `Completion` out, never an exception.
+
+Failures are values (`Status.FAILED` + `ErrorKind`), so the runner never needs a try/except and a
+failure text can never be scored as an answer. Timings follow vLLM's `benchmarks/serve.py`
+(peers.md §3): one `perf_counter` clock, TTFT at the first chunk carrying content, E2EL at the last
+one, ITL between them.
+
+Retries are an explicit loop instead of tenacity: each attempt yields a *value* (not an
+exception) plus a Retry-After hint and may go to a different endpoint, which tenacity would only
+express through exceptions used as control flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import aiohttp
+
+from fasteval.endpoints import Endpoint, EndpointPool
+from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, TextPart, Timing
+
+__all__ = [
+    "Backoff",
+    "Client",
+    "build_body",
+    "classify_http_error",
+    "complete",
+    "make_session",
+    "parse_retry_after",
+    "request_hash",
+]
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_MIME_OK = re.compile(r"[A-Za-z0-9.+\-]+/[A-Za-z0-9.+\-]+")
+_CONTEXT_RE = re.compile(
+    r"context|too long|maximum .{0,20}length|max_model_len|too many tokens|exceeds? the", re.IGNORECASE
+)
+_ERROR_BODY_LIMIT = 64 * 1024
+_EXCERPT = 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Request bodies
+# ---------------------------------------------------------------------------------------------
+
+
+def _skeleton(model: str, prompt: Prompt, params: GenParams, stream: bool, marker: str) -> dict[str, Any]:
+    """The request as a dict, each image URL replaced by `marker{i}` so its base64 can be spliced."""
+    content: list[dict[str, Any]] = []
+    images = [p for p in prompt.parts if isinstance(p, ImagePart)]
+    texts = [p for p in prompt.parts if isinstance(p, TextPart)]
+    for i, _ in enumerate(images):  # images first, then text, as VLMEvalKit builds them
+        content.append({"type": "image_url", "image_url": {"url": f"{marker}{i}"}})
+    content.extend({"type": "text", "text": t.text} for t in texts)
+    messages: list[dict[str, Any]] = []
+    if prompt.system:
+        messages.append({"role": "system", "content": prompt.system})
+    messages.append({"role": "user", "content": content})
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "temperature": params.temperature,
+        "max_tokens": params.max_tokens,
+        "stream": stream,
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if params.top_p is not None:
+        body["top_p"] = params.top_p
+    if params.ignore_eos:
+        body["ignore_eos"] = True  # vLLM extension: generate exactly max_tokens (perf runs)
+    body.update(params.extra_body)
+    return body
+
+
+def _spliceable(text: str) -> bytes | None:
+    """`text` as bytes when it can sit inside a JSON string verbatim (base64 alphabet only), else None.
+
+    `bytes.translate(None, alphabet)` deletes every legal byte in one C pass; checking 32 KB slices
+    keeps its scratch buffers small. For a 4 MB image the whole build costs about a third of
+    `json.dumps` + `encode` of the same string (measured in tests/test_client.py).
+    """
+    if not text.isascii():
+        return None
+    raw = text.encode("ascii")
+    step = 1 << 15
+    for start in range(0, len(raw), step):
+        if raw[start : start + step].translate(None, _B64_ALPHABET):
+            return None
+    return raw
+
+
+def build_body(model: str, prompt: Prompt, params: GenParams, *, stream: bool = True) -> bytes:
+    """The OpenAI chat-completions JSON for one prompt, images sent as the dataset's own base64.
+
+    The base64 is never decoded; when it is pure base64 alphabet (no character JSON would escape)
+    it is spliced into the serialized skeleton instead of being scanned again by `json.dumps`.
+    """
+    images = [p.image for p in prompt.parts if isinstance(p, ImagePart)]
+    marker = "\x00fasteval-image-"  # json.dumps escapes NUL, so the marker cannot occur in user text
+    encoded = json.dumps(_skeleton(model, prompt, params, stream, marker), ensure_ascii=False)
+    if not images:
+        return encoded.encode()
+    escaped_marker = json.dumps(marker)[1:-1]
+    pieces: list[bytes] = []
+    rest = encoded
+    for i, image in enumerate(images):
+        head, rest = rest.split(f"{escaped_marker}{i}", 1)
+        pieces.append(head.encode())
+        url_prefix = f"data:{image.mime};base64,"
+        raw = _spliceable(image.b64) if _MIME_OK.fullmatch(image.mime) else None
+        if raw is not None:
+            pieces.append(url_prefix.encode("ascii"))
+            pieces.append(raw)
+        else:  # unusual payload (newlines, odd mime): let json escape it, correctness first
+            pieces.append(json.dumps(url_prefix + image.b64)[1:-1].encode())
+    pieces.append(rest.encode())
+    return b"".join(pieces)
+
+
+def request_hash(model: str, prompt: Prompt, params: GenParams) -> str:
+    """A digest of everything that changes the answer, so resume never reuses a different request's reply.
+
+    Computed from the request skeleton and the raw image base64 without building the body.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(_skeleton(model, prompt, params, True, "img"), sort_keys=True).encode())
+    for part in prompt.parts:
+        if isinstance(part, ImagePart):
+            h.update(part.image.mime.encode())
+            h.update(part.image.b64.encode("ascii", "surrogateescape"))
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Error classification
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _server_message(raw: bytes) -> str:
+    """The human message inside an OpenAI / vLLM / FastAPI error body, else the raw text."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or data.get("detail")
+            if msg is not None:
+                return str(msg)
+        elif isinstance(err, str):
+            return err
+        if "detail" in data:
+            return str(data["detail"])
+    return text
+
+
+def _one_line(text: str, api_key: str | None = None) -> str:
+    line = " ".join(text.split())
+    if api_key:
+        line = line.replace(api_key, "***")
+    return line[:_EXCERPT] + ("..." if len(line) > _EXCERPT else "")
+
+
+def classify_http_error(status: int, message: str) -> ErrorKind:
+    """The failure kind of a non-200 reply: 429 rate limit, 5xx server, 400 context or bad request."""
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status == 408:
+        return ErrorKind.TIMEOUT
+    if status >= 500:
+        return ErrorKind.SERVER
+    if status in (400, 413, 422) and _CONTEXT_RE.search(message):
+        return ErrorKind.CONTEXT_LENGTH
+    return ErrorKind.BAD_REQUEST
+
+
+# ---------------------------------------------------------------------------------------------
+# One attempt
+# ---------------------------------------------------------------------------------------------
+
+
+class _Attempt(NamedTuple):
+    completion: Completion
+    retry_after: float | None = None  # the server's Retry-After, seconds
+    connect_failed: bool = False  # the connection could not be opened (endpoint health)
+
+
+class _Malformed(Exception):
+    """Internal: the reply broke the protocol; turned into ErrorKind.MALFORMED."""
+
+
+class _Dropped(Exception):
+    """Internal: the stream ended before the server said it was done."""
+
+
+def _failed(kind: ErrorKind, error: str, *, started: float | None = None) -> Completion:
+    timing = Timing()
+    if started is not None:  # time until the failure was seen, so run duration includes failures
+        timing.e2el = time.perf_counter() - started
+    return Completion(status=Status.FAILED, error=error, error_kind=kind, timing=timing)
+
+
+def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """(content text, carries a token) for one delta: reasoning and tool calls count as tokens."""
+    content = delta.get("content")
+    carries = bool(content) or bool(
+        delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls")
+    )
+    return (content if isinstance(content, str) else None), carries
+
+
+async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str | None) -> Completion:
+    text: list[str] = []
+    finish_reason: str | None = None
+    n_in = n_out = None
+    model: str | None = None
+    first: float | None = None
+    last: float | None = None
+    itl: list[float] = []
+    saw_choices = done = False
+    async for raw in resp.content:
+        line = raw.strip()
+        if not line.startswith(b"data:"):
+            continue  # blank separators, SSE comments, `event:` lines
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            done = True
+            break
+        now = time.perf_counter()
+        try:
+            chunk = json.loads(payload)
+        except ValueError as exc:
+            raise _Malformed(f"bad SSE chunk: {_one_line(payload.decode('utf-8', 'replace'))}") from exc
+        if not isinstance(chunk, dict):
+            raise _Malformed("SSE chunk is not a JSON object")
+        if "error" in chunk or chunk.get("object") == "error":
+            message = _server_message(payload)
+            code = chunk.get("code") or (chunk.get("error") or {}).get("code") or 500
+            status = code if isinstance(code, int) else 500
+            return _failed(
+                classify_http_error(status, message), f"stream error: {_one_line(message, api_key)}"
+            )
+        model = model or chunk.get("model")
+        usage = chunk.get("usage")
+        if usage:
+            n_in = usage.get("prompt_tokens", n_in)
+            n_out = usage.get("completion_tokens", n_out)
+        choices = chunk.get("choices")
+        if not choices:
+            continue
+        saw_choices = True
+        choice = choices[0]
+        content, carries = _token_of(choice.get("delta") or {})
+        if carries:
+            if first is None:
+                first = now
+            else:
+                itl.append(now - last)  # type: ignore[operator]
+            last = now
+        if content:
+            text.append(content)
+        if choice.get("finish_reason"):
+            finish_reason = choice["finish_reason"]
+    if not saw_choices:
+        raise _Malformed("reply had no choices")
+    if not done and finish_reason is None:
+        raise _Dropped("stream ended before [DONE]")
+    timing = Timing(
+        ttft=None if first is None else first - started,
+        e2el=(time.perf_counter() if last is None else last) - started,
+        itl=itl,
+    )
+    return Completion(
+        status=Status.OK,
+        text="".join(text),
+        finish_reason=finish_reason,
+        n_in=n_in,
+        n_out=n_out,
+        model=model,
+        timing=timing,
+    )
+
+
+def _parse_json_reply(raw: bytes, started: float) -> Completion:
+    """A non-streaming reply (some servers ignore `stream`): TTFT = E2EL = body received."""
+    now = time.perf_counter()
+    try:
+        data = json.loads(raw)
+        choice = data["choices"][0]
+        content = (choice.get("message") or {}).get("content")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise _Malformed(f"bad JSON reply: {_one_line(raw[:300].decode('utf-8', 'replace'))}") from exc
+    usage = data.get("usage") or {}
+    return Completion(
+        status=Status.OK,
+        text=content if isinstance(content, str) else "",
+        finish_reason=choice.get("finish_reason"),
+        n_in=usage.get("prompt_tokens"),
+        n_out=usage.get("completion_tokens"),
+        model=data.get("model"),
+        timing=Timing(ttft=now - started, e2el=now - started),
+    )
+
+
+async def _attempt(
+    session: aiohttp.ClientSession, url: str, body: bytes, params: GenParams, api_key: str | None
+) -> _Attempt:
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=min(params.timeout_s, 30.0), sock_read=params.timeout_s
+    )
+    started = time.perf_counter()
+    try:
+        async with session.post(url, data=body, headers=headers, timeout=timeout) as resp:
+            if resp.status != 200:
+                raw = await resp.content.read(_ERROR_BODY_LIMIT)
+                message = _server_message(raw)
+                kind = classify_http_error(resp.status, message)
+                error = f"HTTP {resp.status}: {_one_line(message, api_key)}"
+                return _Attempt(
+                    _failed(kind, error, started=started),
+                    retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                )
+            if resp.content_type == "application/json":
+                return _Attempt(_parse_json_reply(await resp.read(), started))
+            return _Attempt(await _read_sse(resp, started, api_key))
+    except _Malformed as exc:
+        return _Attempt(_failed(ErrorKind.MALFORMED, str(exc), started=started))
+    except _Dropped as exc:
+        return _Attempt(_failed(ErrorKind.CONNECT, str(exc), started=started))
+    except aiohttp.ClientConnectorError as exc:
+        return _Attempt(
+            _failed(ErrorKind.CONNECT, f"cannot connect to {url}: {exc.os_error}"), connect_failed=True
+        )
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        return _Attempt(
+            _failed(ErrorKind.TIMEOUT, f"no data for {params.timeout_s:g}s from {url}", started=started)
+        )
+    except (aiohttp.ClientError, ConnectionError, ValueError) as exc:  # payload cut, reset, line too long
+        error = f"connection lost: {type(exc).__name__}: {_one_line(str(exc), api_key)}"
+        return _Attempt(_failed(ErrorKind.CONNECT, error, started=started))
+
+
+# ---------------------------------------------------------------------------------------------
+# Retries
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with full jitter; a 429's Retry-After wins (capped at `max_retry_after_s`)."""
+
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    max_retry_after_s: float = 120.0
+
+    def delay(self, retry_index: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after_s)
+        return rng.uniform(0.0, min(self.cap_s, self.base_s * 2.0**retry_index))
+
+
+_RETRYABLE = frozenset(
+    {ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.SERVER, ErrorKind.RATE_LIMITED, ErrorKind.MALFORMED}
+)
+_RNG = random.Random()  # jitter only spreads retries in time; it never changes a result
+
+
+async def complete(
+    session: aiohttp.ClientSession,
+    endpoint: str | EndpointPool,
+    body: bytes,
+    params: GenParams,
+    *,
+    retry: int,
+    api_key: str | None = None,
+    queue_s: float = 0.0,
+    backoff: Backoff = Backoff(),
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Completion:
+    """Send one chat request (retrying transient failures `retry` times) and return what came back.
+
+    Never raises except `asyncio.CancelledError`. `endpoint` is a base URL (`http://host:port/v1`)
+    or an `EndpointPool`, which picks the least-loaded live endpoint for every attempt.
+    """
+    t_dispatch = time.time()
+    result: Completion | None = None
+    for attempt in range(retry + 1):
+        ep: Endpoint | None = None
+        if isinstance(endpoint, EndpointPool):
+            ep = await endpoint.acquire(session)
+            if ep is None:
+                outcome = _Attempt(_failed(ErrorKind.CONNECT, endpoint.unreachable_message()))
+                base = None
+            else:
+                base = ep.base_url
+        else:
+            base = endpoint.rstrip("/")
+        if base is not None:
+            url = f"{base}/chat/completions"
+            if ep is None:
+                outcome = await _attempt(session, url, body, params, api_key)
+            else:
+                assert isinstance(endpoint, EndpointPool)
+                try:
+                    outcome = await _attempt(session, url, body, params, api_key)
+                except BaseException:  # cancelled: free the slot, count nothing against the endpoint
+                    endpoint.release(ep, ok=False, connect_failed=False)
+                    raise
+                endpoint.release(ep, ok=outcome.completion.ok, connect_failed=outcome.connect_failed)
+        result = outcome.completion
+        result.attempts = attempt + 1
+        result.endpoint = base
+        if result.ok or result.error_kind not in _RETRYABLE or attempt == retry:
+            break
+        await sleep(backoff.delay(attempt, outcome.retry_after, _RNG))
+    assert result is not None  # the loop runs at least once
+    result.timing.t_dispatch = t_dispatch
+    result.timing.queue_s = queue_s
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Session and client
+# ---------------------------------------------------------------------------------------------
+
+
+def make_session(concurrency: int) -> aiohttp.ClientSession:
+    """One pooled session whose connection limit equals the request semaphore (vLLM's layout)."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, keepalive_timeout=60)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+
+
+class Client:
+    """A session, a semaphore of the same size and an endpoint pool: the runner's one handle.
+
+    `queue_s` measures the wait for a concurrency slot; `t_dispatch` is when the slot was won.
+    """
+
+    def __init__(
+        self,
+        endpoints: EndpointPool,
+        *,
+        concurrency: int,
+        retry: int = 3,
+        api_key: str | None = None,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self.pool = endpoints
+        self.concurrency = concurrency
+        self.retry = retry
+        self._api_key = api_key
+        self._backoff = backoff
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use `async with Client(...)` before sending requests")
+        return self._session
+
+    async def __aenter__(self) -> Client:
+        self._session = make_session(self.concurrency)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                await self._session.close()
+            self._session = None
+
+    async def complete(self, body: bytes, params: GenParams) -> Completion:
+        queued = time.perf_counter()
+        async with self._semaphore:
+            return await complete(
+                self.session,
+                self.pool,
+                body,
+                params,
+                retry=self.retry,
+                api_key=self._api_key,
+                queue_s=time.perf_counter() - queued,
+                backoff=self._backoff,
+            )

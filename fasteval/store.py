@@ -1,0 +1,244 @@
+"""The run store: append-only, crash-safe Arrow, one row per finished request.
+
+Layout: `{work_dir}/{model}/.fasteval/{dataset}/seg-{run_id}.arrow`. Each process run writes its
+own Arrow IPC *stream* segment (never rewritten, never shared between writers), a record batch
+per drain of the completion queue, flushed to the OS at once: a SIGKILL loses only requests still
+in flight. Readers take every segment, stop at a truncated tail, and keep per key the latest OK
+row (else the latest failure), so reading costs O(rows written) and a resumed run re-sends only
+what is missing, failed, or was asked differently (`request_hash`). The API key never reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from fasteval.errors import FastevalError
+from fasteval.types import Completion, Status
+
+__all__ = ["SCHEMA", "RunStore", "StoreError", "StoreWriter", "new_run_id"]
+
+SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("status", pa.string()),
+        ("text", pa.string()),
+        ("error", pa.string()),
+        ("error_kind", pa.string()),
+        ("finish_reason", pa.string()),
+        ("n_in", pa.int64()),
+        ("n_out", pa.int64()),
+        ("attempts", pa.int64()),
+        ("endpoint", pa.string()),
+        ("model", pa.string()),
+        ("t_dispatch", pa.float64()),
+        ("queue_s", pa.float64()),
+        ("ttft", pa.float64()),
+        ("e2el", pa.float64()),
+        ("itl", pa.list_(pa.float64())),
+        ("run_id", pa.string()),
+        ("request_hash", pa.string()),
+        ("t_stored", pa.float64()),  # wall clock of the append: "latest" across segments and runs
+    ]
+)
+_SEGMENT = "seg-{}.arrow"
+_RUN_ID_OK = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+class StoreError(FastevalError):
+    """The run store cannot be used as asked."""
+
+
+def new_run_id() -> str:
+    """A sortable, unique-per-process run id: UTC time plus pid."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
+def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, Any]:
+    t = c.timing
+    return {
+        "key": key,
+        "status": c.status.value,
+        "text": c.text,
+        "error": c.error,
+        "error_kind": None if c.error_kind is None else c.error_kind.value,
+        "finish_reason": c.finish_reason,
+        "n_in": c.n_in,
+        "n_out": c.n_out,
+        "attempts": c.attempts,
+        "endpoint": c.endpoint,
+        "model": c.model,
+        "t_dispatch": t.t_dispatch,
+        "queue_s": t.queue_s,
+        "ttft": t.ttft,
+        "e2el": t.e2el,
+        "itl": list(t.itl),
+        "run_id": run_id,
+        "request_hash": request_hash,
+        "t_stored": time.time(),
+    }
+
+
+def _read_segment(path: Path) -> list[pa.RecordBatch]:
+    """Every complete batch of one segment; a crash-truncated tail (or empty file) is dropped."""
+    batches: list[pa.RecordBatch] = []
+    try:
+        with pa.OSFile(str(path), "rb") as f:
+            reader = pa.ipc.open_stream(f)
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError, EOFError):
+        pass  # the writer was killed mid-batch (or before the schema): keep what is whole
+    return batches
+
+
+class StoreWriter:
+    """Appends completions of one run to its own segment from a background drain task.
+
+    `append` only queues (never blocks the loop); the drain task turns whatever is queued into one
+    record batch and writes it in a worker thread, then flushes.
+    """
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self._pending: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._file: Any = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._progress = asyncio.Event()
+        self.rows_appended = 0
+        self.rows_written = 0
+
+    def append(self, key: str, completion: Completion, request_hash: str) -> None:
+        if self._task is None or self._closing:
+            raise StoreError(f"append to {self.path} outside `async with store.open_writer(...)`")
+        if self._task.done():
+            raise StoreError(f"writing {self.path} failed ({self._task.exception()!r}): check disk space")
+        self.rows_appended += 1
+        self._pending.append(_row(str(key), completion, request_hash, self.run_id))
+        self._wake.set()
+
+    async def __aenter__(self) -> StoreWriter:
+        if self.path.exists():
+            raise StoreError(f"segment {self.path} already exists: use a new run id for each run")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = pa.OSFile(str(self.path), "wb")
+        self._writer = pa.ipc.new_stream(self._file, SCHEMA)
+        self._task = asyncio.create_task(self._drain())
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        await asyncio.to_thread(self._close)
+
+    async def flush(self) -> None:
+        """Wait until everything appended so far is written and flushed."""
+        target = self.rows_appended
+        while self.rows_written < target and self._task is not None and not self._task.done():
+            self._progress.clear()
+            self._wake.set()
+            await self._progress.wait()
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._pending:
+                    rows, self._pending = self._pending, []
+                    await asyncio.to_thread(self._write, rows)
+                    self._progress.set()
+                if self._closing and not self._pending:
+                    return
+        finally:
+            self._progress.set()  # never leave a flush() waiting on a dead writer
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        assert self._writer is not None and self._file is not None
+        self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=SCHEMA))
+        self._file.flush()
+        self.rows_written += len(rows)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._file is not None:
+            self._file.flush()
+            with contextlib.suppress(OSError):
+                os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+class RunStore:
+    """All stored completions of one (model, dataset), across every run that wrote them."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory)
+
+    @classmethod
+    def for_run(cls, work_dir: str | os.PathLike[str], model: str, dataset: str) -> RunStore:
+        return cls(Path(work_dir) / model / ".fasteval" / dataset)
+
+    def segments(self) -> list[Path]:
+        return sorted(self.dir.glob(_SEGMENT.format("*"))) if self.dir.is_dir() else []
+
+    def open_writer(self, run_id: str | None = None) -> StoreWriter:
+        run_id = run_id or new_run_id()
+        if not _RUN_ID_OK.fullmatch(run_id):
+            raise StoreError(f"run id {run_id!r} must use letters, digits, '.', '_' or '-' only")
+        return StoreWriter(self.dir / _SEGMENT.format(run_id), run_id)
+
+    def read_all(self) -> pl.DataFrame:
+        """Every stored row of every run, in no particular order (for audits and perf of one run)."""
+        batches = [b for seg in self.segments() for b in _read_segment(seg)]
+        table = pa.Table.from_batches(batches, schema=SCHEMA)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def read(self, request_hashes: Mapping[str, str] | None = None) -> pl.DataFrame:
+        """One row per key: the latest OK row, else the latest failure.
+
+        With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
+        a different request are ignored, and keys not in the mapping are dropped.
+        """
+        rows = self.read_all()
+        if request_hashes is not None:
+            wanted = pl.DataFrame(
+                {"key": list(request_hashes), "request_hash": list(request_hashes.values())},
+                schema={"key": pl.String, "request_hash": pl.String},
+            )
+            rows = rows.join(wanted, on=["key", "request_hash"], how="semi")
+        return (
+            rows.sort([(pl.col("status") == Status.OK.value), pl.col("t_stored")], descending=[True, True])
+            .unique(subset="key", keep="first", maintain_order=True)
+            .sort("key")
+        )
+
+    def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
+        """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""
+        ok = self.read(request_hashes).filter(pl.col("status") == Status.OK.value)
+        return set(ok.get_column("key").to_list())

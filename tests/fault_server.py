@@ -1,0 +1,361 @@
+"""A deterministic, fault-injecting OpenAI-compatible chat server for tests.
+
+Answers are a pure function of the request messages, so two runs are byte-equal. Faults come from
+a seeded hash of (seed, prompt hash, attempt number): a given prompt's n-th attempt always meets the
+same fault whatever the concurrency, and transient faults are per attempt so retries can succeed.
+`GET /stats` exposes per-prompt counters so tests can assert no row was answered twice.
+
+In process::
+
+    async with FaultServer(FaultConfig(fault_rate=0.3)) as server:
+        server.url  # http://127.0.0.1:PORT/v1
+
+As a subprocess (prints its URL on stdout once ready)::
+
+    python tests/fault_server.py --port 0 --fault-rate 0.2 --seed 0 --model tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+TRANSIENT_FAULTS = ("5xx", "429", "stall", "drop", "malformed", "nochoices")
+ANSWERS = ("Yes", "No", "A", "B", "C", "D")
+WORDS = (" because", " the", " image", " shows", " it", " clearly", " and", " so", " on", " well")
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    model: str = "fault-model"
+    fault_rate: float = 0.0  # probability that one attempt meets a transient fault
+    faults: tuple[str, ...] = TRANSIENT_FAULTS  # which transient faults to mix
+    permanent_fail_rate: float = 0.0  # share of prompts that always get a 400 context-length error
+    fail_attempts: int = 0  # the first N attempts of every prompt meet a fault (deterministic tests)
+    seed: int = 0
+    tokens: int = 4  # tokens in a full answer (the answer word, then filler words)
+    token_delay_s: float = 0.0
+    retry_after: str = "0.05"  # Retry-After header sent with a 429
+    stall_s: float = 30.0  # how long a stalled reply sleeps (longer than the client timeout)
+    ignore_stream: bool = False  # answer with plain JSON even when asked to stream
+
+
+def prompt_hash(messages: Any) -> str:
+    return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from the parts."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def answer_tokens(phash: str, n: int) -> list[str]:
+    """The reply to a prompt: an answer word chosen by its hash, then filler words, `n` tokens long."""
+    first = ANSWERS[int(phash[:8], 16) % len(ANSWERS)]
+    return [first, *[WORDS[(int(phash[8:12], 16) + i) % len(WORDS)] for i in range(max(0, n - 1))]][:n]
+
+
+@dataclass
+class Stats:
+    attempts: Counter[str] = field(default_factory=Counter)  # requests received per prompt hash
+    ok: Counter[str] = field(default_factory=Counter)  # complete answers sent per prompt hash
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": sum(self.attempts.values()),
+            "answered": sum(self.ok.values()),
+            "attempts": dict(self.attempts),
+            "ok": dict(self.ok),
+            "faults": dict(self.faults),
+        }
+
+
+class FaultServer:
+    def __init__(self, config: FaultConfig = FaultConfig(), *, port: int = 0) -> None:
+        self.config = config
+        self.stats = Stats()
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self.url = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/stats", self._stats)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self._port = port
+        self.url = f"http://{host}:{port}/v1"
+        return self.url
+
+    async def stop(self) -> None:
+        for task in list(self._handlers):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FaultServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fasteval"}]}
+        )
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.to_json())
+
+    def _fault_for(self, phash: str, attempt: int) -> str | None:
+        cfg = self.config
+        if cfg.permanent_fail_rate and _unit(cfg.seed, phash, "permanent") < cfg.permanent_fail_rate:
+            return "context"
+        if cfg.faults and (attempt <= cfg.fail_attempts or _unit(cfg.seed, phash, attempt) < cfg.fault_rate):
+            return cfg.faults[int(_unit(cfg.seed, phash, attempt, "kind") * len(cfg.faults))]
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._chat_inner(request)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _chat_inner(self, request: web.Request) -> web.StreamResponse:
+        cfg = self.config
+        try:
+            body = await request.json()
+            messages = body["messages"]
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "request body must be JSON with `messages`")
+        if body.get("model") != cfg.model:
+            return _error(404, f"The model `{body.get('model')}` does not exist.")
+        phash = prompt_hash(messages)
+        self.stats.attempts[phash] += 1
+        fault = self._fault_for(phash, self.stats.attempts[phash])
+        if fault is not None:
+            self.stats.faults[fault] += 1
+        if fault == "context":
+            return _error(
+                400,
+                "This model's maximum context length is 4096 tokens. However, you requested 9000 tokens.",
+            )
+        if fault == "5xx":
+            return _error(503, "engine overloaded")
+        if fault == "429":
+            return _error(429, "rate limited", headers={"Retry-After": cfg.retry_after})
+        n = min(cfg.tokens, int(body.get("max_tokens") or cfg.tokens))
+        tokens = answer_tokens(phash, n)
+        finish = "length" if n < cfg.tokens else "stop"
+        n_in = sum(len(json.dumps(m)) for m in messages) // 4 + 1
+        usage = {"prompt_tokens": n_in, "completion_tokens": len(tokens), "total_tokens": n_in + len(tokens)}
+        if fault == "nochoices" and not body.get("stream"):
+            return web.json_response({"id": "x", "object": "chat.completion", "model": cfg.model})
+        if not body.get("stream") or cfg.ignore_stream:
+            self.stats.ok[phash] += 1
+            return web.json_response(
+                {
+                    "id": f"chatcmpl-{phash}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": cfg.model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(tokens)},
+                            "finish_reason": finish,
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        return await self._stream(request, phash, tokens, finish, usage, fault, body)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        phash: str,
+        tokens: list[str],
+        finish: str,
+        usage: dict[str, int],
+        fault: str | None,
+        body: dict[str, Any],
+    ) -> web.StreamResponse:
+        cfg = self.config
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        base = {"id": f"chatcmpl-{phash}", "object": "chat.completion.chunk", "model": cfg.model}
+
+        async def send(obj: dict[str, Any] | str) -> None:
+            data = obj if isinstance(obj, str) else json.dumps(obj)
+            await resp.write(f"data: {data}\n\n".encode())
+
+        if fault == "nochoices":
+            await send(base)
+            await send("[DONE]")
+            await resp.write_eof()
+            return resp
+        await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        if fault == "stall":  # headers and the role chunk went out, then nothing: a stalled engine
+            await asyncio.sleep(cfg.stall_s)
+            if request.transport is not None:  # None if the client already gave up
+                request.transport.close()
+            return resp
+        for i, tok in enumerate(tokens):
+            if cfg.token_delay_s:
+                await asyncio.sleep(cfg.token_delay_s)
+            if i == len(tokens) // 2:
+                if fault == "drop":
+                    if request.transport is not None:
+                        request.transport.close()
+                    return resp
+                if fault == "malformed":
+                    await resp.write(b'data: {"choices": [{"delta": {"content": \n\n')
+            await send({**base, "choices": [{"index": 0, "delta": {"content": tok}, "finish_reason": None}]})
+        await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send({**base, "choices": [], "usage": usage})
+        await send("[DONE]")
+        await resp.write_eof()
+        if fault != "malformed":
+            self.stats.ok[phash] += 1
+        return resp
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """An error body shaped like vLLM's (`{"object": "error", "message": ...}`)."""
+    payload = {"object": "error", "message": message, "type": "BadRequestError", "code": status}
+    return web.json_response(payload, status=status, headers=headers)
+
+
+def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--model", default=FaultConfig.model)
+    p.add_argument("--fault-rate", type=float, default=0.0)
+    p.add_argument(
+        "--faults", default=",".join(TRANSIENT_FAULTS), help="comma list of " + ",".join(TRANSIENT_FAULTS)
+    )
+    p.add_argument("--permanent-fail-rate", type=float, default=0.0)
+    p.add_argument("--fail-attempts", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tokens", type=int, default=FaultConfig.tokens)
+    p.add_argument("--token-delay", type=float, default=0.0)
+    p.add_argument("--retry-after", default=FaultConfig.retry_after)
+    p.add_argument("--stall", type=float, default=FaultConfig.stall_s)
+    p.add_argument("--ignore-stream", action="store_true")
+    a = p.parse_args(argv)
+    faults = tuple(f for f in a.faults.split(",") if f)
+    unknown = set(faults) - set(TRANSIENT_FAULTS)
+    if unknown:
+        p.error(f"unknown fault kinds {sorted(unknown)}; choose from {','.join(TRANSIENT_FAULTS)}")
+    cfg = replace(
+        FaultConfig(),
+        model=a.model,
+        fault_rate=a.fault_rate,
+        faults=faults,
+        permanent_fail_rate=a.permanent_fail_rate,
+        fail_attempts=a.fail_attempts,
+        seed=a.seed,
+        tokens=a.tokens,
+        token_delay_s=a.token_delay,
+        retry_after=a.retry_after,
+        stall_s=a.stall,
+        ignore_stream=a.ignore_stream,
+    )
+    return cfg, a.port
+
+
+async def _serve(config: FaultConfig, port: int) -> None:
+    server = FaultServer(config, port=port)
+    print(await server.start(), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+@contextlib.contextmanager
+def spawn(*args: str, ready_timeout_s: float = 20.0) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run this file as a subprocess (`--port 0` unless given) and yield (base URL, process).
+
+    The process is stopped with SIGTERM on exit (SIGKILL if it does not go within 10 s).
+    """
+    argv = [sys.executable, str(Path(__file__).resolve()), *args]
+    if "--port" not in args:
+        argv += ["--port", "0"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+    assert stdout is not None
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        try:
+            url = lines.get(timeout=ready_timeout_s).strip()
+        except queue.Empty:
+            raise RuntimeError(f"fault server did not start within {ready_timeout_s}s: {argv}") from None
+        if not url.startswith("http://"):
+            raise RuntimeError(f"fault server failed to start: {proc.stderr.read() if proc.stderr else ''}")
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, port = _parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config, port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The run store: append-only segments, crash safety, and resume semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from fasteval.store import SCHEMA, RunStore, StoreError
+from fasteval.types import Completion, ErrorKind, Status, Timing
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def answer(text: str, ttft: float = 0.1) -> Completion:
+    return Completion(
+        status=Status.OK,
+        text=text,
+        finish_reason="stop",
+        n_in=12,
+        n_out=2,
+        attempts=1,
+        endpoint="http://127.0.0.1:1/v1",
+        model="m",
+        timing=Timing(t_dispatch=time.time(), queue_s=0.01, ttft=ttft, e2el=0.3, itl=[0.1, 0.1]),
+    )
+
+
+def failure(kind: ErrorKind = ErrorKind.SERVER) -> Completion:
+    return Completion(status=Status.FAILED, error=f"{kind.value}!", error_kind=kind, attempts=4)
+
+
+async def write(store: RunStore, run_id: str, rows: list[tuple[str, Completion, str]]) -> None:
+    async with store.open_writer(run_id) as w:
+        for key, completion, h in rows:
+            w.append(key, completion, h)
+
+
+async def test_rows_round_trip_with_every_field(tmp_path: Path) -> None:
+    store = RunStore.for_run(tmp_path, "ModelX", "MME")
+    c = answer("Yes")
+    await write(store, "r1", [("7", c, "h7"), ("8", failure(ErrorKind.CONTEXT_LENGTH), "h8")])
+    assert store.dir == tmp_path / "ModelX" / ".fasteval" / "MME"
+    frame = store.read()
+    assert frame.columns == SCHEMA.names and frame.height == 2
+    row = frame.filter(pl.col("key") == "7").row(0, named=True)
+    assert row["status"] == "ok" and row["text"] == "Yes" and row["itl"] == [0.1, 0.1]
+    assert (row["n_in"], row["n_out"], row["ttft"], row["run_id"], row["request_hash"]) == (
+        12,
+        2,
+        0.1,
+        "r1",
+        "h7",
+    )
+    bad = frame.filter(pl.col("key") == "8").row(0, named=True)
+    assert (bad["status"], bad["error_kind"], bad["text"]) == ("failed", "context_length", None)
+
+
+async def test_latest_ok_wins_and_a_later_failure_never_hides_an_answer(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    await write(store, "r1", [("a", answer("old"), "h"), ("b", failure(), "h"), ("c", failure(), "h")])
+    await write(store, "r2", [("a", answer("new"), "h"), ("b", answer("fixed"), "h")])
+    await write(store, "r3", [("a", failure(), "h"), ("c", failure(ErrorKind.TIMEOUT), "h")])
+    frame = store.read()
+    texts = dict(zip(frame["key"], frame["text"], strict=True))
+    assert texts == {"a": "new", "b": "fixed", "c": None}
+    assert frame.filter(pl.col("key") == "c")["error_kind"].item() == "timeout"  # latest failure
+    assert store.done_keys() == {"a", "b"}
+    assert len(store.segments()) == 3 and store.read_all().height == 7
+
+
+async def test_done_keys_excludes_failures_and_answers_to_changed_requests(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    await write(store, "r1", [("1", answer("A"), "h1"), ("2", answer("B"), "h2-old"), ("3", failure(), "h3")])
+    now = {"1": "h1", "2": "h2-new", "3": "h3", "4": "h4"}
+    assert store.done_keys(now) == {"1"}
+    assert store.done_keys() == {"1", "2"}
+    assert set(store.read(now)["key"]) == {"1", "3"}  # the stale answer to "2" is ignored
+
+
+async def test_an_empty_store_reads_as_empty(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "nothing")
+    assert store.read().height == 0 and store.done_keys() == set()
+
+
+async def test_writer_refuses_misuse_with_one_line_errors(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    await write(store, "r1", [("1", answer("A"), "h")])
+    with pytest.raises(StoreError, match="new run id"):
+        async with store.open_writer("r1"):
+            pass
+    with pytest.raises(StoreError, match="letters, digits"):
+        store.open_writer("../escape")
+    writer = store.open_writer("r2")
+    with pytest.raises(StoreError, match="async with"):
+        writer.append("1", answer("A"), "h")
+
+
+async def test_flush_makes_appended_rows_readable_while_the_writer_is_open(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    async with store.open_writer("live") as w:
+        for i in range(50):
+            w.append(str(i), answer(str(i)), "h")
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+        await w.flush()
+        assert w.rows_written == 50
+        assert store.read().height == 50  # readable before close: the segment is a stream of batches
+
+
+def test_a_truncated_last_batch_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+
+    async def two_batches() -> None:
+        async with store.open_writer("r1") as w:
+            w.append("1", answer("A"), "h")
+            await w.flush()
+            w.append("2", answer("B"), "h")
+            await w.flush()
+
+    asyncio.run(two_batches())
+    seg = store.segments()[0]
+    whole = seg.read_bytes()
+    # cut inside the second batch: keep the first batch intact
+    seg.write_bytes(whole[: len(whole) - 40])
+    assert set(store.read()["key"]) == {"1"}
+    seg.write_bytes(b"")  # killed before even the schema was written
+    assert store.read().height == 0
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from fasteval.store import RunStore
+    from fasteval.types import Completion, Status, Timing
+
+    async def main():
+        store = RunStore(sys.argv[1])
+        async with store.open_writer("victim") as w:
+            i = 0
+            while True:
+                c = Completion(status=Status.OK, text=f"answer {i}", timing=Timing(t_dispatch=time.time()))
+                w.append(str(i), c, "h")
+                i += 1
+                if i % 3 == 0:
+                    await w.flush()
+                    print(i, flush=True)
+                await asyncio.sleep(0.002)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_sigkill_mid_run_loses_nothing_that_was_flushed(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert proc.stdout is not None
+        flushed = 0
+        while flushed < 60:  # bounded: the writer prints a growing count
+            line = proc.stdout.readline()
+            assert line, "writer exited early"
+            flushed = int(line)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    frame = RunStore(tmp_path).read()
+    keys = set(frame["key"])
+    assert {str(i) for i in range(flushed)} <= keys
+    assert all(t == f"answer {k}" for k, t in zip(frame["key"], frame["text"], strict=True))
+    # a resumed run appends its own segment and the union reads back
+    asyncio.run(write(RunStore(tmp_path), "resume", [(str(len(keys)), answer("late"), "h")]))
+    assert RunStore(tmp_path).read().height == len(keys) + 1
