@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fasteval import __version__
-from fasteval.benchmarks import get_spec
+from fasteval.benchmarks import resolve_spec
 from fasteval.datasets import Dataset, DatasetFile, load, locate
 from fasteval.endpoints import list_models
 from fasteval.errors import FastevalError
@@ -58,7 +58,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
         return _eval(args, settings, lmudata, console)
     if args.mode == "perf":
         raise FastevalError("--mode perf is not available yet in this build: use --mode all or infer")
-    specs = [get_spec(name) for name in args.data]  # unknown names fail before anything starts
+    specs = [resolve_spec(name, lmudata) for name in args.data]  # unknown names fail before anything starts
     targets = await resolve_targets(args, environ)
     loaded = [_load(spec, lmudata, args, console) for spec in specs]
     params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, timeout_s=args.timeout)
@@ -377,7 +377,7 @@ def _eval(args: argparse.Namespace, settings: Settings, lmudata: Path, console: 
     if args.pred is not None:
         if len(args.data) != 1 or not args.model or len(args.model) != 1:
             raise FastevalError("--pred scores one file: give exactly one --data NAME and one --model NAME")
-        spec = get_spec(args.data[0])
+        spec = resolve_spec(args.data[0], lmudata)
         file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
         if file.warning:
             console.print(f"[yellow]warning:[/] {file.warning}")
@@ -394,7 +394,7 @@ def _eval(args: argparse.Namespace, settings: Settings, lmudata: Path, console: 
         raise FastevalError("--mode eval without --pred rescores stored runs: name them with --model NAME")
     for model in args.model:
         for name in args.data:
-            spec = get_spec(name)
+            spec = resolve_spec(name, lmudata)
             store = RunStore.for_run(args.work_dir, model, spec.name)
             if not store.segments():
                 raise FastevalError(

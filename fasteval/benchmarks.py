@@ -43,6 +43,34 @@ def get_spec(name: str) -> BenchmarkSpec:
     raise UnknownBenchmark(f"unknown benchmark {name!r}: {hint} (or add benchmarks/{name}.toml)")
 
 
+def resolve_spec(name: str, lmudata: Path) -> BenchmarkSpec:
+    """`get_spec`, or, as VLMEvalKit does for an unknown `--data` name whose
+    `$LMUData/{name}.tsv` exists with `A` and `B` columns, a custom multiple-choice benchmark."""
+    try:
+        return get_spec(name)
+    except UnknownBenchmark:
+        tsv = lmudata / f"{name}.tsv"
+        if not tsv.is_file():
+            raise
+        with tsv.open(encoding="utf-8", errors="replace") as f:
+            header = f.readline().rstrip("\r\n").split("\t")
+        if not {"A", "B"} <= set(header):
+            raise UnknownBenchmark(
+                f"{tsv} has no A and B option columns, so it is not a custom multiple-choice benchmark; "
+                f"describe it in benchmarks/{name}.toml"
+            ) from None
+        return BenchmarkSpec(
+            name=name,
+            kind="mcq",
+            url=None,
+            md5=None,
+            scorer="mcq",
+            prompt="mcq",
+            judge="exact_matching",
+            description=f"custom multiple-choice benchmark read from {tsv}",
+        )
+
+
 def all_specs() -> dict[str, BenchmarkSpec]:
     """Every benchmark defined in the `benchmarks` data folder, by name."""
     return dict(_load_dir(data_dir("benchmarks")))
