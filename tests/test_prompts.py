@@ -1,0 +1,137 @@
+"""Prompts: VLMEvalKit's dataset templates and model prompt styles, byte for byte."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fasteval.benchmarks import all_specs, get_spec
+from fasteval.prompts import STYLES, PromptError, build_prompt
+from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Kind, Prompt, Sample, TextPart
+
+SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+IMG = ImageRef("iVBORw0KGgo=", "image/png")
+IMG2 = ImageRef("/9j/4AAQ", "image/jpeg")
+MCQ_END = "Please select the correct answer from the options above. \n"
+
+
+def _spec(name: str, kind: Kind, *, yorn_suffix: str = "") -> BenchmarkSpec:
+    """The real benchmark's spec (its TOML declares the model-style suffixes), else a bare one."""
+    if name in all_specs() and not yorn_suffix:
+        return get_spec(name)
+    return BenchmarkSpec(name=name, kind=kind, url=None, md5=None, scorer=kind, yorn_suffix=yorn_suffix)
+
+
+def _sample(question: str, options: dict[str, str] | None = None, hint: str | None = None) -> Sample:
+    return Sample("X", 0, question, (IMG,), options or {}, "A", hint)
+
+
+def _text(prompt: Prompt) -> str:
+    *images, text = prompt.parts
+    assert all(isinstance(p, ImagePart) for p in images) and isinstance(text, TextPart)
+    return text.text
+
+
+MME_Q = "Is there a cow in this image? Please answer yes or no."
+MMB = _sample("What will happen next?", {"A": "it breaks", "B": "it rains", "D": "it falls"})
+MMB_HINT = _sample("Which is hotter?", {"A": "sun", "B": "moon"}, hint="Think about light.")
+
+
+def test_the_mcq_end_line_is_the_one_research_quotes() -> None:
+    notes = SHARED / "research" / "vlmevalkit.md"
+    if not notes.is_file():
+        pytest.skip(f"{notes} not found; set FASTEVAL_SHARED")
+    assert repr(MCQ_END)[1:-1] in notes.read_text()  # the doc shows it escaped: `... above. \n`
+
+
+def test_yorn_default_is_the_bare_question_after_the_image() -> None:
+    prompt = build_prompt(_spec("MME", "yorn"), _sample(MME_Q))
+    assert prompt == Prompt(parts=(ImagePart(IMG), TextPart(MME_Q)))
+
+
+def test_yorn_suffix_from_the_spec_is_appended() -> None:
+    spec = _spec("AMBER", "yorn", yorn_suffix="\nPlease answer yes or no.")
+    assert (
+        _text(build_prompt(spec, _sample("Is there a dog?"))) == "Is there a dog?\nPlease answer yes or no."
+    )
+
+
+def test_mcq_default_without_hint_and_with_a_missing_option() -> None:
+    text = _text(build_prompt(_spec("MMBench_DEV_EN", "mcq"), MMB))
+    assert text == (
+        "Question: What will happen next?\nOptions:\nA. it breaks\nB. it rains\nD. it falls\n" + MCQ_END
+    )
+
+
+def test_mcq_default_with_hint() -> None:
+    text = _text(build_prompt(_spec("MMBench_DEV_EN", "mcq"), MMB_HINT))
+    assert (
+        text == "Hint: Think about light.\nQuestion: Which is hotter?\nOptions:\nA. sun\nB. moon\n" + MCQ_END
+    )
+
+
+def test_mcq_without_options_has_no_options_block() -> None:
+    assert _text(build_prompt(_spec("X", "mcq"), _sample("Count them."))) == "Question: Count them.\n"
+
+
+def test_all_images_come_first_in_dataset_order() -> None:
+    sample = Sample("X", 0, "Same?", (IMG, IMG2), {}, "Yes")
+    assert build_prompt(_spec("X", "yorn"), sample).parts == (
+        ImagePart(IMG),
+        ImagePart(IMG2),
+        TextPart("Same?"),
+    )
+
+
+def test_internvl2_mcq_is_build_multi_choice_prompt() -> None:
+    spec = _spec("MMBench_DEV_EN", "mcq")
+    assert _text(build_prompt(spec, MMB_HINT, "internvl2")) == (
+        "Think about light.\nWhich is hotter?\nA. sun\nB. moon\n"
+        "Answer with the option's letter from the given choices directly."
+    )
+    assert _text(build_prompt(spec, _sample("图中是什么？", {"A": "猫", "B": "狗"}), "internvl2")) == (
+        "图中是什么？\nA. 猫\nB. 狗\n请直接回答选项字母。"
+    )
+    assert (
+        _text(build_prompt(spec, _sample("How many?"), "internvl2"))
+        == "How many?\nAnswer the question directly."
+    )
+
+
+def test_internvl2_yorn_suffix_depends_on_the_benchmark() -> None:
+    assert _text(build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "internvl2")) == (
+        MME_Q + " Answer the question using a single word or phrase."
+    )
+    assert _text(build_prompt(_spec("HallusionBench", "yorn"), _sample("Is it red?"), "internvl2")) == (
+        "Is it red? Please answer yes or no. Answer the question using a single word or phrase."
+    )
+    assert (
+        _text(build_prompt(_spec("POPE", "yorn"), _sample("Is there a cat?"), "internvl2"))
+        == "Is there a cat?"
+    )
+
+
+def test_qwen2vl_mcq_drops_the_trailing_space_and_newline() -> None:
+    assert _text(build_prompt(_spec("MMBench_DEV_EN", "mcq"), MMB_HINT, "qwen2vl")) == (
+        "Hint: Think about light.\nQuestion: Which is hotter?\nOptions:\nA. sun\nB. moon\n"
+        "Please select the correct answer from the options above."
+    )
+    cn = _text(build_prompt(_spec("MMBench_DEV_CN", "mcq"), _sample("哪个？", {"A": "猫"}), "qwen2vl"))
+    assert cn == "Question: 哪个？\nOptions:\nA. 猫\n请直接回答选项字母。"
+
+
+def test_qwen2vl_yorn_adds_its_suffix_only_where_vlmevalkit_does() -> None:
+    assert _text(build_prompt(_spec("POPE", "yorn"), _sample("Is there a cat?"), "qwen2vl")) == (
+        "Is there a cat? Please answer yes or no."
+    )
+    assert _text(build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "qwen2vl")) == MME_Q
+
+
+def test_styles_are_listed_and_an_unknown_one_is_a_one_line_error() -> None:
+    assert set(STYLES) == {"default", "internvl2", "qwen2vl"}
+    with pytest.raises(
+        PromptError, match="unknown prompt style 'llava'; use one of: default, internvl2, qwen2vl"
+    ):
+        build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "llava")
