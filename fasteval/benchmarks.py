@@ -127,8 +127,12 @@ def spec_from_mapping(raw: dict[str, Any], *, source: str, expected_name: str | 
     md5 = raw.get("md5")
     if md5 is not None and (len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5)):
         raise bad("md5", f"is {md5!r}; expected 32 lowercase hex digits")
-    values = {k: v for k, v in raw.items() if k != "categories"}
+    suffixes = raw.get("style_yorn_suffix", {})
+    if not isinstance(suffixes, dict) or not all(isinstance(v, str) for v in suffixes.values()):
+        raise bad("style_yorn_suffix", "must be a table of prompt style = \"text\"")
+    values = {k: v for k, v in raw.items() if k not in ("categories", "style_yorn_suffix")}
     return BenchmarkSpec(
         **{"url": None, "md5": None, **values},
         categories=tuple(categories),
+        style_yorn_suffix=tuple(sorted(suffixes.items())),
     )

@@ -16,7 +16,7 @@ import io
 import json
 import os
 import random
-import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -51,11 +51,11 @@ def synthetic_mcq_tsv(path: Path, rows: int, *, seed: int = 0, distinct_images: 
 
 
 @dataclass
-class BenchRun:
+class ProcessRun:
     wall_s: float
     cpu_s: float
     max_rss_mb: float
-    first_request_s: float | None
+    first_request_s: float | None  # from the command's start to the server seeing its first request
     requests: int
 
 
@@ -78,46 +78,28 @@ class TestServer:
         self.proc.wait(10)
 
 
-def run_bench(server: TestServer, lmudata: Path, work: Path, dataset: str, *extra: str) -> BenchRun:
-    """One `bench.py --mode infer` process; its CPU and peak RSS from wait4, first request from the server."""
+def run_process(cmd: list[str], env: dict[str, str], server: TestServer) -> ProcessRun:
+    """Run one command to its end; CPU and peak RSS exactly from wait4, first request from the server."""
     before = int(server.stats()["requests"])  # type: ignore[call-overload]
-    env = dict(os.environ, LMUData=str(lmudata), PRED_FORMAT="tsv")
-    cmd = [
-        sys.executable,
-        str(REPO / "bench.py"),
-        "--data",
-        dataset,
-        "--mode",
-        "infer",
-        "--api-base",
-        server.url,
-    ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*cmd, "--work-dir", str(work), *extra], env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     first: float | None = None
-    while proc.poll() is None:
+    while True:
+        pid, _status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
         if first is None and int(server.stats()["requests"]) > before:  # type: ignore[call-overload]
             first = time.perf_counter() - t0
         time.sleep(0.005)
+    proc.returncode = 0  # reaped by wait4 above
     wall = time.perf_counter() - t0
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
-    if usage is None:  # already reaped by poll(): fall back to the children's totals
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     sent = int(server.stats()["requests"]) - before  # type: ignore[call-overload]
-    return BenchRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, first, sent)
-
-
-def _child_usage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall, cpu, max RSS MB) of one child process, measured exactly with wait4."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0
-    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return ProcessRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, first, sent)
 
 
 def measure(out: Path) -> dict[str, object]:
     work = out.parent / ".perf_work"
+    shutil.rmtree(work, ignore_errors=True)  # a leftover store would turn the runs into no-op resumes
     lmu = work / "LMUData"
     lmu.mkdir(parents=True, exist_ok=True)
     synthetic_mcq_tsv(lmu / "PERF_2K.tsv", 2_000)
@@ -127,27 +109,27 @@ def measure(out: Path) -> dict[str, object]:
     try:
         env = dict(os.environ, LMUData=str(lmu), PRED_FORMAT="tsv")
         base = [sys.executable, str(REPO / "bench.py"), "--mode", "infer", "--api-base", server.url]
-        # start-up cost: the same command on one row (dataset cache already warm after this)
-        for name in ("PERF_2K", "PERF_20K"):
-            _child_usage([*base, "--data", name, "--work-dir", str(work / "warm"), "--limit", "1"], env)
-        _, cpu_one, _ = _child_usage(
-            [*base, "--data", "PERF_2K", "--work-dir", str(work / "one"), "--limit", "1"], env
-        )
+
+        def bench(name: str, work_dir: str, *extra: str) -> ProcessRun:
+            return run_process(
+                [*base, "--data", name, "--work-dir", str(work / work_dir), *extra], env, server
+            )
+
+        for name in ("PERF_2K", "PERF_20K"):  # warm the dataset caches, as a second run would find them
+            bench(name, "warm", "--limit", "1")
+        one = bench("PERF_2K", "one", "--limit", "1")  # start-up and shutdown cost, subtracted below
+        results["time_to_first_request_s"] = round(one.first_request_s or float("nan"), 3)
         for name, rows in (("PERF_2K", 2_000), ("PERF_20K", 20_000)):
-            before = int(server.stats()["requests"])  # type: ignore[call-overload]
-            wall, cpu, rss = _child_usage([*base, "--data", name, "--work-dir", str(work / name)], env)
-            sent = int(server.stats()["requests"]) - before  # type: ignore[call-overload]
+            r = bench(name, name)
             results[name] = {
                 "rows": rows,
-                "requests": sent,
-                "wall_s": round(wall, 3),
-                "cpu_s": round(cpu, 3),
-                "cpu_ms_per_request": round((cpu - cpu_one) / max(sent - 1, 1) * 1000, 3),
-                "max_rss_mb": round(rss, 1),
-                "req_per_s": round(sent / wall, 1),
+                "requests": r.requests,
+                "wall_s": round(r.wall_s, 3),
+                "cpu_s": round(r.cpu_s, 3),
+                "cpu_ms_per_request": round((r.cpu_s - one.cpu_s) / max(r.requests - 1, 1) * 1000, 3),
+                "max_rss_mb": round(r.max_rss_mb, 1),
+                "req_per_s": round(r.requests / r.wall_s, 1),
             }
-        first = run_bench(server, lmu, work / "first", "PERF_2K", "--limit", "50")
-        results["time_to_first_request_s"] = round(first.first_request_s or float("nan"), 3)
     finally:
         server.close()
     from fasteval.scoring.bench import bench_mcq_scoring

@@ -41,6 +41,9 @@ class BenchmarkSpec:
     yorn_suffix: str = ""  # text VLMEvalKit appends to a Y/N question (AMBER-style); "" for most
     categories: tuple[str, ...] = ()
     description: str = ""
+    # Model prompt styles that replace the Y/N prompt for this benchmark (VLMEvalKit's model
+    # classes decide these by dataset name): style -> text appended to the bare question.
+    style_yorn_suffix: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
