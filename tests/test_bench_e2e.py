@@ -32,7 +32,15 @@ pytestmark = pytest.mark.skipif(not CONFORMANCE_LMU.is_dir(), reason=f"needs {CO
 class Server:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "fault_server.py"), "--port", "0", "--model", "fake-vlm", *args],
+            [
+                sys.executable,
+                str(REPO / "tests" / "fault_server.py"),
+                "--port",
+                "0",
+                "--model",
+                "fake-vlm",
+                *args,
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -77,8 +85,20 @@ def rows_in(tsv: Path) -> int:
     return pl.read_csv(tsv, separator="\t", columns=["index"], quote_char=None).height
 
 
-def test_mme_run_writes_vlmevalkit_files_with_one_request_per_row(server: Server, lmudata: Path, tmp_path: Path):
-    r = bench("--data", "MME", "--api-base", server.url, "--lmudata", str(lmudata), "--work-dir", "out", cwd=tmp_path)
+def test_mme_run_writes_vlmevalkit_files_with_one_request_per_row(
+    server: Server, lmudata: Path, tmp_path: Path
+):
+    r = bench(
+        "--data",
+        "MME",
+        "--api-base",
+        server.url,
+        "--lmudata",
+        str(lmudata),
+        "--work-dir",
+        "out",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out" / "fake-vlm"
     assert (out / "fake-vlm_MME.xlsx").is_file()
@@ -139,7 +159,11 @@ def test_faults_end_as_answers_or_typed_failures_never_as_scored_text(lmudata: P
     summary = json.loads((out / "summary.json").read_text())["datasets"]["MME"]
     n = rows_in(lmudata / "MME.tsv")
     assert summary["answered"] + summary["failed"] == n
-    assert summary["failed"] > 0 and set(summary["failures_by_kind"]) <= {"context_length", "timeout", "server_5xx"}
+    assert summary["failed"] > 0 and set(summary["failures_by_kind"]) <= {
+        "context_length",
+        "timeout",
+        "server_5xx",
+    }
     preds = read_table(out / "fake-vlm_MME.tsv")
     assert preds.height == summary["answered"] == summary["scores_cover_rows"]
     words = {"Yes", "No", "A", "B", "C", "D"}
@@ -149,7 +173,18 @@ def test_faults_end_as_answers_or_typed_failures_never_as_scored_text(lmudata: P
 
 def test_sigkill_midway_then_resume_requests_each_row_once(lmudata: Path, tmp_path: Path):
     s = Server("--token-delay", "0.01", "--tokens", "8")
-    args = ("--data", "MME", "--api-base", s.url, "--lmudata", str(lmudata), "--work-dir", "out", "--concurrency", "8")
+    args = (
+        "--data",
+        "MME",
+        "--api-base",
+        s.url,
+        "--lmudata",
+        str(lmudata),
+        "--work-dir",
+        "out",
+        "--concurrency",
+        "8",
+    )
     env = {k: v for k, v in os.environ.items() if k != "LMUData"} | {"PRED_FORMAT": "tsv"}
     try:
         proc = subprocess.Popen([sys.executable, str(REPO / "bench.py"), *args], cwd=tmp_path, env=env)
@@ -180,7 +215,9 @@ def test_sigkill_midway_then_resume_requests_each_row_once(lmudata: Path, tmp_pa
     finally:
         s2.close()
     for name in ("fake-vlm_MME.tsv", "fake-vlm_MME_score.csv"):
-        assert (tmp_path / "out" / "fake-vlm" / name).read_bytes() == (tmp_path / "fresh" / "fake-vlm" / name).read_bytes()
+        assert (tmp_path / "out" / "fake-vlm" / name).read_bytes() == (
+            tmp_path / "fresh" / "fake-vlm" / name
+        ).read_bytes()
 
 
 def test_unknown_dataset_is_one_line_naming_close_names(tmp_path: Path):
@@ -205,7 +242,11 @@ def test_no_server_running_says_how_to_start_one(lmudata: Path, tmp_path: Path):
 
 
 def test_api_key_never_reaches_a_file_or_the_logs(server: Server, lmudata: Path, tmp_path: Path):
-    flag_key, env_key, dotenv_key = "sk-flag-0123456789abcdef", "sk-env-0123456789abcdef", "sk-dotenv-0123456789"
+    flag_key, env_key, dotenv_key = (
+        "sk-flag-0123456789abcdef",
+        "sk-env-0123456789abcdef",
+        "sk-dotenv-0123456789",
+    )
     (tmp_path / ".env").write_text(f"OPENAI_API_KEY={dotenv_key}\n")
     r = bench(
         "--data", "MME", "--api-base", server.url, "--api-key", flag_key, "--lmudata", str(lmudata),
