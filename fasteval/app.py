@@ -58,6 +58,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
         return _eval(args, settings, lmudata, console)
     if args.mode == "perf":
         raise FastevalError("--mode perf is not available yet in this build: use --mode all or infer")
+    concurrency = args.concurrency[0]
     specs = [resolve_spec(name, lmudata) for name in args.data]  # unknown names fail before anything starts
     targets = await resolve_targets(args, environ)
     loaded = [_load(spec, lmudata, args, console) for spec in specs]
@@ -88,7 +89,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
                 run_target(
                     t,
                     jobs[t.name],
-                    concurrency=args.concurrency,
+                    concurrency=concurrency,
                     retry=args.retry,
                     params=params,
                     api_key=api_key,

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bench.py",
         description="Evaluate a VLM served behind an OpenAI-compatible engine, scoring like VLMEvalKit.",
     )
-    p.add_argument("--data", nargs="+", required=True, metavar="NAME", help="benchmarks (benchmarks/*.toml)")
+    p.add_argument("--data", nargs="+", metavar="NAME", help="benchmarks (benchmarks/*.toml)")
     p.add_argument(
         "--model",
         nargs="+",
@@ -44,7 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--api-key", help="key for --api-base (also: env FASTEVAL_API_KEY)")
     p.add_argument("--model-name", help="served model name at --api-base (default: ask /v1/models)")
-    p.add_argument("--concurrency", "--api-nproc", type=int, default=DEFAULT_CONCURRENCY, dest="concurrency")
+    p.add_argument(
+        "--concurrency",
+        "--api-nproc",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_CONCURRENCY],
+        dest="concurrency",
+        metavar="C",
+        help=f"requests in flight per model (default {DEFAULT_CONCURRENCY}); --mode perf sweeps every value",
+    )
     p.add_argument("--retry", type=int, default=6, help="retries per request for transient failures")
     p.add_argument("--max-tokens", type=int, default=1024)
     p.add_argument("--temperature", type=float, default=0.0)
@@ -57,7 +66,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pred", type=Path, help="--mode eval: score this VLMEvalKit prediction file (.xlsx/.tsv)"
     )
-    p.add_argument("--judge", help="judge model key, or exact_matching (default: exact matching)")
+    j = p.add_argument_group("judge (answers exact matching cannot extract)")
+    j.add_argument(
+        "--judge", help="judge model id, or exact_matching (default: LOCAL_LLM, else `make judge`'s)"
+    )
+    j.add_argument("--judge-base-url", help="OpenAI-compatible base of the judge (default: OPENAI_API_BASE)")
+    j.add_argument("--judge-key", help="key for the judge (default: OPENAI_API_KEY)")
+    j.add_argument("--judge-concurrency", type=int, default=32, help="judge requests in flight")
+    j.add_argument(
+        "--judge-fallback",
+        choices=("error", "exact_matching"),
+        default="error",
+        help="if the judge fails its health probe: stop (default), or score by exact matching and say so",
+    )
+    j.add_argument(
+        "--judge-unparsed",
+        choices=("seeded", "z"),
+        default="seeded",
+        help="after every judge try fails: a seeded, recorded random option (VLMEvalKit: unseeded) or Z",
+    )
+    f = p.add_argument_group("throughput (--mode perf)")
+    f.add_argument(
+        "--request-rate", type=float, nargs="+", metavar="R", help="Poisson arrivals, req/s (open loop)"
+    )
+    f.add_argument("--burstiness", type=float, default=1.0, help="gamma shape of arrivals (1 = Poisson)")
+    f.add_argument("--num-prompts", type=int, help="requests per point (default: the dataset's rows)")
+    f.add_argument("--warmup", type=int, default=8, help="warm-up requests before each point, not measured")
+    f.add_argument("--ignore-eos", action="store_true", help="generate exactly --max-tokens tokens")
+    f.add_argument("--goodput", nargs="+", metavar="METRIC:MS", help="SLOs, e.g. ttft:500 tpot:50 e2el:2000")
+    f.add_argument("--percentiles", default="50,90,95,99", help="latency percentiles to report")
+    f.add_argument(
+        "--synthetic", metavar="N:WxH", help="N synthetic image requests of WxH pixels instead of --data"
+    )
+    f.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--state-dir", type=Path, help="where `make serve` records its servers")
     p.add_argument("--verbose", action="store_true")
@@ -66,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.data and not (args.mode == "perf" and args.synthetic):
+        parser.error("--data is required (or --mode perf --synthetic N:WxH)")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
