@@ -56,11 +56,13 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
     lmudata = args.lmudata or settings.lmudata
     if args.mode == "eval":
         return _eval(args, settings, lmudata, console)
-    if args.mode == "perf":
-        raise FastevalError("--mode perf is not available yet in this build: use --mode all or infer")
-    concurrency = args.concurrency[0]
-    specs = [resolve_spec(name, lmudata) for name in args.data]  # unknown names fail before anything starts
+    specs = [resolve_spec(name, lmudata) for name in args.data or ()]  # unknown names fail first
     targets = await resolve_targets(args, environ)
+    if args.mode == "perf":
+        from fasteval.perf_mode import run_perf
+
+        return await run_perf(args, targets=targets, specs=specs, lmudata=lmudata, console=console, environ=environ)
+    concurrency = args.concurrency[0]
     loaded = [_load(spec, lmudata, args, console) for spec in specs]
     params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, timeout_s=args.timeout)
     jobs = {
