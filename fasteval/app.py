@@ -61,7 +61,9 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
     if args.mode == "perf":
         from fasteval.perf_mode import run_perf
 
-        return await run_perf(args, targets=targets, specs=specs, lmudata=lmudata, console=console, environ=environ)
+        return await run_perf(
+            args, targets=targets, specs=specs, lmudata=lmudata, console=console, environ=environ
+        )
     concurrency = args.concurrency[0]
     loaded = [_load(spec, lmudata, args, console) for spec in specs]
     params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, timeout_s=args.timeout)
