@@ -1,0 +1,252 @@
+"""The bundled sample benchmarks, generated here so `make demo` and the tests need no download.
+
+`DEMO_YN` mirrors MME's layout (two questions per image, one Yes and one No, `category`, `image_path`);
+`DEMO_MCQ` mirrors MMBench's (A-D options, some hints, `category`, `l2-category`, `split`, and circular
+rotations at `index + k*1e6` whose `image` cell is the main row's index, VLMEvalKit's image-reference path).
+Images are coloured shapes drawn with Pillow; the same seed gives the same bytes.
+
+    python -m fasteval.demo [LMUDATA_DIR]      # writes DEMO_YN.tsv and DEMO_MCQ.tsv
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import os
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+SIZE = 96
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 160, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "purple": (140, 60, 170),
+    "orange": (245, 140, 30),
+}
+SHAPES = ("circle", "square", "triangle")
+YN_COLUMNS = ("index", "category", "image_path", "question", "answer", "image")
+MCQ_COLUMNS = (
+    "index",
+    "question",
+    "hint",
+    "A",
+    "B",
+    "C",
+    "D",
+    "answer",
+    "category",
+    "image",
+    "l2-category",
+    "split",
+)
+LETTERS = "ABCD"
+ROTATION = 1_000_000  # VLMEvalKit's circular offset: rotation k of question q has index q + k*1e6
+
+Shape = tuple[str, str, tuple[int, int], int]  # shape, colour name, centre, radius
+
+
+def _draw(shapes: Sequence[Shape]) -> Image.Image:
+    img = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    for kind, color, (x, y), r in shapes:
+        box = (x - r, y - r, x + r, y + r)
+        if kind == "circle":
+            d.ellipse(box, fill=COLORS[color])
+        elif kind == "square":
+            d.rectangle(box, fill=COLORS[color])
+        else:
+            d.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=COLORS[color])
+    return img
+
+
+def _b64(img: Image.Image, fmt: str) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _other(rng: random.Random, pool: Sequence[str], *exclude: str) -> str:
+    return rng.choice([p for p in pool if p not in exclude])
+
+
+# ---------------------------------------------------------------------------------------------
+# DEMO_YN: MME-like
+# ---------------------------------------------------------------------------------------------
+
+YN_SUFFIX = " Please answer yes or no."
+
+
+def demo_yn_rows(seed: int = 0, per_category: int = 6) -> list[dict[str, str]]:
+    """48 rows by default: 4 MME perception subtasks x 6 images x (Yes question, No question)."""
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    for category in ("existence", "count", "position", "color"):
+        for i in range(per_category):
+            shape, color = rng.choice(SHAPES), rng.choice(list(COLORS))
+            if category == "existence":
+                shapes: list[Shape] = [(shape, color, (rng.randint(30, 66), rng.randint(30, 66)), 16)]
+                absent = _other(rng, SHAPES, shape)
+                yes = f"Is there a {color} {shape} in this image?"
+                no = f"Is there a {color} {absent} in this image?"
+            elif category == "count":
+                n = rng.randint(1, 4)
+                spots = [(24, 24), (72, 24), (24, 72), (72, 72)][:n]
+                shapes = [(shape, color, spot, 12) for spot in spots]
+                wrong = rng.choice([k for k in (1, 2, 3, 4, 5) if k != n])
+                yes = (
+                    f"Are there {n} {shape}s in this image?"
+                    if n > 1
+                    else f"Is there one {shape} in this image?"
+                )
+                no = (
+                    f"Are there {wrong} {shape}s in this image?"
+                    if wrong > 1
+                    else f"Is there one {shape} in this image?"
+                )
+            elif category == "position":
+                other_shape, other_color = _other(rng, SHAPES, shape), _other(rng, list(COLORS), color)
+                shapes = [(shape, color, (24, 48), 14), (other_shape, other_color, (72, 48), 14)]
+                yes = f"Is the {color} {shape} on the left of the {other_color} {other_shape}?"
+                no = f"Is the {color} {shape} on the right of the {other_color} {other_shape}?"
+            else:
+                shapes = [(shape, color, (48, 48), 24)]
+                yes = f"Is the {shape} in this image {color}?"
+                no = f"Is the {shape} in this image {_other(rng, list(COLORS), color)}?"
+            image = _b64(_draw(shapes), "PNG")
+            path = f"{category}/{i:05d}.png"
+            for question, answer in ((yes, "Yes"), (no, "No")):
+                rows.append(
+                    {
+                        "index": str(len(rows)),
+                        "category": category,
+                        "image_path": path,
+                        "question": question + YN_SUFFIX,
+                        "answer": answer,
+                        "image": image,
+                    }
+                )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# DEMO_MCQ: MMBench-like, with circular rotations
+# ---------------------------------------------------------------------------------------------
+
+QUADRANTS = {"top left": (26, 26), "top right": (70, 26), "bottom left": (26, 70), "bottom right": (70, 70)}
+
+
+def _mcq_question(rng: random.Random, category: str) -> tuple[str, list[str], int, list[Shape], str, str]:
+    """(question, options, answer position, shapes, l2-category, hint) for one generated question."""
+    shape, color = rng.choice(SHAPES), rng.choice(list(COLORS))
+    if category == "attribute_recognition":
+        options = [color, *rng.sample([c for c in COLORS if c != color], 3)]
+        shapes: list[Shape] = [(shape, color, (48, 48), 26)]
+        question, l2, hint = f"What colour is the {shape}?", "finegrained_perception (instance-level)", ""
+    elif category == "object_localization":
+        where = rng.choice(list(QUADRANTS))
+        options = [where, *[q for q in QUADRANTS if q != where]]
+        shapes = [(shape, color, QUADRANTS[where], 16)]
+        question, l2 = f"Where is the {color} {shape}?", "finegrained_perception (instance-level)"
+        hint = "The image is split into four equal quadrants."
+    elif category == "spatial_relationship":
+        left, middle = _other(rng, SHAPES, shape), shape
+        right = _other(rng, SHAPES, left, middle)
+        colors = rng.sample(list(COLORS), 3)
+        shapes = [
+            (s, c, (x, 48), 12) for s, c, x in zip((left, middle, right), colors, (18, 48, 78), strict=True)
+        ]
+        options = [left, right, middle]
+        question, l2 = (
+            f"Which shape is directly left of the {colors[1]} {middle}?",
+            "finegrained_perception (cross-instance)",
+        )
+        hint = "Shapes are arranged in one row." if rng.random() < 0.5 else ""
+    else:  # attribute_comparison: two options only
+        big, small = color, _other(rng, list(COLORS), color)
+        shapes = [(shape, big, (30, 48), 22), (shape, small, (76, 48), 10)]
+        options = [big, small]
+        question, l2, hint = f"Which {shape} is larger?", "attribute_reasoning", ""
+    # shuffle the options; remember where the right one (always options[0] above) went
+    order = list(range(len(options)))
+    rng.shuffle(order)
+    return question, [options[i] for i in order], order.index(0), shapes, l2, hint
+
+
+def demo_mcq_rows(seed: int = 0, per_category: int = 6) -> list[dict[str, str]]:
+    """24 questions by default (4 categories x 6) and one circular rotation per extra option: 78 rows."""
+    rng = random.Random(seed)
+    main: list[dict[str, str]] = []
+    rotations: list[dict[str, str]] = []
+    categories = (
+        "attribute_recognition",
+        "object_localization",
+        "spatial_relationship",
+        "attribute_comparison",
+    )
+    for category in categories:
+        for _ in range(per_category):
+            question, options, answer, shapes, l2, hint = _mcq_question(rng, category)
+            q = len(main)
+            image = _b64(_draw(shapes), "JPEG")
+            n = len(options)
+            for k in range(n):  # rotation k: option i shows what option (i + k) % n showed in the main row
+                rotated = [options[(i + k) % n] for i in range(n)]
+                row = {
+                    "index": str(q + k * ROTATION),
+                    "question": question,
+                    "hint": hint,
+                    **{letter: (rotated[i] if i < n else "") for i, letter in enumerate(LETTERS)},
+                    "answer": LETTERS[(answer - k) % n],
+                    "category": category,
+                    "image": image
+                    if k == 0
+                    else str(q),  # a short cell is the index of the row holding the image
+                    "l2-category": l2,
+                    "split": "dev",
+                }
+                (main if k == 0 else rotations).append(row)
+    rotations.sort(key=lambda r: int(r["index"]))
+    return main + rotations
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+
+
+def _write_tsv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
+    """VLMEvalKit's TSV: tab-separated, header row, empty cells read back as NaN; written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(columns)
+        w.writerows([row[c] for c in columns] for row in rows)
+    os.replace(tmp, path)
+
+
+def write_demo_benchmarks(lmudata: Path, seed: int = 0) -> list[str]:
+    """Write DEMO_YN.tsv and DEMO_MCQ.tsv into `lmudata` (VLMEvalKit's $LMUData); return the dataset names."""
+    _write_tsv(lmudata / "DEMO_YN.tsv", YN_COLUMNS, demo_yn_rows(seed))
+    _write_tsv(lmudata / "DEMO_MCQ.tsv", MCQ_COLUMNS, demo_mcq_rows(seed))
+    return ["DEMO_YN", "DEMO_MCQ"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    default = os.environ.get("LMUData") or str(Path.home() / "LMUData")  # noqa: SIM112 (VLMEvalKit spells it so)
+    target = Path(args[0] if args else default)
+    names = write_demo_benchmarks(target)
+    print(f"wrote {', '.join(names)} to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
