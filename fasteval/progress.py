@@ -63,7 +63,10 @@ class RunProgress:
         if scored is not None:
             head = headline(scored)
             score = "  " + "  ".join(f"{k}={v:.4g}" for k, v in list(head.items())[:3])
-        line = f"{job.target.name} {job.spec.name}: {job.ok} answered, {job.failed} failed{score}"
+        if job.todo == 0:
+            line = f"{job.target.name} {job.spec.name}: every row already answered in the store{score}"
+        else:
+            line = f"{job.target.name} {job.spec.name}: {job.ok} answered, {job.failed} failed{score}"
         if self.live:
             self._progress.update(self._tasks[id(job)], completed=len(job.keys) - job.todo + job.done)
             self._progress.console.print(line)
