@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -26,15 +27,24 @@ from fasteval.benchmarks import resolve_spec
 from fasteval.datasets import Dataset, DatasetFile, load, locate
 from fasteval.endpoints import list_models
 from fasteval.errors import FastevalError
-from fasteval.evaluate import Scored, evaluate_file, read_dataset, score_predictions
+from fasteval.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
+from fasteval.judge import (
+    EXACT_MATCHING,
+    ItemFactory,
+    JudgeOutcome,
+    JudgeRun,
+    JudgeStage,
+    judge_items,
+    resolve_judge,
+)
 from fasteval.perf import summarize
 from fasteval.progress import RunProgress
-from fasteval.report import headline, score_table, write_reports
+from fasteval.report import headline, method_counts, score_table, write_reports
 from fasteval.runner import Job, Target, TargetReport, make_job, run_target
 from fasteval.settings import Settings, load_settings
 from fasteval.store import RunStore
-from fasteval.tabular import as_vlmeval_str, write_tsv, write_xlsx
-from fasteval.types import BenchmarkSpec, GenParams, Status
+from fasteval.tabular import as_vlmeval_str, read_table, write_tsv, write_xlsx
+from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
 
@@ -55,7 +65,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
     console = Console(stderr=False, highlight=False)
     lmudata = args.lmudata or settings.lmudata
     if args.mode == "eval":
-        return _eval(args, settings, lmudata, console)
+        return await _eval(args, settings, lmudata, console, environ)
     specs = [resolve_spec(name, lmudata) for name in args.data or ()]  # unknown names fail first
     targets = await resolve_targets(args, environ)
     if args.mode == "perf":
@@ -64,6 +74,26 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
         return await run_perf(
             args, targets=targets, specs=specs, lmudata=lmudata, console=console, environ=environ
         )
+    judges = judge_run(args, settings, environ) if args.mode == "all" else None
+    if judges is not None:
+        await judges.start(specs)  # a dead judge stops the run here, before any generation
+    try:
+        return await _infer(args, settings, lmudata, console, environ, specs, targets, judges)
+    finally:
+        if judges is not None:
+            await judges.close()
+
+
+async def _infer(
+    args: argparse.Namespace,
+    settings: Settings,
+    lmudata: Path,
+    console: Console,
+    environ: Mapping[str, str],
+    specs: list[BenchmarkSpec],
+    targets: list[Target],
+    judges: JudgeRun | None,
+) -> int:
     concurrency = args.concurrency[0]
     loaded = [_load(spec, lmudata, args, console) for spec in specs]
     params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, timeout_s=args.timeout)
@@ -80,9 +110,28 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
                 )
     progress = RunProgress(console, [j for js in jobs.values() for j in js])
     outcomes: list[JobOutcome] = []
+    stages: dict[int, JudgeStage] = {}
+    if judges is not None:
+        for target_jobs in jobs.values():
+            for job in target_jobs:
+                stage = judges.stage(job.spec, job.dataset.meta, job.keys, job.store.dir)
+                if stage is not None:
+                    stages[id(job)] = stage
+                    _prime(stage, job)
+
+    def on_stored(job: Job, key: str, completion: Completion) -> None:
+        stage = stages.get(id(job))
+        if stage is not None:
+            stage.add_row(key, completion.text if completion.ok else None)
 
     async def on_job_done(job: Job) -> None:
-        outcome = await asyncio.to_thread(finalize, job, args, settings, score=args.mode == "all")
+        stage = stages.get(id(job))
+        verdicts = await stage.finish() if stage is not None else {}
+        job_judge = stage.job_judge if stage is not None else None
+        judged = judges.outcome(job.spec, job_judge, verdicts) if judges is not None else None
+        outcome = await asyncio.to_thread(
+            finalize, job, args, settings, score=args.mode == "all", judged=judged
+        )
         outcomes.append(outcome)
         progress.job_finished(job, outcome.scored)
 
@@ -99,10 +148,13 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
                     api_key=api_key,
                     on_result=progress.on_result,
                     on_job_done=on_job_done,
+                    on_stored=on_stored,
                 )
                 for t in targets
             )
         )
+    for stage in stages.values():  # a crashed job leaves its judge calls behind: stop them
+        await stage.cancel()
     for report in reports:
         _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], args)
     return _report(console, outcomes, reports)
@@ -213,6 +265,44 @@ def _load(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console:
 
 
 # ---------------------------------------------------------------------------------------------
+# The judge
+# ---------------------------------------------------------------------------------------------
+
+
+def judge_run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> JudgeRun:
+    """The run's judge from flags, then `.env`/environment, then the server `make judge` started."""
+    servers: list[Any] = []
+    if args.judge != EXACT_MATCHING and not (args.judge_base_url or settings.openai_api_base):
+        from fasteval.serve import default_state_dir, running_servers
+
+        servers = running_servers(args.state_dir or default_state_dir(), role="judge")
+    plan = resolve_judge(
+        judge=args.judge,
+        base_url=args.judge_base_url,
+        key=args.judge_key,
+        settings=settings,
+        judge_servers=servers,
+    )
+    return JudgeRun(
+        plan,
+        rules=args.rules,
+        concurrency=args.judge_concurrency,
+        retry=args.retry,
+        unparsed=args.judge_unparsed,
+        seed=args.seed,
+        fallback=args.judge_fallback,
+    )
+
+
+def _prime(stage: JudgeStage, job: Job) -> None:
+    """Rows answered by earlier runs enter the judge stage first (their judge replies are cached)."""
+    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint))
+    ok = stored.filter(pl.col("status") == Status.OK.value)
+    for key, text in ok.select("key", "text").iter_rows():
+        stage.add_row(str(key), "" if text is None else str(text))
+
+
+# ---------------------------------------------------------------------------------------------
 # Finishing a job: predictions file, scores, summary
 # ---------------------------------------------------------------------------------------------
 
@@ -226,6 +316,7 @@ class JobOutcome:
     scored: Scored | None
     paths: dict[str, str]
     perf: dict[str, Any]
+    judged: JudgeOutcome | None = None
 
 
 def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -242,7 +333,14 @@ def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
     return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key"), stored
 
 
-def finalize(job: Job, args: argparse.Namespace, settings: Settings, *, score: bool) -> JobOutcome:
+def finalize(
+    job: Job,
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    score: bool,
+    judged: JudgeOutcome | None = None,
+) -> JobOutcome:
     """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary."""
     preds, stored = predictions_frame(job)
     model, name = job.target.name, job.spec.name
@@ -259,11 +357,14 @@ def finalize(job: Job, args: argparse.Namespace, settings: Settings, *, score: b
     if score and preds.height:
         dataset = job.dataset.meta if job.spec.kind == "mcq" else None
         partial = preds.height < len(job.keys)
-        scored = score_predictions(job.spec, preds, dataset=dataset, rules=args.rules, partial=partial)
+        verdicts = judged.verdicts if judged is not None else None
+        scored = score_predictions(
+            job.spec, preds, dataset=dataset, rules=args.rules, partial=partial, verdicts=verdicts
+        )
         paths.update({k: str(v) for k, v in write_reports(scored, model=model, out_dir=out_dir).items()})
     this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
     perf = summarize(this_run).to_json_dict() if this_run.height else {}
-    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf)
+    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged)
     _write_dataset_summary(outcome, args)
     return outcome
 
@@ -282,9 +383,10 @@ def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> Non
         "failures_by_kind": outcome.failures,
         "scores_cover_rows": outcome.n_ok,
         "rules": outcome.scored.effective_rules if outcome.scored else None,
-        "judge": "exact_matching",
+        "judge": _judge_summary(outcome.judged, args),
         "scores": headline(outcome.scored) if outcome.scored else None,
-        "unresolved_by_exact_matching": outcome.scored.n_unresolved if outcome.scored else None,
+        "unresolved_by_exact_matching": _unresolved_by_exact(outcome.scored),
+        "extraction": method_counts(outcome.scored) if outcome.scored else None,
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
         "gen_params": {"max_tokens": args.max_tokens, "temperature": args.temperature},
@@ -296,6 +398,18 @@ def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> Non
     _update_summary(args.work_dir / job.target.name / "summary.json", {"datasets": {job.spec.name: entry}})
 
 
+def _judge_summary(judged: JudgeOutcome | None, args: argparse.Namespace) -> dict[str, Any]:
+    if judged is not None:
+        return judged.summary()
+    return {"mode": EXACT_MATCHING, "reason": f"--mode {args.mode}: nothing was scored"}
+
+
+def _unresolved_by_exact(scored: Scored | None) -> int | None:
+    if scored is None:
+        return None
+    return sum(n for method, n in method_counts(scored).items() if method != Method.EXACT.value)
+
+
 def _write_target_summary(report: TargetReport, outcomes: list[JobOutcome], args: argparse.Namespace) -> None:
     endpoints = [asdict(s) for s in report.endpoints]
     _update_summary(
@@ -305,7 +419,18 @@ def _write_target_summary(report: TargetReport, outcomes: list[JobOutcome], args
 
 
 def _update_summary(path: Path, patch: dict[str, Any]) -> None:
-    """Merge `patch` into summary.json (two levels deep) and replace the file atomically."""
+    """Merge `patch` into summary.json (two levels deep) and replace the file atomically.
+
+    Jobs finish in worker threads, so the read-merge-write is serialised by a lock.
+    """
+    with _SUMMARY_LOCK:
+        _merge_summary(path, patch)
+
+
+_SUMMARY_LOCK = threading.Lock()
+
+
+def _merge_summary(path: Path, patch: dict[str, Any]) -> None:
     current: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -378,52 +503,136 @@ def _fmt(value: object) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _eval(args: argparse.Namespace, settings: Settings, lmudata: Path, console: Console) -> int:
+async def _eval(
+    args: argparse.Namespace, settings: Settings, lmudata: Path, console: Console, environ: Mapping[str, str]
+) -> int:
+    """Score stored predictions (or a VLMEvalKit file with --pred), asking the judge what exact
+    matching cannot resolve; replies already cached for this judge are not asked again."""
     if args.pred is not None:
         if len(args.data) != 1 or not args.model or len(args.model) != 1:
             raise FastevalError("--pred scores one file: give exactly one --data NAME and one --model NAME")
-        spec = resolve_spec(args.data[0], lmudata)
-        file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
-        if file.warning:
-            console.print(f"[yellow]warning:[/] {file.warning}")
         if not args.pred.is_file():
             raise FastevalError(f"prediction file {args.pred} not found: check the path")
-        result = evaluate_file(
-            spec, file.path, args.pred, model=args.model[0], work_dir=args.work_dir, rules=args.rules
-        )
-        console.print(score_table(result.scored))
-        for role, path in result.paths.items():
-            console.print(f"  {role}: {path}")
-        return 0
-    if not args.model:
+    elif not args.model:
         raise FastevalError("--mode eval without --pred rescores stored runs: name them with --model NAME")
-    for model in args.model:
-        for name in args.data:
-            spec = resolve_spec(name, lmudata)
-            store = RunStore.for_run(args.work_dir, model, spec.name)
-            if not store.segments():
-                raise FastevalError(
-                    f"no stored predictions for {model} / {spec.name} under {args.work_dir}: "
-                    "run --mode infer first"
-                )
-            file = locate(spec, lmudata, download=not args.no_download)
-            rows = store.read().filter(pl.col("status") == Status.OK.value)
-            meta = read_dataset(file.path)
-            keyed = meta.with_columns(
-                pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
-            )
-            preds = keyed.join(
-                rows.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction")),
-                on="__key",
-                how="inner",
-                maintain_order="left",
-            ).drop("__key")
-            scored = score_predictions(
-                spec, preds, dataset=meta if spec.kind == "mcq" else None, rules=args.rules
-            )
-            paths = write_reports(scored, model=model, out_dir=args.work_dir / model)
-            console.print(score_table(scored))
-            console.print(
-                f"{model} / {spec.name}: scored {preds.height} stored answers; files: {paths['score']}"
-            )
+    specs = [resolve_spec(name, lmudata) for name in args.data]
+    judges = judge_run(args, settings, environ)
+    await judges.start(specs)
+    try:
+        if args.pred is not None:
+            await _eval_file(args, specs[0], lmudata, console, judges)
+        else:
+            for model in args.model:
+                for spec in specs:
+                    await _eval_stored(args, model, spec, lmudata, console, judges)
+    finally:
+        await judges.close()
     return 0
+
+
+async def _judge_frame(
+    judges: JudgeRun, spec: BenchmarkSpec, preds: pl.DataFrame, dataset: pl.DataFrame | None, store_dir: Path
+) -> JudgeOutcome:
+    """Judge every row of `preds` exact matching leaves unresolved (batch form of the pipeline stage)."""
+    job_judge = judges.job_judge(store_dir) if judges.plan.for_spec(spec, judges.rules)[0] else None
+    if job_judge is None:
+        return judges.outcome(spec, None, {})
+    table = judge_table(spec, preds, dataset)
+    factory = ItemFactory(spec, table, judges.rules)
+    keys = [as_vlmeval_str(v) for v in table.get_column("index").to_list()]
+    texts = [as_vlmeval_str(v) for v in table.get_column("prediction").to_list()]
+    items = [factory.item(k, t) for k, t in zip(keys, texts, strict=True)]
+    verdicts = await judge_items(job_judge, items, circular=spec.circular)
+    return judges.outcome(spec, job_judge, verdicts)
+
+
+async def _eval_file(
+    args: argparse.Namespace, spec: BenchmarkSpec, lmudata: Path, console: Console, judges: JudgeRun
+) -> None:
+    model = args.model[0]
+    file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
+    if file.warning:
+        console.print(f"[yellow]warning:[/] {file.warning}")
+    dataset = read_dataset(file.path) if spec.kind == "mcq" else None
+    judged = await _judge_frame(
+        judges, spec, read_table(args.pred), dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
+    )
+    result = evaluate_file(
+        spec,
+        file.path,
+        args.pred,
+        model=model,
+        work_dir=args.work_dir,
+        rules=args.rules,
+        verdicts=judged.verdicts,
+    )
+    _eval_summary(args, model, spec, result.scored, judged, {k: str(v) for k, v in result.paths.items()})
+    console.print(score_table(result.scored))
+    for role, path in result.paths.items():
+        console.print(f"  {role}: {path}")
+
+
+async def _eval_stored(
+    args: argparse.Namespace,
+    model: str,
+    spec: BenchmarkSpec,
+    lmudata: Path,
+    console: Console,
+    judges: JudgeRun,
+) -> None:
+    store = RunStore.for_run(args.work_dir, model, spec.name)
+    if not store.segments():
+        raise FastevalError(
+            f"no stored predictions for {model} / {spec.name} under {args.work_dir}: run --mode infer first"
+        )
+    file = locate(spec, lmudata, download=not args.no_download)
+    rows = store.read().filter(pl.col("status") == Status.OK.value)
+    meta = read_dataset(file.path)
+    keyed = meta.with_columns(
+        pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
+    )
+    preds = keyed.join(
+        rows.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction")),
+        on="__key",
+        how="inner",
+        maintain_order="left",
+    ).drop("__key")
+    dataset = meta if spec.kind == "mcq" else None
+    judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
+    scored = score_predictions(spec, preds, dataset=dataset, rules=args.rules, verdicts=judged.verdicts)
+    paths = write_reports(scored, model=model, out_dir=args.work_dir / model)
+    _eval_summary(args, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
+    console.print(score_table(scored))
+    console.print(f"{model} / {spec.name}: scored {preds.height} stored answers; files: {paths['score']}")
+
+
+def _eval_summary(
+    args: argparse.Namespace,
+    model: str,
+    spec: BenchmarkSpec,
+    scored: Scored,
+    judged: JudgeOutcome,
+    files: dict[str, str],
+) -> None:
+    """Rescoring updates the dataset's summary entry in place: scores, rules, judge, extraction."""
+    path = args.work_dir / model / "summary.json"
+    current: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            current = json.loads(path.read_text())
+        except ValueError:
+            current = {}
+    entry = dict((current.get("datasets") or {}).get(spec.name) or {"dataset": spec.name})
+    entry.update(
+        {
+            "rules": scored.effective_rules,
+            "judge": judged.summary(),
+            "scores": headline(scored),
+            "unresolved_by_exact_matching": _unresolved_by_exact(scored),
+            "extraction": method_counts(scored),
+            "files": {**(entry.get("files") or {}), **files},
+            "rescored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _update_summary(path, {"datasets": {spec.name: entry}})

@@ -129,7 +129,7 @@ def spec_from_mapping(raw: dict[str, Any], *, source: str, expected_name: str | 
         raise bad("md5", f"is {md5!r}; expected 32 lowercase hex digits")
     suffixes = raw.get("style_yorn_suffix", {})
     if not isinstance(suffixes, dict) or not all(isinstance(v, str) for v in suffixes.values()):
-        raise bad("style_yorn_suffix", "must be a table of prompt style = \"text\"")
+        raise bad("style_yorn_suffix", 'must be a table of prompt style = "text"')
     values = {k: v for k, v in raw.items() if k not in ("categories", "style_yorn_suffix")}
     return BenchmarkSpec(
         **{"url": None, "md5": None, **values},

@@ -12,6 +12,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -19,6 +20,9 @@ from fasteval.extract import DEFAULT_RULES, OFFICIAL, UNKNOWN, effective_rules, 
 from fasteval.scoring import SCORERS, ScoreOptions, ScoreResult, ScoringError, apply_judge
 from fasteval.tabular import as_vlmeval_str, read_table
 from fasteval.types import BenchmarkSpec, Method
+
+if TYPE_CHECKING:
+    from fasteval.judge import Verdict
 
 _LETTERS = tuple(string.ascii_uppercase)
 _META = ("category", "l2-category", "split", "image_path")
@@ -143,6 +147,7 @@ def score_predictions(
     dataset: pl.DataFrame | None = None,
     rules: str = DEFAULT_RULES,
     judge_answers: Mapping[object, str] | None = None,
+    verdicts: Mapping[str, Verdict] | None = None,
     article_a_guard: bool = False,
     partial: bool = False,
 ) -> Scored:
@@ -151,7 +156,9 @@ def score_predictions(
     `predictions` needs `index` and `prediction` (plus `answer` for Y/N, and the meta columns the
     scorer groups by); `dataset` (the TSV without images) is required for MCQ ground truth.
     `judge_answers` (index -> letter) resolves rows exact matching could not; rows still
-    unresolved are misses, as under VLMEvalKit's `exact_matching`. `partial`: rows are missing
+    unresolved are misses, as under VLMEvalKit's `exact_matching`. `verdicts` (str(index) ->
+    the judge stage's `Verdict`) do the same for either kind and record how each row was decided
+    (method, the judge's raw reply and identity). `partial`: rows are missing
     because their requests failed for good; pair metrics then cover complete pairs only.
     """
     eff = effective_rules(rules, spec.official_rule)
@@ -161,6 +168,8 @@ def score_predictions(
             raise ScoringError(f"{spec.name} predictions have no `{col}` column; add it")
     if spec.kind == "yorn":
         rows = _yorn_rows(spec, preds, rules)
+        if verdicts:
+            rows = apply_verdicts(rows, verdicts, unresolved=pl.col("extracted") == UNKNOWN)
         unresolved = rows.filter(pl.col("extracted") == UNKNOWN).height
     else:
         if dataset is None:
@@ -170,6 +179,8 @@ def score_predictions(
         rows = _mcq_rows(spec, _normalise_columns(dataset), preds.sort("index"), rules, article_a_guard)
         if judge_answers:
             rows = apply_judge(rows, judge_answers)
+        if verdicts:
+            rows = apply_verdicts(rows, verdicts, unresolved=pl.col("extracted").is_null())
         unresolved = rows.filter(pl.col("extracted").is_null()).height
     opts = ScoreOptions(circular=spec.circular, official=eff.startswith(OFFICIAL + ":"), partial=partial)
     result = SCORERS[spec.scorer](rows, opts)
@@ -181,6 +192,63 @@ def score_predictions(
         n_predictions=predictions.height,
         n_unresolved=unresolved,
     )
+
+
+JUDGE_COLUMNS: tuple[tuple[str, pl.DataType], ...] = (
+    ("judge_reply", pl.String()),
+    ("judge_tries", pl.Int64()),
+    ("judge_model", pl.String()),
+    ("judge_reported_model", pl.String()),
+    ("judge_host", pl.String()),
+)
+
+
+def apply_verdicts(
+    rows: pl.DataFrame, verdicts: Mapping[str, Verdict], *, unresolved: pl.Expr
+) -> pl.DataFrame:
+    """Fold the judge stage's verdicts into rows exact matching left `unresolved`; add the per-row
+    record (raw reply, tries, judge model asked and reported, host). Exact rows keep nulls there."""
+    open_rows = rows.select(unresolved.fill_null(False)).to_series().to_list()
+    picked = [verdicts.get(k) if is_open else None for k, is_open in zip(_key(rows), open_rows, strict=True)]
+    values: dict[str, list[object]] = {
+        "judge_reply": [v.reply if v else None for v in picked],
+        "judge_tries": [v.tries if v else None for v in picked],
+        "judge_model": [v.model if v else None for v in picked],
+        "judge_reported_model": [v.reported_model if v else None for v in picked],
+        "judge_host": [v.host if v else None for v in picked],
+    }
+    extracted = [v.answer if v else e for v, e in zip(picked, rows["extracted"].to_list(), strict=True)]
+    methods = [v.method.value if v else m for v, m in zip(picked, rows["method"].to_list(), strict=True)]
+    return rows.with_columns(
+        pl.Series("extracted", extracted, dtype=pl.String),
+        pl.Series("method", methods, dtype=pl.String),
+        *(pl.Series(name, values[name], dtype=dtype) for name, dtype in JUDGE_COLUMNS),
+    )
+
+
+def judge_table(spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None) -> pl.DataFrame:
+    """The columns the judge reads, taken where the scorer takes them: `index`, `question`,
+    `prediction`; Y/N `answer` from the predictions; MCQ `answer` from the dataset and options from
+    the predictions' `A`..`Z` columns (the dataset's when the predictions carry none)."""
+    preds = _normalise_columns(predictions)
+    if "question" not in preds.columns and dataset is not None and "question" in dataset.columns:
+        preds = preds.join(
+            _normalise_columns(dataset).select("index", "question"),
+            on="index",
+            how="left",
+            maintain_order="left",
+        )
+    if spec.kind == "yorn" or dataset is None:
+        return preds
+    data = _normalise_columns(dataset)
+    letters = [c for c in _LETTERS if c in preds.columns]
+    base = preds.drop([c for c in ("answer",) if c in preds.columns])
+    extra = ["answer", *([] if letters else [c for c in _LETTERS if c in data.columns])]
+    keyed = data.select("index", *[c for c in extra if c in data.columns]).with_columns(
+        pl.Series("__key", _key(data))
+    )
+    base = base.with_columns(pl.Series("__key", _key(base)))
+    return base.join(keyed.drop("index"), on="__key", how="left", maintain_order="left").drop("__key")
 
 
 def read_dataset(dataset_path: Path) -> pl.DataFrame:
@@ -201,6 +269,7 @@ def evaluate_file(
     work_dir: Path,
     rules: str = DEFAULT_RULES,
     judge_answers: Mapping[object, str] | None = None,
+    verdicts: Mapping[str, Verdict] | None = None,
 ) -> EvalResult:
     """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
     into `{work_dir}/{model}/`."""
@@ -208,7 +277,12 @@ def evaluate_file(
 
     dataset = read_dataset(dataset_path) if spec.kind == "mcq" else None
     scored = score_predictions(
-        spec, read_table(pred_path), dataset=dataset, rules=rules, judge_answers=judge_answers
+        spec,
+        read_table(pred_path),
+        dataset=dataset,
+        rules=rules,
+        judge_answers=judge_answers,
+        verdicts=verdicts,
     )
     paths = write_reports(scored, model=model, out_dir=work_dir / model)
     return EvalResult(scored=scored, headline=headline(scored), table=scored.result.table, paths=paths)

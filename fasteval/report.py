@@ -15,6 +15,7 @@ from rich.table import Table
 from fasteval.evaluate import Scored
 from fasteval.scoring import wilson_interval
 from fasteval.tabular import write_csv_quote_all
+from fasteval.types import Method
 
 
 def score_file_name(model: str, dataset: str, kind: str, *, official: bool = False) -> str:
@@ -42,10 +43,25 @@ def samples_frame(scored: Scored) -> pl.DataFrame:
             "l2-category",
             "split",
             "image_path",
+            "judge_reply",
+            "judge_tries",
+            "judge_model",
+            "judge_reported_model",
+            "judge_host",
         )
         if c in rows.columns
     ]
     return rows.select(keep).with_columns(rules=pl.lit(scored.effective_rules))
+
+
+def method_counts(scored: Scored) -> dict[str, int]:
+    """Rows per extraction method (exact / judge / fallback / unresolved), every method listed."""
+    rows = scored.result.rows
+    counts = dict.fromkeys((m.value for m in Method), 0)
+    if "method" in rows.columns:
+        for method, n in rows.group_by("method").len().iter_rows():
+            counts[str(method)] = int(n)
+    return counts
 
 
 def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Path]:

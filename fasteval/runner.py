@@ -71,6 +71,7 @@ class TargetReport:
 
 
 ProgressHook = Callable[[Job, Completion], None]
+StoredHook = Callable[[Job, str, Completion], None]  # (job, row key, completion) once it is appended
 
 
 def fingerprint(target: Target, spec: BenchmarkSpec, dataset_md5: str, params: GenParams) -> str:
@@ -117,12 +118,14 @@ async def run_target(
     api_key: str | None,
     on_result: ProgressHook | None = None,
     on_job_done: Callable[[Job], Awaitable[None]] | None = None,
+    on_stored: StoredHook | None = None,
 ) -> TargetReport:
     """Send every missing row of `jobs` (all of one target) and store each completion as it lands.
 
     Jobs are produced back to back into one set of slots: the next dataset's requests start while
     the previous dataset's last ones are still running, and a finished job is handed to
-    `on_job_done` (scoring) while generation goes on.
+    `on_job_done` (scoring) while generation goes on. `on_stored` sees each row the moment it is
+    stored (the judge stage starts there).
     """
     run_id = new_run_id()
     pool = EndpointPool(target.endpoints, api_key)
@@ -133,7 +136,8 @@ async def run_target(
         if pool.all_down:
             raise pool.unreachable_error()
         finishing = [
-            await _produce(job, client, slots, run_id, params, target, on_result, on_job_done) for job in jobs
+            await _produce(job, client, slots, run_id, params, target, on_result, on_job_done, on_stored)
+            for job in jobs
         ]
         await asyncio.gather(*finishing)
         await pool.aclose()
@@ -149,6 +153,7 @@ async def _produce(
     target: Target,
     on_result: ProgressHook | None,
     on_job_done: Callable[[Job], Awaitable[None]] | None,
+    on_stored: StoredHook | None = None,
 ) -> asyncio.Task[None]:
     """Dispatch the job's missing samples, one per free slot; return a task that ends with the job."""
     wanted = set(job.keys)
@@ -168,6 +173,8 @@ async def _produce(
             body = build_body(target.served_name, build_prompt(job.spec, sample, target.prompt_style), params)
             completion = await client.complete(body, params)
             writer.append(key, completion, job.fingerprint)
+            if on_stored is not None:
+                on_stored(job, key, completion)
             if completion.ok:
                 job.ok += 1
                 job.out_tokens += completion.n_out or 0

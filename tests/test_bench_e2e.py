@@ -228,8 +228,8 @@ def test_unknown_dataset_is_one_line_naming_close_names(tmp_path: Path):
 
 def test_unreachable_endpoint_is_one_line_naming_the_url(lmudata: Path, tmp_path: Path):
     r = bench(
-        "--data", "MME", "--api-base", "http://127.0.0.1:9/v1", "--model-name", "m", "--lmudata", str(lmudata),
-        cwd=tmp_path,
+        "--data", "MME", "--api-base", "http://127.0.0.1:9/v1", "--model-name", "m",
+        "--lmudata", str(lmudata), cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "127.0.0.1:9" in r.stderr
@@ -250,7 +250,8 @@ def test_api_key_never_reaches_a_file_or_the_logs(server: Server, lmudata: Path,
     (tmp_path / ".env").write_text(f"OPENAI_API_KEY={dotenv_key}\n")
     r = bench(
         "--data", "MME", "--api-base", server.url, "--api-key", flag_key, "--lmudata", str(lmudata),
-        "--work-dir", "out", "--verbose", cwd=tmp_path, env={"FASTEVAL_API_KEY": env_key, "OPENAI_API_KEY": env_key},
+        "--work-dir", "out", "--verbose", cwd=tmp_path,
+        env={"FASTEVAL_API_KEY": env_key, "OPENAI_API_KEY": env_key},
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     for key in (flag_key, env_key, dotenv_key):
