@@ -451,15 +451,15 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     """The end-of-run console: one table of headline scores and serving figures, then failures."""
     rules = sorted({o.scored.effective_rules for o in outcomes if o.scored is not None})
     table = Table(title=f"fasteval results (rules: {', '.join(rules) or '-'})")
-    for col in ("model", "dataset", "rows", "scores", "req/s", "out tok/s", "mean TTFT ms"):
+    for col in ("model", "dataset", "rows", "score", "req/s", "tok/s", "TTFT ms"):
         table.add_column(
-            col, justify="right" if col in ("rows", "req/s", "out tok/s", "mean TTFT ms") else "left"
+            col, justify="left" if col in ("model", "dataset", "score") else "right", no_wrap=True
         )
     any_failed = False
     for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
-        head = headline(o.scored) if o.scored is not None else {}
-        shown = [k for k in head if not k.startswith("accuracy_ci") and k != "n"][:4]
-        scores = "  ".join(f"{k} {_fmt(head[k])}" for k in shown)
+        # the benchmark's own headline (e.g. MME perception/reasoning, MCQ Overall); full set in summary.json
+        head = dict(o.scored.result.headline) if o.scored is not None else {}
+        scores = "\n".join(f"{k} {_fmt(v)}" for k, v in list(head.items())[:3])
         perf = o.perf
         table.add_row(
             o.job.target.name,
