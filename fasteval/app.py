@@ -64,6 +64,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
     settings = load_settings(environ, cwd)
     console = Console(stderr=False, highlight=False)
     lmudata = args.lmudata or settings.lmudata
+    args.dataset_cache = settings.cache_dir / "datasets"  # never write into a (shared) LMUData
     if args.mode == "eval":
         return await _eval(args, settings, lmudata, console, environ)
     specs = [resolve_spec(name, lmudata) for name in args.data or ()]  # unknown names fail first
@@ -257,10 +258,22 @@ def _registry_style(name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _load(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console: Console) -> Loaded:
-    file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
+def _locate(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console: Console) -> DatasetFile:
+    """The benchmark's TSV (downloaded if missing); conversions and MD5s go to fasteval's cache."""
+    file = locate(
+        spec,
+        lmudata,
+        download=not args.no_download,
+        progress=console.is_terminal,
+        cache_dir=args.dataset_cache,
+    )
     if file.warning:
         console.print(f"[yellow]warning:[/] {file.warning}")
+    return file
+
+
+def _load(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console: Console) -> Loaded:
+    file = _locate(spec, lmudata, args, console)
     return Loaded(spec, file, load(spec, file))
 
 
@@ -550,9 +563,7 @@ async def _eval_file(
     args: argparse.Namespace, spec: BenchmarkSpec, lmudata: Path, console: Console, judges: JudgeRun
 ) -> None:
     model = args.model[0]
-    file = locate(spec, lmudata, download=not args.no_download, progress=console.is_terminal)
-    if file.warning:
-        console.print(f"[yellow]warning:[/] {file.warning}")
+    file = _locate(spec, lmudata, args, console)
     dataset = read_dataset(file.path) if spec.kind == "mcq" else None
     judged = await _judge_frame(
         judges, spec, read_table(args.pred), dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
@@ -585,7 +596,7 @@ async def _eval_stored(
         raise FastevalError(
             f"no stored predictions for {model} / {spec.name} under {args.work_dir}: run --mode infer first"
         )
-    file = locate(spec, lmudata, download=not args.no_download)
+    file = _locate(spec, lmudata, args, console)
     rows = store.read().filter(pl.col("status") == Status.OK.value)
     meta = read_dataset(file.path)
     keyed = meta.with_columns(

@@ -26,6 +26,7 @@ size), keyed by the TSV's MD5 and written atomically. Every later load reads onl
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -78,6 +79,7 @@ class DatasetFile:
     md5: str
     expected_md5: str | None
     downloaded: bool
+    cache_dir: Path  # where its MD5 and its Parquet conversion are kept
 
     @property
     def md5_ok(self) -> bool:
@@ -95,12 +97,24 @@ class DatasetFile:
 
 
 def locate(
-    spec: BenchmarkSpec, lmudata: Path, *, download: bool = True, progress: bool = False
+    spec: BenchmarkSpec,
+    lmudata: Path,
+    *,
+    download: bool = True,
+    progress: bool = False,
+    cache_dir: Path | None = None,
 ) -> DatasetFile:
-    """`{lmudata}/{NAME}.tsv`, downloaded from `spec.url` when absent (VLMEvalKit's cache layout)."""
+    """`{lmudata}/{NAME}.tsv`, downloaded from `spec.url` when absent (VLMEvalKit's cache layout).
+
+    `cache_dir` (default `{lmudata}/.fasteval_cache`) keeps the MD5 and the Parquet conversion; the
+    CLI puts it under fasteval's own cache so a shared, read-only LMUData is never written to.
+    """
+    cache = cache_dir if cache_dir is not None else lmudata / CACHE_DIR
     path = lmudata / f"{spec.name}.tsv"
     if path.is_file():
-        return DatasetFile(spec.name, path, cached_md5(path, lmudata), spec.md5, downloaded=False)
+        return DatasetFile(
+            spec.name, path, cached_md5(path, cache), spec.md5, downloaded=False, cache_dir=cache
+        )
     if spec.url is None:
         raise DatasetError(
             f"{path} not found and benchmark {spec.name} has no download url; place its TSV there"
@@ -108,13 +122,13 @@ def locate(
     if not download:
         raise DatasetError(f"{path} not found; place the VLMEvalKit TSV there, or allow downloading it")
     md5, _ = download_md5(spec.url, path, md5=spec.md5, progress=progress)
-    _write_md5_sidecar(path, lmudata, md5)
-    return DatasetFile(spec.name, path, md5, spec.md5, downloaded=True)
+    _write_md5_sidecar(path, cache, md5)
+    return DatasetFile(spec.name, path, md5, spec.md5, downloaded=True, cache_dir=cache)
 
 
-def cached_md5(path: Path, lmudata: Path) -> str:
-    """MD5 of the file, computed once per (size, mtime) and remembered in the cache folder."""
-    sidecar = _md5_sidecar(path, lmudata)
+def cached_md5(path: Path, cache_dir: Path) -> str:
+    """MD5 of the file, computed once per (path, size, mtime) and remembered in `cache_dir`."""
+    sidecar = _md5_sidecar(path, cache_dir)
     st = path.stat()
     try:
         saved = json.loads(sidecar.read_text())
@@ -123,17 +137,18 @@ def cached_md5(path: Path, lmudata: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     md5 = file_md5(path)
-    _write_md5_sidecar(path, lmudata, md5)
+    _write_md5_sidecar(path, cache_dir, md5)
     return md5
 
 
-def _md5_sidecar(path: Path, lmudata: Path) -> Path:
-    return lmudata / CACHE_DIR / f"{path.name}.md5.json"
+def _md5_sidecar(path: Path, cache_dir: Path) -> Path:
+    where = hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
+    return cache_dir / f"{path.name}.{where}.md5.json"
 
 
-def _write_md5_sidecar(path: Path, lmudata: Path, md5: str) -> None:
+def _write_md5_sidecar(path: Path, cache_dir: Path, md5: str) -> None:
     st = path.stat()
-    sidecar = _md5_sidecar(path, lmudata)
+    sidecar = _md5_sidecar(path, cache_dir)
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     tmp = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}))
@@ -234,7 +249,7 @@ def _sample(
 
 def load(spec: BenchmarkSpec, dataset_file: DatasetFile) -> Dataset:
     """The dataset, converting the TSV to the Parquet cache on first use (keyed by its MD5)."""
-    root = dataset_file.path.parent / CACHE_DIR
+    root = dataset_file.cache_dir
     final = root / f"{spec.name}-{dataset_file.md5}-{CACHE_VERSION}"
     if not (final / "meta.parquet").is_file():
         root.mkdir(parents=True, exist_ok=True)

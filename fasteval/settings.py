@@ -48,6 +48,7 @@ class Settings:
     local_llm: str | None  # judge model id served locally (VLMEvalKit's LOCAL_LLM)
     lmudata: Path
     pred_format: str  # "xlsx" (VLMEvalKit's default) or "tsv"
+    cache_dir: Path  # fasteval's own cache: dataset conversions, MD5s ($FASTEVAL_CACHE, ~/.cache/fasteval)
 
 
 def merged_env(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
@@ -72,4 +73,5 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         local_llm=env.get("LOCAL_LLM"),
         lmudata=Path(lmu).expanduser() if lmu else Path.home() / "LMUData",
         pred_format=pred_format,
+        cache_dir=Path(env.get("FASTEVAL_CACHE", "~/.cache/fasteval")).expanduser(),
     )
