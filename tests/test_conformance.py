@@ -90,33 +90,18 @@ def test_the_eval_command_writes_vlmevalkit_csv(dataset: str, version: str, tmp_
 
     repo = Path(__file__).resolve().parents[1]
     pred = KIT / dataset / "input" / f"KitModel_{dataset}.xlsx"
+    command = [sys.executable, str(repo / "bench.py"), "--mode", "eval", "--data", dataset]
+    command += ["--model", "KitModel", "--pred", str(pred), "--work-dir", str(tmp_path / "out")]
     r = subprocess.run(
-        [
-            sys.executable,
-            str(repo / "bench.py"),
-            "--mode",
-            "eval",
-            "--data",
-            dataset,
-            "--model",
-            "KitModel",
-            "--pred",
-            str(pred),
-            "--work-dir",
-            str(tmp_path / "out"),
-            "--rules",
-            VERSIONS[version],
-        ],  # fmt: skip
+        [*command, "--rules", VERSIONS[version]],
         env={**os.environ, "LMUData": str(KIT / "LMUData"), "FASTEVAL_CACHE": str(tmp_path / "cache")},
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0, r.stderr
-    (expected,) = [
-        *(KIT / dataset / version).glob("*_score.csv"),
-        *(KIT / dataset / version).glob("*_acc.csv"),
-    ]
+    case = KIT / dataset / version
+    (expected,) = [*case.glob("*_score.csv"), *case.glob("*_acc.csv")]
     got = tmp_path / "out" / "KitModel" / expected.name
     lines, want_lines = got.read_text().splitlines(), expected.read_text().splitlines()
     if dataset == "POPE":  # VLMEvalKit orders POPE's category rows by Python set order
