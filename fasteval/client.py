@@ -231,10 +231,17 @@ def _failed(kind: ErrorKind, error: str, *, started: float | None = None) -> Com
 
 
 def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
-    """(content text, carries a token) for one delta: reasoning and tool calls count as tokens."""
+    """(content text, carries a token) for one delta.
+
+    A token chunk may have empty text: a token that ends mid UTF-8 sequence (CJK, emoji, byte
+    tokens) is streamed as `"content": ""`. So a delta with string content and no `role` counts,
+    as do reasoning and tool-call deltas; the role-only opening chunk does not.
+    """
     content = delta.get("content")
-    carries = bool(content) or bool(
-        delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls")
+    carries = (
+        bool(content)
+        or (isinstance(content, str) and "role" not in delta)
+        or bool(delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls"))
     )
     return (content if isinstance(content, str) else None), carries
 
@@ -335,13 +342,28 @@ def _parse_json_reply(raw: bytes, started: float) -> Completion:
 async def _attempt(
     session: aiohttp.ClientSession, url: str, body: bytes, params: GenParams, api_key: str | None
 ) -> _Attempt:
+    """One POST; the completion's `t_send` is the wall clock of the moment its latencies count from."""
+    sent_at = time.time()
+    started = time.perf_counter()
+    outcome = await _exchange(session, url, body, params, api_key, started)
+    outcome.completion.timing.t_send = sent_at
+    return outcome
+
+
+async def _exchange(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    params: GenParams,
+    api_key: str | None,
+    started: float,
+) -> _Attempt:
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=min(params.timeout_s, 30.0), sock_read=params.timeout_s
     )
-    started = time.perf_counter()
     try:
         async with session.post(url, data=body, headers=headers, timeout=timeout) as resp:
             if resp.status != 200:

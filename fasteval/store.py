@@ -49,6 +49,7 @@ SCHEMA = pa.schema(
         ("run_id", pa.string()),
         ("request_hash", pa.string()),
         ("t_stored", pa.float64()),  # wall clock of the append: "latest" across segments and runs
+        ("t_send", pa.float64()),  # wall clock of the final attempt's send (absent in older segments)
     ]
 )
 _SEGMENT = "seg-{}.arrow"
@@ -80,6 +81,7 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
         "model": c.model,
         "t_dispatch": t.t_dispatch,
         "queue_s": t.queue_s,
+        "t_send": t.t_send,
         "ttft": t.ttft,
         "e2el": t.e2el,
         "itl": list(t.itl),
@@ -90,19 +92,34 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
 
 
 def _read_segment(path: Path) -> list[pa.RecordBatch]:
-    """Every complete batch of one segment; a crash-truncated tail (or empty file) is dropped."""
+    """Every complete batch of one segment; a crash-truncated tail (or empty file) is dropped.
+
+    Segments written before a column was added get that column as nulls, so old runs stay readable.
+    """
     batches: list[pa.RecordBatch] = []
     try:
         with pa.OSFile(str(path), "rb") as f:
             reader = pa.ipc.open_stream(f)
             while True:
                 try:
-                    batches.append(reader.read_next_batch())
+                    batches.append(_conform(reader.read_next_batch()))
                 except StopIteration:
                     break
     except (pa.ArrowInvalid, OSError, EOFError):
         pass  # the writer was killed mid-batch (or before the schema): keep what is whole
     return batches
+
+
+def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` in SCHEMA's column order, with columns it predates filled with nulls."""
+    if batch.schema.equals(SCHEMA):
+        return batch
+    names = set(batch.schema.names)
+    columns = [
+        batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(batch.num_rows, f.type)
+        for f in SCHEMA
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
 class StoreWriter:

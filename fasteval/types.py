@@ -143,6 +143,7 @@ class Timing:
 
     t_dispatch: float = 0.0  # wall clock (time.time) when the request left the queue
     queue_s: float = 0.0  # time spent waiting for a concurrency slot
+    t_send: float | None = None  # wall clock of the final attempt's send: ttft/e2el count from here
     ttft: float | None = None
     e2el: float | None = None
     itl: list[float] = field(default_factory=list)

@@ -183,6 +183,16 @@ async def test_retry_after_is_honoured_and_the_retry_succeeds() -> None:
     assert sleeps.delays == [0.3]
 
 
+async def test_t_send_is_the_final_attempts_send_so_retries_do_not_hide_time() -> None:
+    config = FaultConfig(faults=("429",), fail_attempts=1, retry_after="0.3")
+    async with FaultServer(config) as server, make_session(2) as s:
+        body = build_body(MODEL, text_prompt("send time"), GenParams())
+        c = await complete(s, server.url, body, GenParams(), retry=1)
+    assert c.ok and c.attempts == 2 and c.timing.t_send is not None and c.timing.e2el is not None
+    assert c.timing.t_send - c.timing.t_dispatch >= 0.3  # the Retry-After wait came before the final send
+    assert c.timing.t_send + c.timing.e2el <= time.time()
+
+
 async def test_real_sleep_waits_for_retry_after() -> None:
     config = FaultConfig(faults=("429",), fail_attempts=1, retry_after="0.4")
     async with FaultServer(config) as server, make_session(2) as s:
@@ -403,3 +413,13 @@ def test_splicing_a_large_image_beats_serializing_it_with_json() -> None:
 
     assert json.loads(plain()) == json.loads(build_body("m", prompt, GenParams()))
     assert _best_of(lambda: build_body("m", prompt, GenParams())) < _best_of(plain)
+
+
+def test_a_token_streamed_with_empty_text_counts_but_the_role_chunk_does_not() -> None:
+    from fasteval.client import _token_of
+
+    assert _token_of({"role": "assistant", "content": ""}) == ("", False)  # the opening role chunk
+    assert _token_of({"content": ""}) == ("", True)  # a token ending mid UTF-8 sequence
+    assert _token_of({"role": "assistant", "content": "Yes"}) == ("Yes", True)  # role sent with token 1
+    assert _token_of({"reasoning_content": "hmm"}) == (None, True)
+    assert _token_of({}) == (None, False)  # e.g. the finish chunk

@@ -196,3 +196,29 @@ def test_json_uses_vllm_field_names() -> None:
 def test_an_empty_run_has_no_rates() -> None:
     s = summarize([])
     assert (s.completed, s.failed, s.duration, s.request_throughput) == (0, 0, 0.0, None)
+
+
+def test_retried_requests_finish_at_their_final_send_plus_e2el() -> None:
+    # dispatched at 0, first attempt failed, final attempt sent at 5.0 and done 0.5 s later
+    retried = ok(0.0, [0.1, 0.5], n_out=2)
+    retried.timing.t_send = 5.0
+    s = summarize([retried, ok(0.0, [0.2, 0.4], n_out=2)])
+    assert s.duration == pytest.approx(5.5)  # not 0.5: t_dispatch + e2el would end the run too early
+    assert s.max_concurrent_requests == 1  # [0, 0.4) and [5.0, 5.5) never overlap
+    assert s.request_throughput == pytest.approx(2 / 5.5)
+
+
+def test_a_frame_without_t_send_reads_as_sent_at_dispatch() -> None:
+    requests = [ok(0.0, [0.1, 0.3], n_out=2), ok(0.2, [0.2, 0.4, 0.5], n_out=3)]
+    frame = pl.DataFrame(
+        {
+            "status": [c.status.value for c in requests],
+            "n_in": [c.n_in for c in requests],
+            "n_out": [c.n_out for c in requests],
+            "t_dispatch": [c.timing.t_dispatch for c in requests],
+            "ttft": [c.timing.ttft for c in requests],
+            "e2el": [c.timing.e2el for c in requests],
+            "itl": [c.timing.itl for c in requests],
+        }
+    )
+    assert summarize(frame).duration == pytest.approx(0.7)

@@ -30,7 +30,9 @@ def answer(text: str, ttft: float = 0.1) -> Completion:
         attempts=1,
         endpoint="http://127.0.0.1:1/v1",
         model="m",
-        timing=Timing(t_dispatch=time.time(), queue_s=0.01, ttft=ttft, e2el=0.3, itl=[0.1, 0.1]),
+        timing=Timing(
+            t_dispatch=time.time(), queue_s=0.01, t_send=time.time(), ttft=ttft, e2el=0.3, itl=[0.1, 0.1]
+        ),
     )
 
 
@@ -53,6 +55,7 @@ async def test_rows_round_trip_with_every_field(tmp_path: Path) -> None:
     assert frame.columns == SCHEMA.names and frame.height == 2
     row = frame.filter(pl.col("key") == "7").row(0, named=True)
     assert row["status"] == "ok" and row["text"] == "Yes" and row["itl"] == [0.1, 0.1]
+    assert row["t_send"] == c.timing.t_send
     assert (row["n_in"], row["n_out"], row["ttft"], row["run_id"], row["request_hash"]) == (
         12,
         2,
@@ -62,6 +65,20 @@ async def test_rows_round_trip_with_every_field(tmp_path: Path) -> None:
     )
     bad = frame.filter(pl.col("key") == "8").row(0, named=True)
     assert (bad["status"], bad["error_kind"], bad["text"]) == ("failed", "context_length", None)
+
+
+def test_segments_written_before_a_column_existed_read_with_nulls_there(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store = RunStore.for_run(tmp_path, "M", "MME")
+    store.dir.mkdir(parents=True)
+    old_schema = pa.schema([f for f in SCHEMA if f.name != "t_send"])
+    row = {f.name: None for f in old_schema} | {"key": "1", "status": "ok", "text": "Yes", "t_stored": 1.0}
+    with pa.OSFile(str(store.dir / "seg-old.arrow"), "wb") as f, pa.ipc.new_stream(f, old_schema) as w:
+        w.write_batch(pa.RecordBatch.from_pylist([row], schema=old_schema))
+    frame = store.read()
+    assert frame.columns == SCHEMA.names and frame.height == 1
+    assert frame.row(0, named=True)["t_send"] is None and frame.row(0, named=True)["text"] == "Yes"
 
 
 async def test_latest_ok_wins_and_a_later_failure_never_hides_an_answer(tmp_path: Path) -> None:

@@ -1,0 +1,293 @@
+"""`bench.py --mode perf`: sweep files, load shapes (closed and open loop), warm-up, fixed output lengths."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+from fault_server import FaultConfig, FaultServer
+from PIL import Image
+
+from fasteval.app import run
+from fasteval.cli import build_parser
+from fasteval.client import Client, build_body
+from fasteval.endpoints import EndpointPool
+from fasteval.errors import FastevalError
+from fasteval.perf_mode import (
+    PerfOptions,
+    Point,
+    arrival_offsets,
+    drive,
+    parse_synthetic,
+    run_sweep,
+    synthetic_source,
+)
+from fasteval.runner import Target
+from fasteval.types import GenParams
+
+pytestmark = pytest.mark.timeout(120)
+
+MODEL = "perf-vlm"
+VLLM_FIELDS = (
+    "duration",
+    "completed",
+    "failed",
+    "total_input_tokens",
+    "total_output_tokens",
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    "max_concurrent_requests",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "p99_tpot_ms",
+    "mean_itl_ms",
+    "mean_e2el_ms",
+    "p99_e2el_ms",
+)
+
+
+class RecordingServer(FaultServer):
+    """The fault server, also keeping every request body and the most requests it held at once."""
+
+    def __init__(self, config: FaultConfig) -> None:
+        super().__init__(config)
+        self.bodies: list[dict[str, Any]] = []
+        self.live = 0
+        self.peak = 0
+
+    async def _chat_inner(self, request: web.Request) -> web.StreamResponse:
+        self.bodies.append(await request.json())
+        self.live += 1
+        self.peak = max(self.peak, self.live)
+        try:
+            return await super()._chat_inner(request)
+        finally:
+            self.live -= 1
+
+
+def perf_args(tmp_path: Path, url: str, *extra: str) -> Any:
+    return build_parser().parse_args(
+        ["--mode", "perf", "--api-base", url, "--work-dir", str(tmp_path / "out"), *extra]
+    )
+
+
+def options(n: int, *, warmup: int = 0, params: GenParams | None = None) -> PerfOptions:
+    return PerfOptions(
+        num_prompts=n,
+        warmup=warmup,
+        burstiness=1.0,
+        percentiles=(50.0, 99.0),
+        slos=(),
+        seed=0,
+        params=params or GenParams(max_tokens=8),
+        api_key=None,
+    )
+
+
+def png_title(path: Path) -> str:
+    with Image.open(path) as img:
+        img.verify()  # raises on a corrupt file
+        assert img.format == "PNG"
+    with Image.open(path) as img:
+        return str(img.text["Title"])  # type: ignore[attr-defined]
+
+
+async def test_a_four_point_sweep_writes_vllm_named_json_a_csv_and_titled_plots(tmp_path: Path) -> None:
+    cfg = FaultConfig(model=MODEL, tokens=6, token_delay_s=0.005)
+    async with FaultServer(cfg) as server:
+        args = perf_args(
+            tmp_path, server.url, "--synthetic", "6:48x32", "--concurrency", "1", "2", "4", "8",
+            "--num-prompts", "12", "--warmup", "2", "--max-tokens", "6",
+        )  # fmt: skip
+        code = await run(args, environ={}, cwd=tmp_path)
+    assert code == 0
+    out = tmp_path / "out" / MODEL / "perf"
+    label = "synthetic-6x48x32"
+    for c in (1, 2, 4, 8):
+        js = json.loads((out / f"{label}_c{c}.json").read_text())
+        for name in VLLM_FIELDS:
+            assert name in js, name
+        assert (js["max_concurrency"], js["concurrency"], js["request_rate"]) == (c, c, None)
+        assert (js["num_prompts"], js["completed"], js["failed"]) == (12, 12, 0)
+        assert (js["dataset"], js["model"], js["max_tokens"]) == (label, MODEL, 6)
+        assert js["total_output_tokens"] == 12 * 6 and js["images_per_s"] > 0
+        assert (out / f"{label}_c{c}.requests.parquet").is_file()
+    with (out / f"{label}_sweep.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["concurrency"]) for r in rows] == [1, 2, 4, 8]
+    assert all(float(r["request_throughput"]) > 0 for r in rows)
+    assert "throughput vs mean and p99 latency" in png_title(out / f"{label}_throughput_latency.png")
+    assert "TTFT distribution" in png_title(out / f"{label}_ttft.png")
+
+
+async def test_closed_loop_never_holds_more_than_c_in_flight_and_reaches_c() -> None:
+    server = RecordingServer(FaultConfig(model=MODEL, tokens=4, token_delay_s=0.01))
+    async with server:
+        target = Target(MODEL, MODEL, (server.url,))
+        source = synthetic_source(5, 16, 16)
+        pool = EndpointPool(target.endpoints)
+        async with Client(pool, concurrency=3, retry=0) as client:
+            bodies = ((build_body(MODEL, p, GenParams(max_tokens=4)), 1) for p in source.take(24))
+            shots = await drive(client, bodies, GenParams(max_tokens=4))
+    assert len(shots) == 24 and all(s.completion.ok for s in shots)
+    assert server.peak == 3  # server side: never more, and the loop kept every slot busy
+    assert pool.stats()[0].peak_outstanding == 3  # client side
+
+
+async def test_sweep_peak_concurrency_matches_each_point(tmp_path: Path) -> None:
+    server = RecordingServer(FaultConfig(model=MODEL, tokens=4, token_delay_s=0.01))
+    async with server:
+        target = Target(MODEL, MODEL, (server.url,))
+        results = await run_sweep(
+            target, synthetic_source(4, 16, 16), [Point(2), Point(5)], options(20), tmp_path
+        )
+    assert [r.result["max_concurrent_requests"] for r in results] == [2, 5]
+    assert server.peak == 5
+
+
+async def test_open_loop_takes_about_n_over_r_and_keeps_to_its_absolute_schedule() -> None:
+    n, rate = 40, 40.0
+    offsets = arrival_offsets(n, rate, 1.0, np.random.default_rng(1))
+    source = synthetic_source(4, 16, 16)
+    params = GenParams(max_tokens=2)
+
+    def bodies() -> Iterator[tuple[bytes, int]]:
+        for i, prompt in enumerate(source.take(n)):
+            if i == 10:
+                time.sleep(0.3)  # the event loop stalls: relative sleeps would carry this delay to the end
+            yield build_body(MODEL, prompt, params), 1
+
+    async with FaultServer(FaultConfig(model=MODEL, tokens=2)) as server:
+        client = Client(EndpointPool([server.url]), concurrency=64, retry=0)
+        async with client:
+            wall0 = time.time()
+            shots = await drive(client, bodies(), params, offsets=offsets)
+            took = time.time() - wall0
+    assert len(shots) == n and all(s.completion.ok for s in shots)
+    assert n / rate * 0.9 <= took <= n / rate + 0.6
+    lateness = [s.completion.timing.t_dispatch - (wall0 + off) for s, off in zip(shots, offsets, strict=True)]
+    assert min(lateness) > -0.02  # never early
+    assert max(lateness[25:]) < 0.1  # caught up after the stall instead of drifting by 0.3 s
+    assert all(abs(s.t_arrival - (wall0 + off)) < 0.05 for s, off in zip(shots, offsets, strict=True))
+
+
+def test_arrival_schedule_is_vllms_rescaled_gamma() -> None:
+    offs = arrival_offsets(500, 20.0, 1.0, np.random.default_rng(0))
+    assert offs[-1] == pytest.approx(500 / 20.0)
+    assert all(b >= a for a, b in itertools.pairwise(offs))
+    gaps = np.diff([0.0, *offs])
+    assert np.std(gaps) / np.mean(gaps) == pytest.approx(1.0, abs=0.15)  # exponential: CV = 1
+    bursty = np.diff([0.0, *arrival_offsets(500, 20.0, 0.25, np.random.default_rng(0))])
+    assert np.std(bursty) / np.mean(bursty) > 1.5  # gamma shape 1/4: CV = 2
+    assert arrival_offsets(3, 5.0, 1.0, np.random.default_rng(7)) == arrival_offsets(
+        3, 5.0, 1.0, np.random.default_rng(7)
+    )
+
+
+async def test_open_loop_point_through_the_cli_records_its_rate(tmp_path: Path) -> None:
+    async with FaultServer(FaultConfig(model=MODEL, tokens=3)) as server:
+        args = perf_args(
+            tmp_path, server.url, "--synthetic", "4:16x16", "--request-rate", "50", "--num-prompts", "25",
+            "--warmup", "0", "--burstiness", "2",
+        )  # fmt: skip
+        started = time.perf_counter()
+        assert await run(args, environ={}, cwd=tmp_path) == 0
+        took = time.perf_counter() - started
+    js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-4x16x16_r50.json").read_text())
+    assert (js["request_rate"], js["burstiness"], js["concurrency"]) == (50.0, 2.0, None)
+    assert js["arrival_span_s"] == pytest.approx(25 / 50)
+    assert js["completed"] == 25 and took >= 0.5
+
+
+async def test_warmup_requests_reach_the_server_but_not_the_figures(tmp_path: Path) -> None:
+    server = RecordingServer(FaultConfig(model=MODEL, tokens=3))
+    async with server:
+        args = perf_args(
+            tmp_path, server.url, "--synthetic", "20:16x16", "--concurrency", "2", "--num-prompts", "5",
+            "--warmup", "3",
+        )  # fmt: skip
+        assert await run(args, environ={}, cwd=tmp_path) == 0
+    js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-20x16x16_c2.json").read_text())
+    assert len(server.bodies) == 8  # 3 warm-up + 5 measured
+    assert (js["completed"], js["num_warmups"], js["total_output_tokens"]) == (5, 3, 15)
+    measured = [b["messages"][0]["content"][0]["image_url"]["url"] for b in server.bodies[3:]]
+    warm = [b["messages"][0]["content"][0]["image_url"]["url"] for b in server.bodies[:3]]
+    assert not set(warm) & set(measured)  # warm-up used other prompts: no measured request hits a warm cache
+
+
+async def test_ignore_eos_and_max_tokens_are_sent_in_every_body(tmp_path: Path) -> None:
+    server = RecordingServer(FaultConfig(model=MODEL, tokens=32))
+    async with server:
+        args = perf_args(
+            tmp_path, server.url, "--synthetic", "3:16x16", "--concurrency", "2", "--num-prompts", "4",
+            "--warmup", "1", "--ignore-eos", "--max-tokens", "16",
+        )  # fmt: skip
+        assert await run(args, environ={}, cwd=tmp_path) == 0
+    assert len(server.bodies) == 5
+    for body in server.bodies:
+        assert body["ignore_eos"] is True and body["max_tokens"] == 16 and body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True}
+    js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-3x16x16_c2.json").read_text())
+    assert js["ignore_eos"] is True and js["total_output_tokens"] == 4 * 16
+
+
+async def test_failed_requests_are_counted_not_retried_and_set_the_exit_code(tmp_path: Path) -> None:
+    server = RecordingServer(FaultConfig(model=MODEL, tokens=3, faults=("5xx",), fail_attempts=1))
+    async with server:
+        args = perf_args(
+            tmp_path, server.url, "--synthetic", "4:16x16", "--concurrency", "2", "--num-prompts", "4",
+            "--warmup", "0",
+        )  # fmt: skip
+        assert await run(args, environ={}, cwd=tmp_path) == 3
+    js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-4x16x16_c2.json").read_text())
+    assert (js["completed"], js["failed"], len(server.bodies)) == (0, 4, 4)
+
+
+def test_synthetic_spec_is_checked() -> None:
+    assert parse_synthetic("64:448x336") == (64, 448, 336)
+    for bad in ("64", "0:10x10", "4:10", "a:1x1"):
+        with pytest.raises(FastevalError, match="N:WxH"):
+            parse_synthetic(bad)
+
+
+def test_synthetic_images_are_seeded_pngs_of_the_asked_size() -> None:
+    a, b = synthetic_source(3, 40, 30, seed=1), synthetic_source(3, 40, 30, seed=1)
+    assert [p.parts for p in a.take(3)] == [p.parts for p in b.take(3)]
+    first = next(a.take(1)).parts[0]
+    import base64
+    import io
+
+    from fasteval.types import ImagePart
+
+    assert isinstance(first, ImagePart)
+    with Image.open(io.BytesIO(base64.b64decode(first.image.b64))) as img:
+        assert (img.format, img.size) == ("PNG", (40, 30))
+    assert len(list(a.take(7))) == 7  # cycles past the end, like vLLM's oversampling
+
+
+@pytest.mark.engine
+async def test_a_small_perf_point_on_the_real_tiny_vllm(vllm_tiny: Any, tmp_path: Path) -> None:
+    target = Target("tiny-vlm", vllm_tiny.model, (vllm_tiny.base_url,))
+    params = GenParams(max_tokens=8, ignore_eos=True)
+    results = await asyncio.wait_for(
+        run_sweep(
+            target, synthetic_source(4, 64, 64), [Point(2)], options(6, warmup=1, params=params), tmp_path
+        ),
+        timeout=300,
+    )
+    js = results[0].result
+    assert (js["completed"], js["failed"], js["total_output_tokens"]) == (6, 0, 6 * 8)
+    assert js["mean_ttft_ms"] > 0 and js["mean_tpot_ms"] > 0 and js["total_input_tokens"] > 0
+    assert (tmp_path / "synthetic-4x64x64_throughput_latency.png").is_file()
