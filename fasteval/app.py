@@ -109,7 +109,7 @@ async def _infer(
                     f"{job.dataset_file.path} has no image column: it can be scored "
                     "(--mode eval --pred FILE) but not sent to a model; use the full VLMEvalKit TSV"
                 )
-    progress = RunProgress(console, [j for js in jobs.values() for j in js])
+    progress = RunProgress(console, [j for js in jobs.values() for j in js], args.rules)
     outcomes: list[JobOutcome] = []
     stages: dict[int, JudgeStage] = {}
     if judges is not None:
@@ -431,33 +431,35 @@ def _write_target_summary(report: TargetReport, outcomes: list[JobOutcome], args
     )
 
 
-def _update_summary(path: Path, patch: dict[str, Any]) -> None:
-    """Merge `patch` into summary.json (two levels deep) and replace the file atomically.
+def _update_summary(path: Path, patch: dict[str, Any], *, dataset_fields: bool = False) -> None:
+    """Merge `patch` into summary.json and replace the file atomically.
 
+    Top-level tables merge key by key; a dataset's entry is replaced whole (a finished run), or,
+    with `dataset_fields`, updated field by field (a rescore keeps the run's serving figures).
     Jobs finish in worker threads, so the read-merge-write is serialised by a lock.
     """
     with _SUMMARY_LOCK:
-        _merge_summary(path, patch)
+        current: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                current = json.loads(path.read_text())
+            except ValueError:
+                current = {}
+        for key, value in patch.items():
+            if not (isinstance(value, dict) and isinstance(current.get(key), dict)):
+                current[key] = value
+            elif key == "datasets" and dataset_fields:
+                for name, fields in value.items():
+                    current[key][name] = {**current[key].get(name, {"dataset": name}), **fields}
+            else:
+                current[key] = {**current[key], **value}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(current, indent=2, sort_keys=True, default=str))
+        tmp.replace(path)
 
 
 _SUMMARY_LOCK = threading.Lock()
-
-
-def _merge_summary(path: Path, patch: dict[str, Any]) -> None:
-    current: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            current = json.loads(path.read_text())
-        except ValueError:
-            current = {}
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(current.get(key), dict):
-            current[key] = {**current[key], **value}
-        else:
-            current[key] = value
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(current, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
 
 
 def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetReport]) -> int:
@@ -626,24 +628,14 @@ def _eval_summary(
     files: dict[str, str],
 ) -> None:
     """Rescoring updates the dataset's summary entry in place: scores, rules, judge, extraction."""
+    fields = {
+        "rules": scored.effective_rules,
+        "judge": judged.summary(),
+        "scores": headline(scored),
+        "unresolved_by_exact_matching": _unresolved_by_exact(scored),
+        "extraction": method_counts(scored),
+        "rescored_files": files,
+        "rescored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     path = args.work_dir / model / "summary.json"
-    current: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            current = json.loads(path.read_text())
-        except ValueError:
-            current = {}
-    entry = dict((current.get("datasets") or {}).get(spec.name) or {"dataset": spec.name})
-    entry.update(
-        {
-            "rules": scored.effective_rules,
-            "judge": judged.summary(),
-            "scores": headline(scored),
-            "unresolved_by_exact_matching": _unresolved_by_exact(scored),
-            "extraction": method_counts(scored),
-            "files": {**(entry.get("files") or {}), **files},
-            "rescored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _update_summary(path, {"datasets": {spec.name: entry}})
+    _update_summary(path, {"datasets": {spec.name: fields}}, dataset_fields=True)

@@ -13,14 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from fasteval.evaluate import Scored
+from fasteval.extract import extract_mcq, extract_yorn
 from fasteval.report import headline
 from fasteval.runner import Job
-from fasteval.types import Completion
+from fasteval.types import Completion, Sample
 
 
 class RunProgress:
-    def __init__(self, console: Console, jobs: list[Job]) -> None:
+    def __init__(self, console: Console, jobs: list[Job], rules: str) -> None:
         self.console = console
+        self.rules = rules
+        self._hits: dict[int, list[int]] = {}  # id(job) -> [exact-match hits, rows checked]
         self.live = console.is_terminal
         self._tasks: dict[int, TaskID] = {}
         self._jobs = jobs
@@ -48,15 +51,32 @@ class RunProgress:
     ) -> None:
         self._progress.__exit__(exc_type, exc, tb)
 
-    def on_result(self, job: Job, completion: Completion) -> None:
+    def on_result(self, job: Job, sample: Sample, completion: Completion) -> None:
+        tally = self._hits.setdefault(id(job), [0, 0])
+        if completion.ok and completion.text is not None and sample.answer is not None:
+            tally[0] += self._exact_hit(job, sample, completion.text)
+            tally[1] += 1
         if not self.live:
             return
         elapsed = max(time.perf_counter() - job.started, 1e-9)
         already = len(job.keys) - job.todo
         rate = f"{job.done / elapsed:.1f} req/s  {job.out_tokens / elapsed:.0f} tok/s"
+        if tally[1]:
+            rate += f"  acc~{tally[0] / tally[1]:.3f}"
         if job.failed:
             rate += f"  [red]{job.failed} failed[/]"
         self._progress.update(self._tasks[id(job)], completed=already + job.done, rate=rate)
+
+    def running_accuracy(self, job: Job) -> float | None:
+        hits, n = self._hits.get(id(job), (0, 0))
+        return hits / n if n else None
+
+    def _exact_hit(self, job: Job, sample: Sample, text: str) -> int:
+        """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs)."""
+        rule = job.spec.official_rule
+        if job.spec.kind == "yorn":
+            return int(extract_yorn(text, self.rules, official_rule=rule) == sample.answer)
+        return int(extract_mcq(text, sample.options, self.rules, official_rule=rule) == sample.answer)
 
     def job_finished(self, job: Job, scored: Scored | None) -> None:
         score = ""

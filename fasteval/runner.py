@@ -70,7 +70,7 @@ class TargetReport:
     wall_s: float
 
 
-ProgressHook = Callable[[Job, Completion], None]
+ProgressHook = Callable[[Job, Sample, Completion], None]
 StoredHook = Callable[[Job, str, Completion], None]  # (job, row key, completion) once it is appended
 
 
@@ -181,7 +181,7 @@ async def _produce(
             else:
                 job.failed += 1
             if on_result is not None:
-                on_result(job, completion)
+                on_result(job, sample, completion)
         except Exception as exc:  # not a request failure (those are values): stop the job loudly
             if job.crash is None:
                 job.crash = exc
