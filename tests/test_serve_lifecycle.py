@@ -6,6 +6,7 @@ Fast tests drive a fake engine (a small http.server script); the `engine` tests 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -399,3 +400,29 @@ def test_cli_serve_status_stop_round_trip(
     assert capsys.readouterr().out.startswith("stopped fake-vlm")
     assert main(["status", "--state-dir", str(sd)]) == 0
     assert capsys.readouterr().out == "no fasteval servers running\n"
+
+
+@pytest.mark.engine
+def test_real_engine_port_taken_by_the_running_server_fails_before_launch(
+    vllm_tiny: TinyServer, tmp_path: Path
+) -> None:
+    with pytest.raises(PortInUseError):
+        serve(get_model("tiny-judge"), port=vllm_tiny.state.port, state_dir=tmp_path / "servers")
+    assert running_servers(tmp_path / "servers") == []
+
+
+@pytest.mark.engine
+def test_real_engine_crash_during_startup_names_the_log_and_leaves_nothing(
+    free_port: int, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-model"
+    missing.mkdir()  # a folder without config.json: vLLM starts, then dies loading it
+    broken = dataclasses.replace(get_model("tiny-vlm", path=str(missing)), builder=None)  # build nothing
+    sd = tmp_path / "servers"
+    with pytest.raises(ServeError) as e:
+        serve(broken, port=free_port, state_dir=sd, timeout_s=300)
+    assert e.value.log_tail.strip()  # the engine's last words are shown to the user
+    assert str(e.value).count("\n") == 0
+    assert running_servers(sd) == [] and not any(sd.glob("*.json"))
+    with socket.socket() as s:  # nothing is left listening on the port
+        assert s.connect_ex(("127.0.0.1", free_port)) != 0
