@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import polars as pl
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +24,6 @@ from rich.table import Table
 from fasteval import __version__
 from fasteval.benchmarks import resolve_spec
 from fasteval.datasets import Dataset, DatasetFile, load, locate
-from fasteval.endpoints import list_models
 from fasteval.errors import FastevalError
 from fasteval.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
 from fasteval.judge import (
@@ -44,13 +42,10 @@ from fasteval.runner import Job, Target, TargetReport, make_job, run_target
 from fasteval.settings import Settings, load_settings
 from fasteval.store import RunStore
 from fasteval.tabular import as_vlmeval_str, read_table, write_tsv, write_xlsx
+from fasteval.targets import api_key, resolve_targets
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
-
-
-class NoModel(FastevalError):
-    """No server to evaluate was named or found."""
 
 
 @dataclass(slots=True)
@@ -136,7 +131,7 @@ async def _infer(
         outcomes.append(outcome)
         progress.job_finished(job, outcome.scored)
 
-    api_key = _api_key(args, environ)
+    key = api_key(args, environ)
     with progress:
         reports = await asyncio.gather(
             *(
@@ -146,7 +141,7 @@ async def _infer(
                     concurrency=concurrency,
                     retry=args.retry,
                     params=params,
-                    api_key=api_key,
+                    api_key=key,
                     on_result=progress.on_result,
                     on_job_done=on_job_done,
                     on_stored=on_stored,
@@ -159,98 +154,6 @@ async def _infer(
     for report in reports:
         _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], args)
     return _report(console, outcomes, reports)
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding the model
-# ---------------------------------------------------------------------------------------------
-
-
-def _api_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
-    key: str | None = args.api_key or environ.get("FASTEVAL_API_KEY")
-    return key
-
-
-async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Target]:
-    """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
-    if args.api_base:
-        served = args.model_name or await _discover_served_name(args.api_base, _api_key(args, environ))
-        names = args.model or [served]
-        if len(names) != 1:
-            raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
-        return [
-            Target(
-                name=names[0],
-                served_name=served,
-                endpoints=tuple(args.api_base),
-                prompt_style=args.prompt_style or _registry_style(names[0]) or "default",
-                origin={"api_base": list(args.api_base)},
-            )
-        ]
-    from fasteval.serve import default_state_dir, running_servers
-
-    servers = running_servers(args.state_dir or default_state_dir(), role="vlm")
-    if not servers:
-        raise NoModel(
-            "no model server is running: start one with `make serve MODEL=InternVL2-2B`, "
-            "or evaluate any OpenAI-compatible endpoint with --api-base http://HOST:PORT/v1"
-        )
-    if args.model:
-        by_name = {s.name: s for s in servers} | {s.served_name: s for s in servers}
-        missing = [m for m in args.model if m not in by_name]
-        if missing:
-            raise NoModel(
-                f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
-                f"start it with `make serve MODEL={missing[0]}`"
-            )
-        chosen = [by_name[m] for m in args.model]
-    elif len(servers) > 1:
-        raise NoModel(
-            f"several models are running ({', '.join(s.name for s in servers)}): pick one with --model"
-        )
-    else:
-        chosen = servers
-    by_base: dict[str, list[Any]] = {}
-    for s in chosen:  # replicas of one model (same served name) pool their endpoints
-        by_base.setdefault(s.served_name, []).append(s)
-    return [
-        Target(
-            name=group[0].name,
-            served_name=served,
-            endpoints=tuple(s.base_url for s in group),
-            prompt_style=args.prompt_style or _registry_style(group[0].name) or "default",
-            origin={
-                "engine": group[0].engine,
-                "argv": list(group[0].argv),
-                "servers": [s.base_url for s in group],
-            },
-        )
-        for served, group in by_base.items()
-    ]
-
-
-async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
-    async with aiohttp.ClientSession() as session:
-        try:
-            models = await list_models(session, bases[0], api_key)
-        except Exception as exc:  # any failure here is "cannot reach": say which URL and what to do
-            raise NoModel(
-                f"cannot list models at {bases[0]}/models ({exc}): check the URL or pass --model-name"
-            ) from None
-    if len(models) == 1:
-        return models[0]
-    if not models:
-        raise NoModel(f"{bases[0]}/models lists no model: pass --model-name")
-    raise NoModel(f"{bases[0]} serves several models ({', '.join(models)}): pick one with --model-name")
-
-
-def _registry_style(name: str) -> str | None:
-    from fasteval.registry import RegistryError, get_model
-
-    try:
-        return get_model(name).prompt_style
-    except RegistryError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""Which model(s) to evaluate: `--api-base` endpoints, or the servers `make serve` recorded.
+
+Replicas of one served model (several `--api-base` URLs, or several recorded servers with the same
+served name) become one target whose endpoints share the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from fasteval.endpoints import list_models
+from fasteval.errors import FastevalError
+from fasteval.runner import Target
+
+
+class NoModel(FastevalError):
+    """No server to evaluate was named or found."""
+
+
+def api_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    key: str | None = args.api_key or environ.get("FASTEVAL_API_KEY")
+    return key
+
+
+async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Target]:
+    """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
+    if args.api_base:
+        served = args.model_name or await _discover_served_name(args.api_base, api_key(args, environ))
+        names = args.model or [served]
+        if len(names) != 1:
+            raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
+        return [
+            Target(
+                name=names[0],
+                served_name=served,
+                endpoints=tuple(args.api_base),
+                prompt_style=args.prompt_style or _registry_style(names[0]) or "default",
+                origin={"api_base": list(args.api_base)},
+            )
+        ]
+    from fasteval.serve import default_state_dir, running_servers
+
+    servers = running_servers(args.state_dir or default_state_dir(), role="vlm")
+    if not servers:
+        raise NoModel(
+            "no model server is running: start one with `make serve MODEL=InternVL2-2B`, "
+            "or evaluate any OpenAI-compatible endpoint with --api-base http://HOST:PORT/v1"
+        )
+    if args.model:
+        by_name = {s.name: s for s in servers} | {s.served_name: s for s in servers}
+        missing = [m for m in args.model if m not in by_name]
+        if missing:
+            raise NoModel(
+                f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
+                f"start it with `make serve MODEL={missing[0]}`"
+            )
+        chosen = [by_name[m] for m in args.model]
+    elif len(servers) > 1:
+        raise NoModel(
+            f"several models are running ({', '.join(s.name for s in servers)}): pick one with --model"
+        )
+    else:
+        chosen = servers
+    by_base: dict[str, list[Any]] = {}
+    for s in chosen:  # replicas of one model (same served name) pool their endpoints
+        by_base.setdefault(s.served_name, []).append(s)
+    return [
+        Target(
+            name=group[0].name,
+            served_name=served,
+            endpoints=tuple(s.base_url for s in group),
+            prompt_style=args.prompt_style or _registry_style(group[0].name) or "default",
+            origin={
+                "engine": group[0].engine,
+                "argv": list(group[0].argv),
+                "servers": [s.base_url for s in group],
+            },
+        )
+        for served, group in by_base.items()
+    ]
+
+
+async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
+    async with aiohttp.ClientSession() as session:
+        try:
+            models = await list_models(session, bases[0], api_key)
+        except Exception as exc:  # any failure here is "cannot reach": say which URL and what to do
+            raise NoModel(
+                f"cannot list models at {bases[0]}/models ({exc}): check the URL or pass --model-name"
+            ) from None
+    if len(models) == 1:
+        return models[0]
+    if not models:
+        raise NoModel(f"{bases[0]}/models lists no model: pass --model-name")
+    raise NoModel(f"{bases[0]} serves several models ({', '.join(models)}): pick one with --model-name")
+
+
+def _registry_style(name: str) -> str | None:
+    from fasteval.registry import RegistryError, get_model
+
+    try:
+        return get_model(name).prompt_style
+    except RegistryError:
+        return None
