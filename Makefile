@@ -76,6 +76,7 @@ status: install ## list the running servers
 
 perf: install engine-cpu ## performance suite on the tiny engine; writes perf/RESULTS.md
 	$(PY) -m fasteval.perf_suite --out perf/RESULTS.md
+	$(PY) -m fasteval.perf_overlap --append perf/RESULTS.md
 
 clean: ## remove caches and demo outputs (not the engine venv, not your LMUData)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -66,7 +66,6 @@ def resolve_spec(name: str, lmudata: Path) -> BenchmarkSpec:
             md5=None,
             scorer="mcq",
             prompt="mcq",
-            judge="exact_matching",
             description=f"custom multiple-choice benchmark read from {tsv}",
         )
 

@@ -117,18 +117,19 @@ class JudgePlan:
 
     endpoint: JudgeEndpoint | None
     reason: str
+    explicit: bool = False  # `--judge MODEL` given: it overrides a benchmark's exact-matching default
 
     def for_spec(self, spec: BenchmarkSpec, rules: str) -> tuple[JudgeEndpoint | None, str]:
         if self.endpoint is None:
             return None, self.reason
-        if spec.judge == EXACT_MATCHING:
-            return None, f"benchmark {spec.name} sets judge = {EXACT_MATCHING!r}"
+        if spec.judge == EXACT_MATCHING and not self.explicit:
+            return None, f"benchmark {spec.name} sets judge = {EXACT_MATCHING!r} (--judge MODEL overrides it)"
         if effective_rules(rules, spec.official_rule).startswith(OFFICIAL + ":"):
             return None, f"--rules {OFFICIAL}: the benchmark's own scorer has no judge"
         return self.endpoint, self.reason
 
     def without_judge(self, reason: str) -> JudgePlan:
-        return JudgePlan(None, reason)
+        return JudgePlan(None, reason, self.explicit)
 
 
 def resolve_judge(
@@ -172,7 +173,9 @@ def resolve_judge(
     model = model or MODEL_ALIASES.get(default_key, default_key)
     via = "--judge" if judge else "LOCAL_LLM" if settings.local_llm else source
     return JudgePlan(
-        JudgeEndpoint(base, model, secret, source), f"judge {model} ({via}) at {base} ({source})"
+        JudgeEndpoint(base, model, secret, source),
+        f"judge {model} ({via}) at {base} ({source})",
+        explicit=judge is not None,
     )
 
 

@@ -321,6 +321,8 @@ def test_benchmark_policy_and_official_rules_mean_exact_matching() -> None:
     mme = BenchmarkSpec(name="M", kind="yorn", url=None, md5=None, scorer="mme", official_rule="mme")
     assert plan.for_spec(mme, "official")[0] is None
     assert plan.for_spec(mme, RULES)[0] is not None
+    asked = resolve_judge(judge="m2", base_url="http://h/v1", key=None, settings=settings())
+    assert asked.for_spec(demo, RULES)[0] is not None  # an explicit --judge MODEL overrides the default
 
 
 async def test_a_dead_or_misnamed_judge_fails_its_probe_with_the_url_and_the_fix(free_port: int):
