@@ -103,7 +103,7 @@ def markdown(r: dict[str, Any]) -> list[str]:
         f"| judging alone (`--mode eval` of the stored answers) | {r['judging_alone_s']} |",
         f"| both in one run | {r['both_in_one_run_s']} |",
         "",
-        f"both / longer alone = **{r['both_over_longer']}** (1.0 = full overlap; one after the other would be "
+        f"both / longer alone = **{r['both_over_longer']}** (1.0 = full overlap; one after the other: "
         f"{r['serial_sum_over_longer']}).",
         "",
     ]
