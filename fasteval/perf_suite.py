@@ -7,7 +7,9 @@ request, peak memory at 2,000 vs 20,000 rows, and the time to score 15,000 MCQ p
 Part 2, on the real tiny VLM served by vLLM's CPU build (started and stopped here, loopback only),
 every client sending the same image requests of one synthetic MCQ benchmark:
 - `bench.py --mode perf` vs `vllm bench serve` (openai-chat backend, `custom_image` JSONL holding the
-  very message content fasteval sends) at one concurrency, alternating rounds, medians compared;
+  very message content fasteval sends) at one concurrency, alternating rounds (ABBA order), medians
+  compared; during it the engine's processes are held off one CPU and each client is pinned to that CPU,
+  so neither client's own CPU use slows the engine it measures;
 - fasteval at its default concurrency vs the engine's limit: the best of a minimal aiohttp client
   over concurrencies 1-256;
 - `bench.py --mode infer` vs VLMEvalKit's own OpenAI-compatible path (`python -m vlmeval ... --base-url`,
@@ -164,7 +166,7 @@ ENGINE_MODEL = "tiny-vlm"
 ROWS = 256  # synthetic MCQ rows: every request of the comparisons, sent once per run
 MAX_TOKENS = 32
 SIDE_BY_SIDE_CONCURRENCY = 16
-ROUNDS = 7  # alternating fasteval / vLLM rounds; medians are compared
+ROUNDS = 9  # fasteval / vLLM rounds in ABBA order (fe-vb, vb-fe, ...); medians are compared
 WARMUP = 8
 LIMIT_LIGHT = (1, 4)  # far below the engine's limit: measured once
 LIMIT_BUSY = (16, 64, 256)  # near it: measured every round
@@ -238,12 +240,18 @@ class Timed:
 
 
 def run_timed(
-    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout_s: float = 600
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = 600,
+    cpus: set[int] | None = None,
 ) -> Timed:
-    """Run a command to its end (it must succeed) and time it from start to exit."""
+    """Run a command to its end (it must succeed) and time it from start to exit (on `cpus` if given)."""
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     t0 = time.perf_counter()
     proc = subprocess.run(
-        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False, preexec_fn=pin
     )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -295,10 +303,67 @@ def _vllm_bench_cmd(python: str, work: Path) -> list[str]:
     return [python, str(script)]
 
 
+def _group_threads(pgid: int) -> list[int]:
+    """Every thread of every process in process group `pgid` (the engine and the workers it forked)."""
+    tids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) == pgid:
+                tids += [int(t.name) for t in (proc / "task").iterdir()]
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue  # exited meanwhile
+    return tids
+
+
+def split_cpus(pgid: int) -> tuple[set[int] | None, dict[int, set[int]]]:
+    """Keep the engine's threads off one CPU and return it for the clients (None: not possible here).
+
+    A thread already bound inside the engine's share (vLLM's OMP worker) keeps its binding; the rest
+    (API server, engine core) are narrowed to the engine's share. Returns the previous affinities.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None, {}
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None, {}
+    client = {allowed[-1]}
+    engine = set(allowed) - client
+    before: dict[int, set[int]] = {}
+    for tid in _group_threads(pgid):
+        try:
+            old = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, (old & engine) or engine)
+            before[tid] = old
+        except OSError:  # exited meanwhile
+            continue
+    return client, before
+
+
+def restore_cpus(before: dict[int, set[int]]) -> None:
+    for tid, cpus in before.items():
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            continue
+
+
 def side_by_side(
-    url: str, served: str, model_path: str, python: str, lmu: Path, work: Path, vllm_jsonl: Path
+    url: str,
+    served: str,
+    model_path: str,
+    python: str,
+    lmu: Path,
+    work: Path,
+    vllm_jsonl: Path,
+    pgid: int,
 ) -> dict[str, Any]:
-    """fasteval `--mode perf` and `vllm bench serve` on the same requests, alternating rounds."""
+    """fasteval `--mode perf` and `vllm bench serve` on the same requests, alternating rounds.
+
+    The engine is kept off one CPU and both clients run on it, so a client's own CPU use (parsing
+    every chunk) does not slow the engine it is measuring; the affinities are restored at the end.
+    """
     env = dict(os.environ, LMUData=str(lmu))
     c = SIDE_BY_SIDE_CONCURRENCY
     fe_cmd = [
@@ -315,22 +380,38 @@ def side_by_side(
         "--num-warmups", str(WARMUP), "--percentile-metrics", "ttft,tpot,itl,e2el",
         "--metric-percentiles", "50,99", "--save-result", "--disable-tqdm",
     ]  # fmt: skip
+    definitions = first_chunks(url, work / "bodies.jsonl")  # before pinning: the engine at full speed
+    client_cpus, before = split_cpus(pgid)
     rounds: list[dict[str, Any]] = []
-    for i in range(ROUNDS):
-        fe_dir, vb_dir = work / f"fasteval_round{i}", work / f"vllm_round{i}"
-        run_timed([*fe_cmd, "--work-dir", str(fe_dir)], env=env)
-        fe = json.loads((fe_dir / served / "perf" / f"PERF_MCQ_c{c}.json").read_text())
-        run_timed([*vb_cmd, "--result-dir", str(vb_dir), "--result-filename", "result.json"], env=env)
-        vb = json.loads((vb_dir / "result.json").read_text())
-        rounds.append({"fasteval": _pick(fe), "vllm": _pick(vb)})
+    try:
+        for i in range(ROUNDS):
+            fe_dir, vb_dir = work / f"fasteval_round{i}", work / f"vllm_round{i}"
+            out: dict[str, Any] = {"first": "fasteval" if i % 2 == 0 else "vllm"}
+            for who in ("fasteval", "vllm") if i % 2 == 0 else ("vllm", "fasteval"):
+                if who == "fasteval":
+                    run_timed([*fe_cmd, "--work-dir", str(fe_dir)], env=env, cpus=client_cpus)
+                    out[who] = _pick(
+                        json.loads((fe_dir / served / "perf" / f"PERF_MCQ_c{c}.json").read_text())
+                    )
+                else:
+                    vb_args = ["--result-dir", str(vb_dir), "--result-filename", "result.json"]
+                    run_timed([*vb_cmd, *vb_args], env=env, cpus=client_cpus)
+                    out[who] = _pick(json.loads((vb_dir / "result.json").read_text()))
+            rounds.append(out)
+    finally:
+        restore_cpus(before)
     figures: dict[str, Any] = {}
     for name in ("request_throughput", "mean_ttft_ms", "mean_tpot_ms", "output_throughput", "mean_e2el_ms"):
         fe_med = _median([r["fasteval"][name] for r in rounds])
         vb_med = _median([r["vllm"][name] for r in rounds])
-        figures[name] = {"fasteval": fe_med, "vllm": vb_med, "ratio": fe_med / vb_med}
+        paired = _median([r["fasteval"][name] / r["vllm"][name] for r in rounds])
+        figures[name] = {"fasteval": fe_med, "vllm": vb_med, "ratio": fe_med / vb_med, "paired_ratio": paired}
     checked = ("request_throughput", "mean_ttft_ms", "mean_tpot_ms", "output_throughput", "mean_e2el_ms")
     return {
-        "empty_tokens": empty_first_tokens(url, work / "bodies.jsonl"),
+        "definitions": definitions,
+        "pinning": None
+        if client_cpus is None
+        else {"client_cpus": sorted(client_cpus), "engine_threads_narrowed": len(before)},
         "concurrency": c,
         "num_prompts": ROWS,
         "max_tokens": MAX_TOKENS,
@@ -494,34 +575,55 @@ def _same_predictions(ours: Path, theirs: Path) -> str:
     return f"{same}/{len(left)}"
 
 
-def empty_first_tokens(url: str, bodies: Path, n: int = 32) -> dict[str, int]:
-    """Stream `n` requests and count token chunks whose text is empty (a token that ends mid-UTF-8).
+def first_chunks(
+    url: str, bodies: Path, n: int = 64, concurrency: int = SIDE_BY_SIDE_CONCURRENCY
+) -> dict[str, Any]:
+    """Stream `n` requests, `concurrency` at a time, timing the two first-token definitions per request.
 
-    vLLM's client counts any chunk with choices as a token; fasteval's counts only chunks carrying
-    text, so an empty first token moves fasteval's TTFT later (and its TPOT lower) than vLLM's.
+    vLLM's client stops its TTFT at the first chunk with `choices` (vLLM's role-only opening chunk),
+    fasteval's at the first chunk carrying a token (string content without `role`, empty text
+    included). Also counts token chunks with empty text (a token that ends mid-UTF-8).
     """
-    first_empty = empty = tokens = 0
-    for body in bodies.read_bytes().splitlines()[:n]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(body: bytes) -> tuple[float, float, list[str]]:
         req = urllib.request.Request(
             f"{url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
         )
-        deltas = []
+        first_choice = first_token = None
+        text: list[str] = []
+        t0 = time.perf_counter()
         with urllib.request.urlopen(req, timeout=120) as resp:
             for raw in resp:
                 line = raw.strip()
-                if line.startswith(b"data: {"):
-                    choices = json.loads(line[6:]).get("choices")
-                    if choices:
-                        deltas.append(choices[0].get("delta") or {})
-        text = [d["content"] for d in deltas if "role" not in d and isinstance(d.get("content"), str)]
-        tokens += len(text)
-        empty += sum(1 for t in text if t == "")
-        first_empty += bool(text) and text[0] == ""
+                if not line.startswith(b"data: {"):
+                    continue
+                now = time.perf_counter()
+                choices = json.loads(line[6:]).get("choices")
+                if not choices:
+                    continue
+                delta = choices[0].get("delta") or {}
+                first_choice = now if first_choice is None else first_choice
+                if "role" not in delta and isinstance(delta.get("content"), str):
+                    first_token = now if first_token is None else first_token
+                    text.append(delta["content"])
+        if first_choice is None or first_token is None:
+            raise ValueError("a streamed reply had no token chunk")
+        return first_choice - t0, first_token - t0, text
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        got = list(pool.map(one, bodies.read_bytes().splitlines()[:n]))
+    gaps = [(tok - choice) * 1000 for choice, tok, _ in got]
     return {
-        "requests": n,
-        "first_token_empty": first_empty,
-        "empty_token_chunks": empty,
-        "token_chunks": tokens,
+        "requests": len(got),
+        "concurrency": concurrency,
+        "mean_ttft_first_choice_ms": statistics.mean(c * 1000 for c, _, _ in got),
+        "mean_ttft_first_token_ms": statistics.mean(t * 1000 for _, t, _ in got),
+        "mean_gap_ms": statistics.mean(gaps),
+        "max_gap_ms": max(gaps),
+        "first_token_empty": sum(1 for _, _, text in got if text and text[0] == ""),
+        "empty_token_chunks": sum(text.count("") for _, _, text in got),
+        "token_chunks": sum(len(text) for _, _, text in got),
     }
 
 
@@ -561,7 +663,9 @@ def measure_engine(work: Path) -> dict[str, Any]:
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             (
                 "side_by_side",
-                lambda: side_by_side(st.base_url, st.served_name, entry.path, python, lmu, work, vllm_jsonl),
+                lambda: side_by_side(
+                    st.base_url, st.served_name, entry.path, python, lmu, work, vllm_jsonl, st.pgid
+                ),
             ),
             ("engine_limit", lambda: engine_limit(st.base_url, st.served_name, lmu, work, bodies)),
             ("vlmevalkit", lambda: versus_vlmevalkit(st.base_url, st.served_name, lmu, work)),
@@ -623,13 +727,23 @@ def _engine_lines(eng: dict[str, Any]) -> list[str]:
     if "error" in sbs:
         lines += [f"Failed: `{sbs['error'][-500:]}`", ""]
     else:
+        pin = sbs.get("pinning")
+        pinned = (
+            "Engine and clients not pinned (sched_setaffinity unavailable or a single CPU)."
+            if pin is None
+            else f"During these rounds the engine's {pin['engine_threads_narrowed']} threads were kept off "
+            f"CPU {', '.join(map(str, pin['client_cpus']))} and each client ran pinned to it, so a client's "
+            "own CPU use does not slow the engine it measures (the engine, with one CPU fewer, is slower "
+            "than in 2.2)."
+        )
         lines += [
             f"Concurrency {sbs['concurrency']}, {sbs['num_prompts']} prompts, {WARMUP} warm-up requests; "
-            f"{ROUNDS} alternating rounds, medians; agreement target: within {AGREEMENT:.0%}.",
+            f"{ROUNDS} rounds in ABBA order (fasteval first in even rounds, vLLM first in odd ones), "
+            f"medians; agreement target: within {AGREEMENT:.0%}. {pinned}",
             "",
-            "| figure (median) | fasteval | vllm bench serve | ratio | within 10% | fasteval range | "
-            "vLLM range |",
-            "|---|---|---|---|---|---|---|",
+            "| figure (median) | fasteval | vllm bench serve | ratio | within 10% | median per-round ratio | "
+            "fasteval range | vLLM range |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, fig in sbs["medians"].items():
             ok = sbs["within_10pct"].get(name)
@@ -637,33 +751,38 @@ def _engine_lines(eng: dict[str, Any]) -> list[str]:
             vb = [r["vllm"][name] for r in sbs["rounds"]]
             lines.append(
                 f"| {name} | {_f(fig['fasteval'])} | {_f(fig['vllm'])} | {fig['ratio']:.3f} | "
-                f"{'-' if ok is None else 'yes' if ok else 'NO'} | {min(fe):.2f}-{max(fe):.2f} | "
+                f"{'-' if ok is None else 'yes' if ok else 'NO'} | {fig['paired_ratio']:.3f} | "
+                f"{min(fe):.2f}-{max(fe):.2f} | "
                 f"{min(vb):.2f}-{max(vb):.2f} |"
             )
         lines += [
             "",
-            "The ranges are each client's own run-to-run spread on this 2-core machine, where the engine "
-            "and the client share the cores.",
+            "The ranges are each client's own run-to-run spread; the per-round ratio compares the two "
+            "runs of one round, which ran back to back.",
         ]
         lines += [
             "",
             "Per round (fasteval / vLLM): "
             + "; ".join(
-                f"{r['fasteval']['request_throughput']:.2f} / {r['vllm']['request_throughput']:.2f} req/s"
+                f"{r['fasteval']['request_throughput']:.2f} / {r['vllm']['request_throughput']:.2f} req/s, "
+                f"TTFT {r['fasteval']['mean_ttft_ms']:.1f} / {r['vllm']['mean_ttft_ms']:.1f} ms"
                 for r in sbs["rounds"]
             )
             + ".",
             "",
         ]
-        et = sbs["empty_tokens"]
+        d = sbs["definitions"]
         lines += [
-            "Request throughput and E2EL are defined alike by both clients; TTFT and TPOT are not: "
-            "vLLM's client takes the first chunk with `choices` as the first token (here the role chunk, "
-            "which vLLM sends together with the first token), fasteval's the first chunk carrying text, "
-            "so an empty-text first token moves fasteval's TTFT later. Streamed again: the first token had "
-            f"empty text in {et['first_token_empty']}/{et['requests']} requests, and "
-            f"{et['empty_token_chunks']}/{et['token_chunks']} token chunks were empty (this random-weight "
-            "model emits byte tokens that end mid-UTF-8).",
+            "TTFT is defined differently: vLLM's client stops it at the first chunk with `choices`, which "
+            "is vLLM's role-only opening chunk; fasteval's at the first chunk carrying a token (empty "
+            "text included, the role-only chunk excluded). vLLM sends the two in the same engine step. "
+            f"Measured on this server before the rounds ({d['requests']} requests, {d['concurrency']} at "
+            f"a time, one timer per request): role chunk to first token chunk {d['mean_gap_ms']:.3f} ms "
+            f"mean, {d['max_gap_ms']:.2f} ms at most; mean TTFT {d['mean_ttft_first_choice_ms']:.2f} ms "
+            f"under vLLM's definition, {d['mean_ttft_first_token_ms']:.2f} ms under fasteval's. The first "
+            f"token had empty text in {d['first_token_empty']}/{d['requests']} requests, and "
+            f"{d['empty_token_chunks']}/{d['token_chunks']} token chunks were empty (this random-weight "
+            "model emits byte tokens that end mid-UTF-8); both clients count those chunks as tokens.",
             "",
             "```",
             sbs["commands"]["fasteval"],
