@@ -20,7 +20,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -246,6 +246,28 @@ def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     return (content if isinstance(content, str) else None), carries
 
 
+async def _sse_data(resp: aiohttp.ClientResponse) -> AsyncGenerator[tuple[float, bytes], None]:
+    """(arrival time, payload) of each `data:` line, reading whole socket buffers as they come.
+
+    One await per network read rather than per line (as vLLM's own client does): a 32-token reply
+    is ~35 lines, and per-line reads roughly double the client's CPU per request.
+    """
+    pending = b""
+    async for data in resp.content.iter_any():
+        now = time.perf_counter()
+        pending += data
+        if b"\n" not in data:
+            continue
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            line = raw.strip()
+            if line.startswith(b"data:"):  # skip blank separators, SSE comments, `event:` lines
+                yield now, line[5:].strip()
+    line = pending.strip()
+    if line.startswith(b"data:"):
+        yield time.perf_counter(), line[5:].strip()
+
+
 async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str | None) -> Completion:
     text: list[str] = []
     finish_reason: str | None = None
@@ -255,49 +277,45 @@ async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str |
     last: float | None = None
     itl: list[float] = []
     saw_choices = done = False
-    async for raw in resp.content:
-        line = raw.strip()
-        if not line.startswith(b"data:"):
-            continue  # blank separators, SSE comments, `event:` lines
-        payload = line[5:].strip()
-        if payload == b"[DONE]":
-            done = True
-            break
-        now = time.perf_counter()
-        try:
-            chunk = json.loads(payload)
-        except ValueError as exc:
-            raise _Malformed(f"bad SSE chunk: {_one_line(payload.decode('utf-8', 'replace'))}") from exc
-        if not isinstance(chunk, dict):
-            raise _Malformed("SSE chunk is not a JSON object")
-        if "error" in chunk or chunk.get("object") == "error":
-            message = _server_message(payload)
-            code = chunk.get("code") or (chunk.get("error") or {}).get("code") or 500
-            status = code if isinstance(code, int) else 500
-            return _failed(
-                classify_http_error(status, message), f"stream error: {_one_line(message, api_key)}"
-            )
-        model = model or chunk.get("model")
-        usage = chunk.get("usage")
-        if usage:
-            n_in = usage.get("prompt_tokens", n_in)
-            n_out = usage.get("completion_tokens", n_out)
-        choices = chunk.get("choices")
-        if not choices:
-            continue
-        saw_choices = True
-        choice = choices[0]
-        content, carries = _token_of(choice.get("delta") or {})
-        if carries:
-            if first is None:
-                first = now
-            else:
-                itl.append(now - last)  # type: ignore[operator]
-            last = now
-        if content:
-            text.append(content)
-        if choice.get("finish_reason"):
-            finish_reason = choice["finish_reason"]
+    async with contextlib.aclosing(_sse_data(resp)) as events:
+        async for now, payload in events:
+            if payload == b"[DONE]":
+                done = True
+                break
+            try:
+                chunk = json.loads(payload)
+            except ValueError as exc:
+                raise _Malformed(f"bad SSE chunk: {_one_line(payload.decode('utf-8', 'replace'))}") from exc
+            if not isinstance(chunk, dict):
+                raise _Malformed("SSE chunk is not a JSON object")
+            if "error" in chunk or chunk.get("object") == "error":
+                message = _server_message(payload)
+                code = chunk.get("code") or (chunk.get("error") or {}).get("code") or 500
+                status = code if isinstance(code, int) else 500
+                return _failed(
+                    classify_http_error(status, message), f"stream error: {_one_line(message, api_key)}"
+                )
+            model = model or chunk.get("model")
+            usage = chunk.get("usage")
+            if usage:
+                n_in = usage.get("prompt_tokens", n_in)
+                n_out = usage.get("completion_tokens", n_out)
+            choices = chunk.get("choices")
+            if not choices:
+                continue
+            saw_choices = True
+            choice = choices[0]
+            content, carries = _token_of(choice.get("delta") or {})
+            if carries:
+                if first is None:
+                    first = now
+                else:
+                    itl.append(now - last)  # type: ignore[operator]
+                last = now
+            if content:
+                text.append(content)
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
     if not saw_choices:
         raise _Malformed("reply had no choices")
     if not done and finish_reason is None:

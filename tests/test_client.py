@@ -423,3 +423,34 @@ def test_a_token_streamed_with_empty_text_counts_but_the_role_chunk_does_not() -
     assert _token_of({"role": "assistant", "content": "Yes"}) == ("Yes", True)  # role sent with token 1
     assert _token_of({"reasoning_content": "hmm"}) == (None, True)
     assert _token_of({}) == (None, False)  # e.g. the finish chunk
+
+
+async def test_sse_lines_split_across_network_reads_are_reassembled() -> None:
+    from types import SimpleNamespace
+
+    from fasteval.client import _read_sse
+
+    stream = (
+        b'data: {"model":"m","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
+        b'data: {"choices":[{"delta":{"content":"Ye"}}]}\n\n'
+        b": keep-alive comment\n\n"
+        b'data: {"choices":[{"delta":{"content":"s"},"finish_reason":"stop"}]}\n\n'
+        b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
+        b"data: [DONE]\n\n"
+    )
+
+    async def reads():  # the byte stream cut at awkward places, as TCP may deliver it
+        for cut in range(0, len(stream), 7):
+            yield stream[cut : cut + 7]
+
+    resp = SimpleNamespace(content=SimpleNamespace(iter_any=reads))
+    c = await _read_sse(resp, 0.0, None)  # type: ignore[arg-type]
+    assert (c.status, c.text, c.finish_reason, c.n_in, c.n_out, c.model) == (
+        Status.OK,
+        "Yes",
+        "stop",
+        5,
+        2,
+        "m",
+    )
+    assert c.timing.ttft is not None and len(c.timing.itl) == 1
