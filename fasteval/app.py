@@ -235,18 +235,24 @@ class JobOutcome:
     judged: JudgeOutcome | None = None
 
 
-def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(dataset rows with their `prediction`, for answered rows only; every stored row of the job)."""
-    wanted = dict.fromkeys(job.keys, job.fingerprint)
-    stored = job.store.read(wanted)
-    meta = job.dataset.meta
+def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """The dataset rows (file order) whose stored request succeeded, with its text as `prediction`.
+
+    Failed rows are left out here, once, so no failure can be scored as an answer.
+    """
     keyed = meta.with_columns(
         pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
     )
     ok = stored.filter(pl.col("status") == Status.OK.value).select(
         pl.col("key").alias("__key"), pl.col("text").alias("prediction")
     )
-    return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key"), stored
+    return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key")
+
+
+def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(dataset rows with their `prediction`, for answered rows only; every stored row of the job)."""
+    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint))
+    return answered_rows(job.dataset.meta, stored), stored
 
 
 def finalize(
@@ -502,17 +508,8 @@ async def _eval_stored(
             f"no stored predictions for {model} / {spec.name} under {args.work_dir}: run --mode infer first"
         )
     file = _locate(spec, lmudata, args, console)
-    rows = store.read().filter(pl.col("status") == Status.OK.value)
     meta = read_dataset(file.path)
-    keyed = meta.with_columns(
-        pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
-    )
-    preds = keyed.join(
-        rows.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction")),
-        on="__key",
-        how="inner",
-        maintain_order="left",
-    ).drop("__key")
+    preds = answered_rows(meta, store.read())
     dataset = meta if spec.kind == "mcq" else None
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(spec, preds, dataset=dataset, rules=args.rules, verdicts=judged.verdicts)
