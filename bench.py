@@ -3,7 +3,7 @@
 
 import sys
 
-from fasteval.cli import main
+from fasteval.cli.args import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.registry import get_model
-from fasteval.serve import ServerState, ensure_cpu_engine, serve, stop
+from fasteval.serving.registry import get_model
+from fasteval.serving.serve import ServerState, ensure_cpu_engine, serve, stop
 
 REAL_ENGINE_FIXTURES = frozenset({"vllm_tiny", "vllm_tiny_judge"})
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.tabular import read_table
+from fasteval.data.tabular import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared"))

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from fault_server import FaultConfig, FaultServer, answer_tokens, prompt_hash
 
-from fasteval.client import (
+from fasteval.inference.client import (
     Backoff,
     build_body,
     classify_http_error,
@@ -416,7 +416,7 @@ def test_splicing_a_large_image_beats_serializing_it_with_json() -> None:
 
 
 def test_a_token_streamed_with_empty_text_counts_but_the_role_chunk_does_not() -> None:
-    from fasteval.client import _token_of
+    from fasteval.inference.client import _token_of
 
     assert _token_of({"role": "assistant", "content": ""}) == ("", False)  # the opening role chunk
     assert _token_of({"content": ""}) == ("", True)  # a token ending mid UTF-8 sequence
@@ -428,7 +428,7 @@ def test_a_token_streamed_with_empty_text_counts_but_the_role_chunk_does_not() -
 async def test_sse_lines_split_across_network_reads_are_reassembled() -> None:
     from types import SimpleNamespace
 
-    from fasteval.client import _read_sse
+    from fasteval.inference.client import _read_sse
 
     stream = (
         b'data: {"model":"m","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.benchmarks import get_spec
-from fasteval.evaluate import evaluate_file
-from fasteval.tabular import as_vlmeval_str, read_table
+from fasteval.data.benchmarks import get_spec
+from fasteval.data.tabular import as_vlmeval_str, read_table
+from fasteval.scoring.evaluate import evaluate_file
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 KIT = SHARED / "conformance" / "public"

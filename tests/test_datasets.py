@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fasteval import datasets
-from fasteval.datasets import CACHE_DIR, DatasetError, load, locate
+from fasteval.data import datasets
+from fasteval.data.datasets import CACHE_DIR, DatasetError, load, locate
 from fasteval.types import BenchmarkSpec
 from tests.http_server import serve
 

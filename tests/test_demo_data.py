@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fasteval.benchmarks import get_spec
-from fasteval.demo import ROTATION, demo_mcq_rows, demo_yn_rows, write_demo_benchmarks
+from fasteval.data.benchmarks import get_spec
+from fasteval.data.demo import ROTATION, demo_mcq_rows, demo_yn_rows, write_demo_benchmarks
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.download import ChecksumMismatch, DownloadError, download, download_md5, file_md5
+from fasteval.data.download import ChecksumMismatch, DownloadError, download, download_md5, file_md5
 from tests.http_server import serve
 
 

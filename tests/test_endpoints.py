@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from fault_server import FaultConfig, FaultServer
 
-from fasteval.client import Backoff, Client, build_body, complete, make_session
-from fasteval.endpoints import EndpointPool, EndpointsUnreachable, list_models, probe
+from fasteval.inference.client import Backoff, Client, build_body, complete, make_session
+from fasteval.inference.endpoints import EndpointPool, EndpointsUnreachable, list_models, probe
 from fasteval.types import ErrorKind, GenParams, Prompt, TextPart
 
 pytestmark = pytest.mark.timeout(60)

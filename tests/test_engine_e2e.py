@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.registry import get_model
-from fasteval.serve import serve, stop
+from fasteval.serving.registry import get_model
+from fasteval.serving.serve import serve, stop
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared"))

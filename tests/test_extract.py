@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.extract import (
+from fasteval.kinds.extract import (
     DEFAULT_RULES,
     RULES_2024,
     RULES_2025,

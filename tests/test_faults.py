@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from fault_server import answer_tokens, prompt_hash, spawn
 
-from fasteval.client import Backoff, Client, build_body, request_hash
-from fasteval.endpoints import EndpointPool
-from fasteval.perf import summarize
-from fasteval.store import RunStore
+from fasteval.inference.client import Backoff, Client, build_body, request_hash
+from fasteval.inference.endpoints import EndpointPool
+from fasteval.inference.store import RunStore
+from fasteval.perf.metrics import summarize
 from fasteval.types import Completion, ErrorKind, GenParams, Prompt, Status, TextPart
 
 pytestmark = pytest.mark.timeout(90)

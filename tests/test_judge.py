@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.judge import (
+from fasteval.cli.settings import Secret, Settings
+from fasteval.judge.core import (
     MODEL_ALIASES,
     ItemFactory,
     JobJudge,
@@ -26,8 +27,7 @@ from fasteval.judge import (
     normalise_base,
     resolve_judge,
 )
-from fasteval.judge_prompts import mcq_prompt, yorn_prompt
-from fasteval.settings import Secret, Settings
+from fasteval.judge.prompts import mcq_prompt, yorn_prompt
 from fasteval.types import BenchmarkSpec, Method
 from tests.scripted_judge import Call, ScriptedJudge, answer_in
 

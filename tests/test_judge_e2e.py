@@ -18,11 +18,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.benchmarks import resolve_spec
-from fasteval.evaluate import read_dataset, score_predictions
-from fasteval.extract import extract_mcq
-from fasteval.store import RunStore
-from fasteval.tabular import as_vlmeval_str, read_table
+from fasteval.data.benchmarks import resolve_spec
+from fasteval.data.tabular import as_vlmeval_str, read_table
+from fasteval.inference.store import RunStore
+from fasteval.kinds.extract import extract_mcq
+from fasteval.scoring.evaluate import read_dataset, score_predictions
 from tests.scripted_judge import Call, ScriptedJudge, answer_in
 from tests.test_bench_e2e import CONFORMANCE_LMU, REPO, Server
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fasteval.perf import (
+from fasteval.perf.metrics import (
     SLOError,
     distribution,
     parse_slos,

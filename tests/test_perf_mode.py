@@ -17,12 +17,13 @@ from aiohttp import web
 from fault_server import FaultConfig, FaultServer
 from PIL import Image
 
-from fasteval.app import run
-from fasteval.cli import build_parser
-from fasteval.client import Client, build_body
-from fasteval.endpoints import EndpointPool
+from fasteval.cli.app import run
+from fasteval.cli.args import build_parser
 from fasteval.errors import FastevalError
-from fasteval.perf_mode import (
+from fasteval.inference.client import Client, build_body
+from fasteval.inference.endpoints import EndpointPool
+from fasteval.inference.runner import Target
+from fasteval.perf.mode import (
     PerfOptions,
     Point,
     arrival_offsets,
@@ -31,7 +32,6 @@ from fasteval.perf_mode import (
     run_sweep,
     synthetic_source,
 )
-from fasteval.runner import Target
 from fasteval.types import GenParams
 
 pytestmark = pytest.mark.timeout(120)

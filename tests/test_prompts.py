@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.benchmarks import all_specs, get_spec
-from fasteval.prompts import STYLES, PromptError, build_prompt
+from fasteval.data.benchmarks import all_specs, get_spec
+from fasteval.kinds.prompts import STYLES, PromptError, build_prompt
 from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Kind, Prompt, Sample, TextPart
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))

@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.benchmarks import get_spec
-from fasteval.evaluate import evaluate_file, score_predictions
-from fasteval.tabular import read_table
+from fasteval.data.benchmarks import get_spec
+from fasteval.data.tabular import read_table
+from fasteval.scoring.evaluate import evaluate_file, score_predictions
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = SHARED / "refdata"

@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.benchmarks import SCORER_NAMES, get_spec
-from fasteval.evaluate import score_predictions
-from fasteval.report import headline, samples_frame, score_file_name, score_table, write_reports
+from fasteval.data.benchmarks import SCORER_NAMES, get_spec
+from fasteval.report.files import headline, samples_frame, score_file_name, score_table, write_reports
 from fasteval.scoring import SCORERS, ScoreOptions, ScoringError, pending_judge, score_mme, wilson_interval
+from fasteval.scoring.evaluate import score_predictions
 from fasteval.scoring.yorn import MME_PERCEPTION, MME_REASONING
 from fasteval.types import BenchmarkSpec
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fasteval.registry import get_model
-from fasteval.serve import ServeError, build_argv, launch_env
+from fasteval.serving.registry import get_model
+from fasteval.serving.serve import ServeError, build_argv, launch_env
 
 IVL2_2B = "OpenGVLab/InternVL2-2B"
 MM4 = '{"image":4,"video":0}'

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeEngine, TinyServer
 
-from fasteval.registry import ModelEntry, get_model
-from fasteval.serve import (
+from fasteval.serving.registry import ModelEntry, get_model
+from fasteval.serving.serve import (
     EngineMissingError,
     LaunchSpec,
     PortInUseError,
@@ -379,7 +379,7 @@ def test_real_judge_lifecycle_stop_leaves_no_process(tmp_path: Path) -> None:
 def test_cli_failure_is_one_error_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fasteval.serve_cli import main
+    from fasteval.serving.cli import main
 
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["judge", "--state-dir", str(tmp_path / "servers")]) == 1
@@ -390,7 +390,7 @@ def test_cli_failure_is_one_error_line_and_exit_1(
 def test_cli_serve_status_stop_round_trip(
     fake_engine: FakeEngine, free_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fasteval.serve_cli import main
+    from fasteval.serving.cli import main
 
     sd = tmp_path / "servers"
     launch(_spec(fake_engine, free_port), timeout_s=30, state_dir=sd, poll_s=0.1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.store import SCHEMA, RunStore, StoreError
+from fasteval.inference.store import SCHEMA, RunStore, StoreError
 from fasteval.types import Completion, ErrorKind, Status, Timing
 
 pytestmark = pytest.mark.timeout(60)
@@ -156,7 +156,7 @@ def test_a_truncated_last_batch_is_dropped_and_the_rest_kept(tmp_path: Path) -> 
 WRITER = textwrap.dedent(
     """
     import asyncio, sys, time
-    from fasteval.store import RunStore
+    from fasteval.inference.store import RunStore
     from fasteval.types import Completion, Status, Timing
 
     async def main():

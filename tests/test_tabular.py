@@ -11,7 +11,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from fasteval.tabular import (
+from fasteval.data.tabular import (
     TableError,
     as_vlmeval_str,
     format_csv_quote_all,

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
-from fasteval.endpoints import Endpoint, EndpointPool
+from fasteval.inference.endpoints import Endpoint, EndpointPool
 from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, TextPart, Timing
 
 __all__ = [

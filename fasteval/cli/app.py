@@ -22,11 +22,16 @@ from rich.console import Console
 from rich.table import Table
 
 from fasteval import __version__
-from fasteval.benchmarks import resolve_spec
-from fasteval.datasets import Dataset, DatasetFile, load, locate
+from fasteval.cli.settings import Settings, load_settings
+from fasteval.data.benchmarks import resolve_spec
+from fasteval.data.datasets import Dataset, DatasetFile, load, locate
+from fasteval.data.tabular import as_vlmeval_str, read_table, write_tsv, write_xlsx
 from fasteval.errors import FastevalError
-from fasteval.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
-from fasteval.judge import (
+from fasteval.inference.progress import RunProgress
+from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
+from fasteval.inference.store import RunStore
+from fasteval.inference.targets import api_key, resolve_targets
+from fasteval.judge.core import (
     EXACT_MATCHING,
     ItemFactory,
     JudgeOutcome,
@@ -35,14 +40,9 @@ from fasteval.judge import (
     judge_items,
     resolve_judge,
 )
-from fasteval.perf import summarize
-from fasteval.progress import RunProgress
-from fasteval.report import headline, method_counts, score_table, write_reports
-from fasteval.runner import Job, Target, TargetReport, make_job, run_target
-from fasteval.settings import Settings, load_settings
-from fasteval.store import RunStore
-from fasteval.tabular import as_vlmeval_str, read_table, write_tsv, write_xlsx
-from fasteval.targets import api_key, resolve_targets
+from fasteval.perf.metrics import summarize
+from fasteval.report.files import headline, method_counts, score_table, write_reports
+from fasteval.scoring.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
@@ -65,7 +65,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
     specs = [resolve_spec(name, lmudata) for name in args.data or ()]  # unknown names fail first
     targets = await resolve_targets(args, environ)
     if args.mode == "perf":
-        from fasteval.perf_mode import run_perf
+        from fasteval.perf.mode import run_perf
 
         return await run_perf(
             args, targets=targets, specs=specs, lmudata=lmudata, console=console, environ=environ
@@ -189,7 +189,7 @@ def judge_run(args: argparse.Namespace, settings: Settings, environ: Mapping[str
     """The run's judge from flags, then `.env`/environment, then the server `make judge` started."""
     servers: list[Any] = []
     if args.judge != EXACT_MATCHING and not (args.judge_base_url or settings.openai_api_base):
-        from fasteval.serve import default_state_dir, running_servers
+        from fasteval.serving.serve import default_state_dir, running_servers
 
         servers = running_servers(args.state_dir or default_state_dir(), role="judge")
     plan = resolve_judge(

@@ -24,7 +24,7 @@ _STYLES = (
 def bench_mcq_scoring(n: int, *, seed: int = 0) -> float:
     """Seconds to extract and score `n` synthetic 4-option predictions (circular groups of 4)
     with the default rules; the frames are built before the clock starts."""
-    from fasteval.evaluate import score_predictions  # deferred: evaluate imports this package
+    from fasteval.scoring.evaluate import score_predictions  # deferred: evaluate imports this package
 
     rng = random.Random(seed)
     letters = "ABCD"

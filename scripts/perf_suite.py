@@ -15,7 +15,7 @@ every client sending the same image requests of one synthetic MCQ benchmark:
 - `bench.py --mode infer` vs VLMEvalKit's own OpenAI-compatible path (`python -m vlmeval ... --base-url`,
   from the `ms-vlmeval` package in its own venv) on the same rows: wall-time ratio.
 Nothing is typed in: every figure in RESULTS.md is measured by the run that writes it.
-Run as `python -m fasteval.perf_suite --out perf/RESULTS.md` (`--no-engine`: part 1 only).
+Run as `python -m scripts.perf_suite --out perf/RESULTS.md` (`--no-engine`: part 1 only).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def measure(work: Path) -> dict[str, object]:
             }
     finally:
         server.close()
-    from fasteval.scoring.bench import bench_mcq_scoring
+    from scripts.scoring_bench import bench_mcq_scoring
 
     results["score_15000_mcq_s"] = round(bench_mcq_scoring(15_000), 3)
     return results
@@ -275,9 +275,9 @@ def _shown(cmd: list[str]) -> str:
 
 def write_requests(lmu: Path, work: Path, served: str) -> tuple[Path, Path]:
     """The benchmark's requests as fasteval builds them: vLLM `custom_image` JSONL and raw bodies."""
-    from fasteval.benchmarks import resolve_spec
-    from fasteval.client import build_body
-    from fasteval.perf_mode import dataset_source
+    from fasteval.data.benchmarks import resolve_spec
+    from fasteval.inference.client import build_body
+    from fasteval.perf.mode import dataset_source
     from fasteval.types import GenParams
 
     spec = resolve_spec("PERF_MCQ", lmu)
@@ -448,7 +448,7 @@ def engine_limit(url: str, served: str, lmu: Path, work: Path, bodies: Path) -> 
     The CPU engine's throughput swings run to run, so the busy points and fasteval alternate over
     `LIMIT_ROUNDS` rounds and each side keeps its best run.
     """
-    from fasteval.cli import DEFAULT_CONCURRENCY
+    from fasteval.cli.args import DEFAULT_CONCURRENCY
 
     script = work / "minimal_client.py"
     script.write_text(MINIMAL_CLIENT)
@@ -493,7 +493,7 @@ def engine_limit(url: str, served: str, lmu: Path, work: Path, bodies: Path) -> 
 
 def vlmeval_python() -> tuple[str | None, str]:
     """VLMEvalKit's venv (installing `ms-vlmeval` from PyPI on first use); (None, why) if impossible."""
-    from fasteval.registry import cache_dir
+    from fasteval.serving.registry import cache_dir
 
     venv = cache_dir() / VLMEVAL_VENV_NAME
     python = venv / "bin" / "python"
@@ -563,7 +563,7 @@ def versus_vlmevalkit(url: str, served: str, lmu: Path, work: Path) -> dict[str,
 
 def _same_predictions(ours: Path, theirs: Path) -> str:
     """How many rows got the same prediction text from both tools (temperature 0, same prompts)."""
-    from fasteval.tabular import as_vlmeval_str, read_table
+    from fasteval.data.tabular import as_vlmeval_str, read_table
 
     try:
         a, b = read_table(ours), read_table(theirs)
@@ -629,8 +629,8 @@ def first_chunks(
 
 def measure_engine(work: Path) -> dict[str, Any]:
     """Part 2: serve the tiny VLM, run the three comparisons, always stop the server."""
-    from fasteval.registry import get_model
-    from fasteval.serve import ensure_cpu_engine, serve, stop
+    from fasteval.serving.registry import get_model
+    from fasteval.serving.serve import ensure_cpu_engine, serve, stop
 
     ensure_cpu_engine()
     lmu = work / "LMUData"

@@ -1,4 +1,4 @@
-"""`python -m fasteval.serve_cli {serve,judge,stop,status}`: what `make serve/judge/stop/status` run.
+"""`python -m fasteval.serving.cli {serve,judge,stop,status}`: what `make serve/judge/stop/status` run.
 
 One line per action on stdout; on failure one `error:` line, then the server log's last lines, and exit 1.
 """
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from fasteval.errors import FastevalError
-from fasteval.registry import ENGINES, get_model
-from fasteval.serve import (
+from fasteval.serving.registry import ENGINES, get_model
+from fasteval.serving.serve import (
     ServeError,
     ensure_cpu_engine,
     log_path_for,
@@ -26,7 +26,7 @@ DEFAULT_JUDGE = "internlm2_5-1_8b-chat"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fasteval.serve_cli", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m fasteval.serving.cli", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for cmd, helptext in (
         ("serve", "start the model under evaluation"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fasteval import __version__
 from fasteval.errors import FastevalError
-from fasteval.extract import DEFAULT_RULES
+from fasteval.kinds.extract import DEFAULT_RULES
 
 DEFAULT_CONCURRENCY = 256  # vLLM's default max_num_seqs: enough to keep its batch full
 DEFAULT_WORK_DIR = "outputs"  # VLMEvalKit's default, so its tools find our files
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from fasteval.app import run  # after parsing: `--help` stays instant
+    from fasteval.cli.app import run  # after parsing: `--help` stays instant
 
     try:
         return asyncio.run(run(args, environ=dict(os.environ), cwd=Path.cwd()))

@@ -12,10 +12,10 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from fasteval.evaluate import Scored
-from fasteval.extract import extract_mcq, extract_yorn
-from fasteval.report import headline
-from fasteval.runner import Job
+from fasteval.inference.runner import Job
+from fasteval.kinds.extract import extract_mcq, extract_yorn
+from fasteval.report.files import headline
+from fasteval.scoring.evaluate import Scored
 from fasteval.types import Completion, Sample
 
 

@@ -38,7 +38,7 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def measure_overlap(rows: int = 2_000, concurrency: int = 32, token_delay_s: float = 0.02) -> dict[str, Any]:
-    from fasteval.perf_suite import synthetic_mcq_tsv
+    from scripts.perf_suite import synthetic_mcq_tsv
 
     with tempfile.TemporaryDirectory(prefix="fasteval-overlap-") as tmp:
         work = Path(tmp)

@@ -5,7 +5,7 @@
 rotations at `index + k*1e6` whose `image` cell is the main row's index, VLMEvalKit's image-reference path).
 Images are coloured shapes drawn with Pillow; the same seed gives the same bytes.
 
-    python -m fasteval.demo [LMUDATA_DIR]      # writes DEMO_YN.tsv and DEMO_MCQ.tsv
+    python -m fasteval.data.demo [LMUDATA_DIR]      # writes DEMO_YN.tsv and DEMO_MCQ.tsv
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from fasteval.endpoints import list_models
 from fasteval.errors import FastevalError
-from fasteval.runner import Target
+from fasteval.inference.endpoints import list_models
+from fasteval.inference.runner import Target
 
 
 class NoModel(FastevalError):
@@ -42,7 +42,7 @@ async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) 
                 origin={"api_base": list(args.api_base)},
             )
         ]
-    from fasteval.serve import default_state_dir, running_servers
+    from fasteval.serving.serve import default_state_dir, running_servers
 
     servers = running_servers(args.state_dir or default_state_dir(), role="vlm")
     if not servers:
@@ -100,7 +100,7 @@ async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
 
 
 def _registry_style(name: str) -> str | None:
-    from fasteval.registry import RegistryError, get_model
+    from fasteval.serving.registry import RegistryError, get_model
 
     try:
         return get_model(name).prompt_style

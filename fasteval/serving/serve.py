@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from fasteval.errors import FastevalError
-from fasteval.registry import ENGINES, ModelEntry, cache_dir, engine_defaults
 from fasteval.resources import data_dir
+from fasteval.serving.registry import ENGINES, ModelEntry, cache_dir, engine_defaults
 
 VLLM_API_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_SETUP_SCRIPT = "cpu/setup_vllm_cpu.sh"  # under engines/

@@ -16,13 +16,20 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from fasteval.extract import DEFAULT_RULES, OFFICIAL, UNKNOWN, effective_rules, extract_mcq, extract_yorn
+from fasteval.data.tabular import as_vlmeval_str, read_table
+from fasteval.kinds.extract import (
+    DEFAULT_RULES,
+    OFFICIAL,
+    UNKNOWN,
+    effective_rules,
+    extract_mcq,
+    extract_yorn,
+)
 from fasteval.scoring import SCORERS, ScoreOptions, ScoreResult, ScoringError, apply_judge
-from fasteval.tabular import as_vlmeval_str, read_table
 from fasteval.types import BenchmarkSpec, Method
 
 if TYPE_CHECKING:
-    from fasteval.judge import Verdict
+    from fasteval.judge.core import Verdict
 
 _LETTERS = tuple(string.ascii_uppercase)
 _META = ("category", "l2-category", "split", "image_path")
@@ -273,7 +280,7 @@ def evaluate_file(
 ) -> EvalResult:
     """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
     into `{work_dir}/{model}/`."""
-    from fasteval.report import headline, write_reports  # report imports this module's types
+    from fasteval.report.files import headline, write_reports  # report imports this module's types
 
     dataset = read_dataset(dataset_path) if spec.kind == "mcq" else None
     scored = score_predictions(

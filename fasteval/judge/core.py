@@ -34,14 +34,21 @@ import aiohttp
 import polars as pl
 import pyarrow as pa
 
-from fasteval.client import Client, build_body
-from fasteval.endpoints import EndpointPool
+from fasteval.cli.settings import Secret, Settings
+from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError
-from fasteval.extract import OFFICIAL, UNKNOWN, effective_rules, extract_mcq, extract_yorn, yorn_vlmevalkit
-from fasteval.judge_prompts import mcq_prompt, yorn_prompt
+from fasteval.inference.client import Client, build_body
+from fasteval.inference.endpoints import EndpointPool
+from fasteval.judge.prompts import mcq_prompt, yorn_prompt
+from fasteval.kinds.extract import (
+    OFFICIAL,
+    UNKNOWN,
+    effective_rules,
+    extract_mcq,
+    extract_yorn,
+    yorn_vlmevalkit,
+)
 from fasteval.scoring.mcq import CIRCULAR_STRIDE
-from fasteval.settings import Secret, Settings
-from fasteval.tabular import as_vlmeval_str
 from fasteval.types import BenchmarkSpec, GenParams, Kind, Method, Prompt, TextPart
 
 __all__ = [
@@ -832,6 +839,6 @@ class JudgeRun:
 
 
 def _new_run_id() -> str:
-    from fasteval.store import new_run_id
+    from fasteval.inference.store import new_run_id
 
     return new_run_id()

@@ -7,8 +7,8 @@ max(`--concurrency`) in flight). `--warmup` requests run before each point and a
 figures. Requests are the benchmark's real prompts (`build_prompt` in the target's style) or
 `--synthetic N:WxH` PNGs, built one at a time as they are sent, so memory stays flat.
 
-Requests go through `fasteval.client` with no retries (a failure counts as one, as in vLLM) and the
-figures come from `fasteval.perf.summarize`. Nothing is scored and the eval run store is not
+Requests go through `fasteval.inference.client` with no retries (a failure counts as one, as in vLLM) and the
+figures come from `fasteval.perf.metrics.summarize`. Nothing is scored and the eval run store is not
 touched: results go to `{work_dir}/{model}/perf/` (a JSON per point with vLLM's field names, the
 raw per-request timings as Parquet, a sweep CSV and PNG plots).
 """
@@ -35,14 +35,14 @@ from rich.console import Console
 from rich.table import Table
 
 from fasteval import __version__
-from fasteval.client import Client, build_body
-from fasteval.datasets import load, locate
-from fasteval.endpoints import EndpointPool
+from fasteval.data.datasets import load, locate
 from fasteval.errors import FastevalError
-from fasteval.perf import summarize
-from fasteval.plots import throughput_latency_plot, ttft_distribution_plot
-from fasteval.prompts import build_prompt
-from fasteval.runner import Target
+from fasteval.inference.client import Client, build_body
+from fasteval.inference.endpoints import EndpointPool
+from fasteval.inference.runner import Target
+from fasteval.kinds.prompts import build_prompt
+from fasteval.perf.metrics import summarize
+from fasteval.perf.plots import throughput_latency_plot, ttft_distribution_plot
 from fasteval.types import BenchmarkSpec, Completion, GenParams, ImagePart, ImageRef, Prompt, TextPart
 
 __all__ = [

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fasteval.client import Client, build_body
-from fasteval.datasets import Dataset, DatasetFile
-from fasteval.endpoints import EndpointPool, EndpointStats
-from fasteval.prompts import build_prompt
-from fasteval.store import RunStore, new_run_id
-from fasteval.tabular import as_vlmeval_str
+from fasteval.data.datasets import Dataset, DatasetFile
+from fasteval.data.tabular import as_vlmeval_str
+from fasteval.inference.client import Client, build_body
+from fasteval.inference.endpoints import EndpointPool, EndpointStats
+from fasteval.inference.store import RunStore, new_run_id
+from fasteval.kinds.prompts import build_prompt
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Sample
 
 

@@ -5,7 +5,7 @@ the ones VLMEvalKit scores:
 
 * The file is `{LMUData}/{NAME}.tsv`. A local file whose MD5 differs from the benchmark's is used
   with a warning (VLMEvalKit would silently re-download it; its published MD5s drift), never replaced.
-* Text columns are read as `pd.read_csv(sep='\\t')` reads them (`fasteval.tabular.read_table`):
+* Text columns are read as `pd.read_csv(sep='\\t')` reads them (`fasteval.data.tabular.read_table`):
   NA-like strings (`''`, `NA`, `None`, `nan`, `null`, ...) become null, and a column whose every
   value looks like a number becomes int (float when one is missing). VLMEvalKit formats the
   pandas value, so text reaches prompts through `as_vlmeval_str` (an int column gives `'3'`, a
@@ -43,10 +43,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fasteval.download import download_md5, file_md5
+from fasteval.data.download import download_md5, file_md5
+from fasteval.data.images import ImageError, check_base64, is_reference, sniff_mime, split_cell
+from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str, read_table
 from fasteval.errors import FastevalError
-from fasteval.images import ImageError, check_base64, is_reference, sniff_mime, split_cell
-from fasteval.tabular import NA_STRINGS, as_vlmeval_str, read_table
 from fasteval.types import BenchmarkSpec, ImageRef, Sample
 
 CACHE_DIR = ".fasteval_cache"

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
-from fasteval.evaluate import Scored
+from fasteval.data.tabular import write_csv_quote_all
 from fasteval.scoring import wilson_interval
-from fasteval.tabular import write_csv_quote_all
+from fasteval.scoring.evaluate import Scored
 from fasteval.types import Method
 
 

@@ -1,0 +1,1 @@
+"""The command line: flags, `.env`, and the run that ties the layers together. All side effects live here."""

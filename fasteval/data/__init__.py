@@ -1,0 +1,1 @@
+"""Data in: benchmark specs, dataset files (download, MD5, Parquet cache), VLMEvalKit-faithful tables."""

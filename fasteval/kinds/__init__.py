@@ -1,0 +1,1 @@
+"""Answer kinds: what differs between benchmark answer types (prompt text, extraction, judge policy)."""

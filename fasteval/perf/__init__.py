@@ -1,0 +1,1 @@
+"""Serving figures: vLLM-named metrics as pure functions, throughput sweeps and their plots."""

@@ -1,0 +1,1 @@
+"""Reports written: VLMEvalKit-layout score files, summaries."""
