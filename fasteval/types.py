@@ -122,6 +122,8 @@ class ErrorKind(StrEnum):
     SERVER = "server_5xx"
     RATE_LIMITED = "rate_limited"  # 429 after every retry
     CONTEXT_LENGTH = "context_length"  # 400 saying the prompt is too long
+    AUTH = "auth"  # 401/403: the server refuses the API key
+    UNKNOWN_MODEL = "unknown_model"  # 404 naming the model: it is not served there
     BAD_REQUEST = "bad_request"  # any other 4xx
     MALFORMED = "malformed_response"  # bad JSON, broken SSE, no choices
     CANCELLED = "cancelled"

@@ -13,6 +13,8 @@ In process::
 As a subprocess (prints its URL on stdout once ready)::
 
     python tests/fault_server.py --port 0 --fault-rate 0.2 --seed 0 --model tiny
+    python tests/fault_server.py --die-after 40      # a crashing engine: SIGKILLs itself at request 41
+    python tests/fault_server.py --api-key sk-right  # 401 without `Authorization: Bearer sk-right`
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -55,6 +58,8 @@ class FaultConfig:
     retry_after: str = "0.05"  # Retry-After header sent with a 429
     stall_s: float = 30.0  # how long a stalled reply sleeps (longer than the client timeout)
     ignore_stream: bool = False  # answer with plain JSON even when asked to stream
+    die_after: int = 0  # SIGKILL this process when chat request N+1 arrives (subprocess use only)
+    api_key: str | None = None  # require `Authorization: Bearer KEY` (401 otherwise), /v1/models included
 
 
 def prompt_hash(messages: Any) -> str:
@@ -78,9 +83,11 @@ class Stats:
     attempts: Counter[str] = field(default_factory=Counter)  # requests received per prompt hash
     ok: Counter[str] = field(default_factory=Counter)  # complete answers sent per prompt hash
     faults: Counter[str] = field(default_factory=Counter)
+    chat_requests: int = 0  # every POST, refused ones included
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "chat_requests": self.chat_requests,
             "requests": sum(self.attempts.values()),
             "answered": sum(self.ok.values()),
             "attempts": dict(self.attempts),
@@ -133,7 +140,17 @@ class FaultServer:
 
     # -- handlers ----------------------------------------------------------------------------
 
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """401 unless the request carries the configured key (as vLLM's --api-key does)."""
+        key = self.config.api_key
+        if key is None or request.headers.get("Authorization") == f"Bearer {key}":
+            return None
+        return _error(401, "Unauthorized")
+
     async def _models(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         return web.json_response(
             {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fasteval"}]}
         )
@@ -164,6 +181,12 @@ class FaultServer:
 
     async def _chat_inner(self, request: web.Request) -> web.StreamResponse:
         cfg = self.config
+        self.stats.chat_requests += 1
+        if cfg.die_after and self.stats.chat_requests > cfg.die_after:
+            os.kill(os.getpid(), signal.SIGKILL)  # a crashed engine: no reply, connections reset
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         try:
             body = await request.json()
             messages = body["messages"]
@@ -285,6 +308,8 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--retry-after", default=FaultConfig.retry_after)
     p.add_argument("--stall", type=float, default=FaultConfig.stall_s)
     p.add_argument("--ignore-stream", action="store_true")
+    p.add_argument("--die-after", type=int, default=0, help="SIGKILL itself at chat request N+1")
+    p.add_argument("--api-key", help="answer 401 unless this Bearer key is sent")
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -303,6 +328,8 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         retry_after=a.retry_after,
         stall_s=a.stall,
         ignore_stream=a.ignore_stream,
+        die_after=a.die_after,
+        api_key=a.api_key,
     )
     return cfg, a.port
 

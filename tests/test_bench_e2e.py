@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import polars as pl
 import pytest
 
 from fasteval.data.tabular import read_table
+from fasteval.inference.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared"))
@@ -259,3 +261,145 @@ def test_api_key_never_reaches_a_file_or_the_logs(server: Server, lmudata: Path,
         for path in (tmp_path / "out").rglob("*"):
             if path.is_file():
                 assert key.encode() not in path.read_bytes(), path
+
+
+# ---------------------------------------------------------------------------------------------
+# Fail fast and say why (issue 14)
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ok_rows(work_dir: Path, dataset: str = "MME") -> int:
+    store = RunStore.for_run(work_dir, "fake-vlm", dataset)
+    return store.read().filter(pl.col("status") == "ok").height
+
+
+def assert_clean(r: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_a_server_killed_midway_stops_the_run_fast_and_a_rerun_sends_only_the_missing_rows(
+    lmudata: Path, tmp_path: Path
+):
+    n = rows_in(lmudata / "MME.tsv")
+    port = str(free_port())
+    args = ("--data", "MME", "--lmudata", str(lmudata), "--work-dir", "out", "--concurrency", "8")
+    dying = Server("--port", port, "--die-after", str(n // 4), "--token-delay", "0.01", "--tokens", "8")
+    started = time.monotonic()
+    r = bench(*args, "--api-base", dying.url, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    dying.proc.wait(10)
+    assert r.returncode == 3, r.stderr
+    assert elapsed < 60
+    assert_clean(r)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("fasteval: error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0]
+    assert "rerun the same command once it is back" in errors[0]
+    answered = ok_rows(tmp_path / "out")
+    assert n // 4 - 8 <= answered <= n // 4
+    back = Server("--port", port, "--tokens", "8")
+    try:
+        r = bench(*args, "--api-base", back.url, cwd=tmp_path, env={"PRED_FORMAT": "tsv"})
+        stats = back.stats()
+    finally:
+        back.close()
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    assert stats["requests"] == n - answered  # only the missing rows
+    assert set(stats["attempts"].values()) == {1}  # type: ignore[union-attr]
+    assert read_table(tmp_path / "out" / "fake-vlm" / "fake-vlm_MME.tsv").height == n
+
+
+def test_one_replica_dying_does_not_stop_the_run(lmudata: Path, tmp_path: Path):
+    n = rows_in(lmudata / "MME.tsv")
+    dying, alive = Server("--die-after", "30", "--token-delay", "0.005"), Server("--token-delay", "0.005")
+    try:
+        r = bench(
+            "--data", "MME", "--api-base", dying.url, alive.url, "--lmudata", str(lmudata),
+            "--work-dir", "out", "--concurrency", "8", cwd=tmp_path,
+        )  # fmt: skip
+        served = alive.stats()["answered"]
+    finally:
+        dying.proc.wait(10)
+        alive.close()
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    assert ok_rows(tmp_path / "out") == n and served >= n - 30  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("model_name", [("--model-name", "fake-vlm"), ()])
+def test_a_refused_key_is_named_before_any_chat_request(
+    model_name: tuple[str, ...], lmudata: Path, tmp_path: Path
+):
+    s = Server("--api-key", "sk-right-0123456789")
+    try:
+        r = bench(
+            "--data", "MME", "--api-base", s.url, *model_name, "--lmudata", str(lmudata),
+            cwd=tmp_path, env={"FASTEVAL_API_KEY": "sk-wrong-0123456789"},
+        )  # fmt: skip
+        chats = s.stats()["chat_requests"]
+    finally:
+        s.close()
+    assert r.returncode == 2
+    assert_clean(r)
+    assert r.stderr.count("\n") == 1 and "refused the API key" in r.stderr and "--api-key" in r.stderr
+    assert "FASTEVAL_API_KEY" in r.stderr and "no OpenAI-compatible server" not in r.stderr
+    assert "rerun" not in r.stderr and "sk-wrong" not in r.stderr
+    assert chats == 0
+
+
+def test_a_misspelt_model_name_is_caught_before_any_chat_request(
+    server: Server, lmudata: Path, tmp_path: Path
+):
+    r = bench(
+        "--data", "MME", "--api-base", server.url, "--model-name", "fake-vlmm", "--lmudata", str(lmudata),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert_clean(r)
+    assert r.stderr.count("\n") == 1 and "'fake-vlmm'" in r.stderr and "fake-vlm)" in r.stderr
+    assert server.stats()["chat_requests"] == 0
+
+
+def test_a_second_run_on_the_same_store_exits_naming_the_pid(lmudata: Path, tmp_path: Path):
+    store = RunStore.for_run(tmp_path / "out", "fake-vlm", "MME")
+    holder = store.lock()
+    s = Server()
+    try:
+        r = bench(
+            "--data", "MME", "--api-base", s.url, "--lmudata", str(lmudata), "--work-dir", "out", cwd=tmp_path
+        )  # fmt: skip
+        chats = s.stats()["chat_requests"]
+    finally:
+        holder.release()
+        s.close()
+    assert r.returncode == 2
+    assert_clean(r)
+    assert r.stderr.count("\n") == 1 and f"pid {os.getpid()}" in r.stderr
+    assert chats == 0
+
+
+def test_credentials_in_the_url_are_never_shown_or_stored(server: Server, lmudata: Path, tmp_path: Path):
+    secret = "sk-in-url-0123456789"
+    url = server.url.replace("http://", f"http://user:{secret}@")
+    r = bench(
+        "--data", "MME", "--api-base", url, "--lmudata", str(lmudata), "--work-dir", "out", "--verbose",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert secret not in r.stdout + r.stderr
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    summary = json.loads((tmp_path / "out" / "fake-vlm" / "summary.json").read_text())
+    assert summary["run"]["endpoints"][0]["base_url"].startswith("http://user:***@")
+    dead = bench(
+        "--data", "MME", "--api-base", f"http://user:{secret}@127.0.0.1:9/v1", "--model-name", "m",
+        "--lmudata", str(lmudata), cwd=tmp_path,
+    )  # fmt: skip
+    assert dead.returncode == 2 and secret not in dead.stderr and "user:***@127.0.0.1:9" in dead.stderr

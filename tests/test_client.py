@@ -119,7 +119,10 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
         ),
         (400, "Prompt is too long", "CONTEXT_LENGTH"),
         (400, "temperature must be >= 0", "BAD_REQUEST"),
-        (404, "The model `x` does not exist.", "BAD_REQUEST"),
+        (404, "The model `x` does not exist.", "UNKNOWN_MODEL"),
+        (404, "Not Found", "BAD_REQUEST"),
+        (401, "invalid api key", "AUTH"),
+        (403, "forbidden", "AUTH"),
         (429, "slow down", "RATE_LIMITED"),
         (503, "overloaded", "SERVER"),
     ],
@@ -243,12 +246,12 @@ async def test_context_length_400_is_not_retried() -> None:
     assert c.error is not None and c.error.startswith("HTTP 400: This model's maximum context length")
 
 
-async def test_unknown_model_is_a_bad_request_without_retry() -> None:
+async def test_unknown_model_is_its_own_kind_without_retry() -> None:
     async with FaultServer() as server, make_session(2) as s:
         c = await complete(
             s, server.url, build_body("nope", text_prompt("q"), GenParams()), GenParams(), retry=3
         )
-    assert c.error_kind is ErrorKind.BAD_REQUEST and c.attempts == 1 and "404" in (c.error or "")
+    assert c.error_kind is ErrorKind.UNKNOWN_MODEL and c.attempts == 1 and "404" in (c.error or "")
 
 
 async def test_a_stall_becomes_timeout_after_the_configured_time() -> None:
@@ -353,7 +356,7 @@ async def test_api_key_goes_in_the_header_and_never_into_the_error() -> None:
         async with make_session(1) as s:
             c = await complete(s, url, b"{}", GenParams(), retry=2, api_key="sk-secret-123")
     assert seen == ["Bearer sk-secret-123"]
-    assert c.error_kind is ErrorKind.BAD_REQUEST and c.attempts == 1
+    assert c.error_kind is ErrorKind.AUTH and c.attempts == 1
     assert c.error is not None and "sk-secret-123" not in c.error and "401" in c.error
 
 

@@ -8,7 +8,17 @@ import pytest
 from fault_server import FaultConfig, FaultServer
 
 from fasteval.inference.client import Backoff, Client, build_body, complete, make_session
-from fasteval.inference.endpoints import EndpointPool, EndpointsUnreachable, list_models, probe
+from fasteval.inference.endpoints import (
+    REFUSALS_TO_STOP,
+    EndpointPool,
+    EndpointsUnreachable,
+    KeyRefused,
+    StopKind,
+    UnknownModel,
+    list_models,
+    probe,
+    redact_url,
+)
 from fasteval.types import ErrorKind, GenParams, Prompt, TextPart
 
 pytestmark = pytest.mark.timeout(60)
@@ -150,3 +160,53 @@ async def test_pre_run_check_reports_each_endpoint() -> None:
         pool = EndpointPool([alive.url, dead])
         assert await pool.check(s) == {alive.url: True, dead: False}
     assert not pool.all_down and [st.up for st in pool.stats()] == [True, False]
+
+
+async def test_a_refused_key_stops_the_pool_after_a_few_requests() -> None:
+    async with FaultServer(FaultConfig(api_key="sk-right")) as server:
+        pool = EndpointPool([server.url], "sk-wrong")
+        async with Client(pool, concurrency=1, retry=3, api_key="sk-wrong") as client:
+            results = [await client.complete(body(i), GenParams()) for i in range(10)]
+        sent = server.stats.chat_requests
+    assert all(c.error_kind is ErrorKind.AUTH for c in results)
+    assert sent == REFUSALS_TO_STOP  # the rest were never sent, and none was retried
+    assert pool.stop is not None and pool.stop.kind is StopKind.KEY_REFUSED and pool.stop.exit_status == 2
+    assert "--api-key" in pool.stop.message and "sk-wrong" not in pool.stop.message
+
+
+async def test_preflight_names_a_refused_key_and_the_served_models() -> None:
+    async with FaultServer(FaultConfig(model="served", api_key="k")) as server, make_session(2) as s:
+        with pytest.raises(KeyRefused, match="--api-key"):
+            await EndpointPool([server.url], "bad").preflight(s, "served")
+        with pytest.raises(UnknownModel, match="it serves: served"):
+            await EndpointPool([server.url], "k").preflight(s, "servd")
+        await EndpointPool([server.url], "k").preflight(s, "served")
+    assert server.stats.chat_requests == 0
+
+
+async def test_all_endpoints_out_for_the_window_stops_the_pool_a_comeback_does_not() -> None:
+    first = FaultServer()
+    await first.start()
+    port = int(first.url.rsplit(":", 1)[1].split("/")[0])
+    await first.stop()
+    pool = EndpointPool([first.url], max_connect_failures=1, dead_after_s=5.0)
+    async with make_session(2) as s:
+        c = await complete(s, pool, body(0), GenParams(), retry=0)
+        assert c.error_kind is ErrorKind.CONNECT and pool.all_down
+        async with FaultServer(port=port):
+            assert await pool.wait_for_live(s, probe_every_s=0.05)  # back within the window
+        assert pool.stop is None
+    pool2 = EndpointPool([first.url], max_connect_failures=1, dead_after_s=0.3)
+    async with make_session(2) as s:  # a fresh session: no kept-alive connection to the stopped server
+        await complete(s, pool2, body(0), GenParams(), retry=0)
+        assert not await pool2.wait_for_live(s, probe_every_s=0.05)
+        later = await complete(s, pool2, body(1), GenParams(), retry=3, backoff=FAST_RETRY)
+    assert pool2.stop is not None and pool2.stop.kind is StopKind.UNREACHABLE and pool2.stop.exit_status == 3
+    assert "rerun the same command once it is back" in pool2.stop.message
+    assert later.attempts == 1 and later.error == pool2.stop.message  # nothing more is sent
+
+
+def test_redact_url_hides_passwords_and_tokens() -> None:
+    assert redact_url("http://user:sk-1@h:8000/v1") == "http://user:***@h:8000/v1"
+    assert redact_url("https://sk-1@h/v1") == "https://***@h/v1"
+    assert redact_url("http://h:8000/v1") == "http://h:8000/v1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -153,7 +154,16 @@ async def _infer(
         await stage.cancel()
     for report in reports:
         _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], args)
-    return _report(console, outcomes, reports)
+    return _stop_status(reports, _report(console, outcomes, reports))
+
+
+def _stop_status(reports: list[TargetReport], status: int) -> int:
+    """A target whose sending stopped early (dead endpoints, refused key, unknown model) ends the
+    run with its one line on stderr and its exit status (3: rerun later; 2: fix the command)."""
+    stops = [r.stop for r in reports if r.stop is not None]
+    for stop in stops:
+        print(f"fasteval: error: {stop.message}", file=sys.stderr)
+    return stops[0].exit_status if stops else status
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def get_spec(name: str) -> BenchmarkSpec:
     specs = all_specs()
     if name in specs:
         return specs[name]
-    close = difflib.get_close_matches(name, specs, n=3, cutoff=0.5)
+    same_case = [n for n in specs if n.lower() == name.lower()]  # `mme` -> MME first
+    close = same_case or difflib.get_close_matches(name, specs, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(specs))}"
     raise UnknownBenchmark(f"unknown benchmark {name!r}: {hint} (or add benchmarks/{name}.toml)")
 

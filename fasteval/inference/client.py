@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
-from fasteval.inference.endpoints import Endpoint, EndpointPool
+from fasteval.inference.endpoints import Endpoint, EndpointPool, StopKind, redact_url
 from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, TextPart, Timing
 
 __all__ = [
@@ -192,7 +192,12 @@ def _one_line(text: str, api_key: str | None = None) -> str:
 
 
 def classify_http_error(status: int, message: str) -> ErrorKind:
-    """The failure kind of a non-200 reply: 429 rate limit, 5xx server, 400 context or bad request."""
+    """The failure kind of a non-200 reply: 429 rate limit, 5xx server, 401/403 key, 404 model,
+    400 context or bad request."""
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404 and "model" in message.lower():
+        return ErrorKind.UNKNOWN_MODEL
     if status == 429:
         return ErrorKind.RATE_LIMITED
     if status == 408:
@@ -401,16 +406,23 @@ async def _exchange(
     except _Dropped as exc:
         return _Attempt(_failed(ErrorKind.CONNECT, str(exc), started=started))
     except aiohttp.ClientConnectorError as exc:
-        return _Attempt(
-            _failed(ErrorKind.CONNECT, f"cannot connect to {url}: {exc.os_error}"), connect_failed=True
-        )
+        error = f"cannot connect to {redact_url(url)}: {exc.os_error}"
+        return _Attempt(_failed(ErrorKind.CONNECT, error), connect_failed=True)
     except (TimeoutError, aiohttp.ServerTimeoutError):
-        return _Attempt(
-            _failed(ErrorKind.TIMEOUT, f"no data for {params.timeout_s:g}s from {url}", started=started)
-        )
+        error = f"no data for {params.timeout_s:g}s from {redact_url(url)}"
+        return _Attempt(_failed(ErrorKind.TIMEOUT, error, started=started))
     except (aiohttp.ClientError, ConnectionError, ValueError) as exc:  # payload cut, reset, line too long
         error = f"connection lost: {type(exc).__name__}: {_one_line(str(exc), api_key)}"
         return _Attempt(_failed(ErrorKind.CONNECT, error, started=started))
+
+
+def _not_sent(pool: EndpointPool) -> Completion:
+    """The failure of a request no endpoint was handed out for: every one is out, or the pool stopped."""
+    stop = pool.stop
+    if stop is None or stop.kind is StopKind.UNREACHABLE:
+        return _failed(ErrorKind.CONNECT, stop.message if stop else pool.unreachable_message())
+    kind = ErrorKind.AUTH if stop.kind is StopKind.KEY_REFUSED else ErrorKind.UNKNOWN_MODEL
+    return _failed(kind, stop.message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,7 +474,7 @@ async def complete(
         if isinstance(endpoint, EndpointPool):
             ep = await endpoint.acquire(session)
             if ep is None:
-                outcome = _Attempt(_failed(ErrorKind.CONNECT, endpoint.unreachable_message()))
+                outcome = _Attempt(_not_sent(endpoint))
                 base = None
             else:
                 base = ep.base_url
@@ -480,10 +492,12 @@ async def complete(
                     endpoint.release(ep, ok=False, connect_failed=False)
                     raise
                 endpoint.release(ep, ok=outcome.completion.ok, connect_failed=outcome.connect_failed)
+                endpoint.note_refusal(ep, outcome.completion.error_kind, outcome.completion.error)
         result = outcome.completion
         result.attempts = attempt + 1
-        result.endpoint = base
-        if result.ok or result.error_kind not in _RETRYABLE or attempt == retry:
+        result.endpoint = None if base is None else redact_url(base)
+        stopped = isinstance(endpoint, EndpointPool) and endpoint.stop is not None
+        if result.ok or result.error_kind not in _RETRYABLE or attempt == retry or stopped:
             break
         await sleep(backoff.delay(attempt, outcome.retry_after, _RNG))
     assert result is not None  # the loop runs at least once
@@ -527,6 +541,10 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
 
     @property
+    def api_key(self) -> str | None:
+        return self._api_key
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("use `async with Client(...)` before sending requests")
@@ -556,4 +574,5 @@ class Client:
                 api_key=self._api_key,
                 queue_s=time.perf_counter() - queued,
                 backoff=self._backoff,
+                sleep=self.pool.sleep,
             )

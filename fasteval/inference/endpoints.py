@@ -2,8 +2,10 @@
 
 An endpoint whose connections are refused `max_connect_failures` times in a row is taken out of
 rotation and re-probed (`GET {base}/models`) after a cooldown, so one dead replica costs a few
-failed connects, not a share of every request. When every endpoint is out, `all_down` lets the
-runner stop early with one line naming the URLs instead of burning the whole dataset into failures.
+failed connects, not a share of every request. When every endpoint stays out for `dead_after_s`
+(seconds, not the retry schedule), or the servers keep refusing the key or the model, the pool
+*stops* (`stop` says why) so the runner sends nothing more instead of burning the dataset into
+failures. URLs are shown only through `redact_url`: a key in `http://user:KEY@host` never leaks.
 """
 
 from __future__ import annotations
@@ -14,21 +16,88 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from fasteval.errors import FastevalError
+from fasteval.types import ErrorKind
 
-__all__ = ["Endpoint", "EndpointPool", "EndpointStats", "EndpointsUnreachable", "list_models", "probe"]
+__all__ = [
+    "Endpoint",
+    "EndpointPool",
+    "EndpointStats",
+    "EndpointsUnreachable",
+    "KeyRefused",
+    "RunStop",
+    "StopKind",
+    "UnknownModel",
+    "key_fix",
+    "list_models",
+    "probe",
+    "redact_url",
+    "unknown_model_message",
+]
+
+REFUSALS_TO_STOP = 3  # 401/403/404-model replies before the pool stops: a few, not the dataset
 
 
 class EndpointsUnreachable(FastevalError):
     """No endpoint answers: the message names the URLs and how to start a server."""
 
 
+class KeyRefused(FastevalError):
+    """The server answers but refuses the API key (HTTP 401/403): retrying cannot help."""
+
+
+class UnknownModel(FastevalError):
+    """The server answers but does not serve the requested model name."""
+
+
+class StopKind(StrEnum):
+    """Why a pool stopped sending: the runner maps each to an exit status and a fix."""
+
+    UNREACHABLE = "unreachable"  # every endpoint refused connections for `dead_after_s`
+    KEY_REFUSED = "key_refused"
+    UNKNOWN_MODEL = "unknown_model"
+
+
+@dataclass(frozen=True, slots=True)
+class RunStop:
+    kind: StopKind
+    message: str  # one line: cause and fix
+
+    @property
+    def exit_status(self) -> int:
+        """3 (rows missing, rerun later) for a dead server; 2 (fix the command) otherwise."""
+        return 3 if self.kind is StopKind.UNREACHABLE else 2
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password (or bare user token) replaced by `***`, for display and storage."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+    shown = f"{user}:***" if user else "***"
+    return urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
+
+
+def key_fix(api_key: str | None) -> str:
+    """The fix for a refused key, naming where the endpoint key comes from."""
+    if api_key:
+        return "pass the server's key with --api-key or FASTEVAL_API_KEY (OPENAI_API_KEY is the judge's)"
+    return "no key was sent: pass one with --api-key or FASTEVAL_API_KEY (OPENAI_API_KEY is the judge's)"
+
+
 def _fix_hint(urls: Sequence[str]) -> str:
     return (
-        f"no OpenAI-compatible server answers at {', '.join(urls)}: start one with "
+        f"no OpenAI-compatible server answers at {', '.join(redact_url(u) for u in urls)}: start one with "
         "`make serve MODEL=<name>` or pass --api-base http://host:port/v1"
     )
 
@@ -40,15 +109,21 @@ def _headers(api_key: str | None) -> dict[str, str]:
 async def list_models(
     session: aiohttp.ClientSession, base: str, api_key: str | None = None, *, timeout_s: float = 10.0
 ) -> list[str]:
-    """The model ids served at `base` (`GET {base}/models`); raises `EndpointsUnreachable` on failure."""
+    """The model ids served at `base` (`GET {base}/models`).
+
+    Raises `KeyRefused` on 401/403 (the server is up; the key is wrong), else `EndpointsUnreachable`.
+    """
     url = f"{base.rstrip('/')}/models"
+    shown = redact_url(url)
     try:
         async with session.get(
             url, headers=_headers(api_key), timeout=aiohttp.ClientTimeout(total=timeout_s)
         ) as resp:
+            if resp.status in (401, 403):
+                raise KeyRefused(f"{shown} refused the API key (HTTP {resp.status}): {key_fix(api_key)}")
             if resp.status != 200:
                 raise EndpointsUnreachable(
-                    f"GET {url} answered HTTP {resp.status}: check the URL ends in /v1 and the API key"
+                    f"GET {shown} answered HTTP {resp.status}: check the URL ends in /v1 and the API key"
                 )
             data = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -56,7 +131,7 @@ async def list_models(
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise EndpointsUnreachable(
-            f"GET {url} did not return an OpenAI model list: is it an OpenAI-compatible /v1?"
+            f"GET {shown} did not return an OpenAI model list: is it an OpenAI-compatible /v1?"
         )
     return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
 
@@ -67,7 +142,7 @@ async def probe(
     """True when the endpoint lists its models: the health check used to bring an endpoint back."""
     try:
         await list_models(session, base, api_key, timeout_s=timeout_s)
-    except EndpointsUnreachable:
+    except (EndpointsUnreachable, KeyRefused):
         return False
     return True
 
@@ -89,6 +164,11 @@ class Endpoint:
     @property
     def up(self) -> bool:
         return self.down_since is None
+
+    @property
+    def label(self) -> str:
+        """The URL as shown and stored: credentials redacted."""
+        return redact_url(self.base_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +193,7 @@ class EndpointPool:
         *,
         max_connect_failures: int = 3,
         cooldown_s: float = 10.0,
+        dead_after_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         urls = [u.rstrip("/") for u in base_urls]
@@ -121,13 +202,18 @@ class EndpointPool:
                 "no endpoint given: pass --api-base http://host:port/v1 or run `make serve`"
             )
         if len(set(urls)) != len(urls):
-            raise EndpointsUnreachable(f"endpoint listed twice in {urls}: pass each --api-base once")
+            shown = [redact_url(u) for u in urls]
+            raise EndpointsUnreachable(f"endpoint listed twice in {shown}: pass each --api-base once")
         self.endpoints = [Endpoint(u) for u in urls]
         self._api_key = api_key
         self._max_failures = max_connect_failures
         self._cooldown_s = cooldown_s
+        self._dead_after_s = dead_after_s
         self._clock = clock
         self._probes: dict[str, asyncio.Task[bool]] = {}
+        self._refusals: dict[ErrorKind, int] = {}
+        self._stopped = asyncio.Event()
+        self.stop: RunStop | None = None  # set once: the pool sends nothing more
 
     @property
     def urls(self) -> list[str]:
@@ -146,16 +232,72 @@ class EndpointPool:
 
     def stats(self) -> list[EndpointStats]:
         return [
-            EndpointStats(e.base_url, e.sent, e.ok, e.failed, e.peak_outstanding, e.up)
-            for e in self.endpoints
+            EndpointStats(e.label, e.sent, e.ok, e.failed, e.peak_outstanding, e.up) for e in self.endpoints
         ]
+
+    def halt(self, kind: StopKind, message: str) -> None:
+        """Stop the pool for good (the first reason wins): no endpoint is handed out after this."""
+        if self.stop is None:
+            self.stop = RunStop(kind, message)
+            self._stopped.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """A backoff sleep that ends early when the pool stops, so a stopped run exits promptly."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+
+    def note_refusal(self, ep: Endpoint, kind: ErrorKind | None, error: str | None) -> None:
+        """Count 401/403 and unknown-model replies; a few of them stop the pool (retrying cannot help)."""
+        if kind not in (ErrorKind.AUTH, ErrorKind.UNKNOWN_MODEL):
+            return
+        self._refusals[kind] = n = self._refusals.get(kind, 0) + 1
+        if n < REFUSALS_TO_STOP:
+            return
+        if kind is ErrorKind.AUTH:
+            self.halt(
+                StopKind.KEY_REFUSED, f"{ep.label} refused the API key ({error}): {key_fix(self._api_key)}"
+            )
+        else:
+            self.halt(StopKind.UNKNOWN_MODEL, f"{ep.label} does not serve the requested model ({error})")
+
+    def dead_for(self) -> float | None:
+        """Seconds every endpoint has been out (refusing connections), or None if one is in rotation."""
+        downs = [e.down_since for e in self.endpoints]
+        if any(d is None for d in downs):
+            return None
+        return self._clock() - max(d for d in downs if d is not None)
+
+    async def wait_for_live(self, session: aiohttp.ClientSession, *, probe_every_s: float = 1.0) -> bool:
+        """While every endpoint is out, probe them all every `probe_every_s`; True once one is back.
+
+        After `dead_after_s` of all-out the pool stops (`StopKind.UNREACHABLE`) and this returns False.
+        """
+        while self.stop is None:
+            down_for = self.dead_for()
+            if down_for is None:
+                return True
+            if down_for >= self._dead_after_s:
+                shown = ", ".join(e.label for e in self.endpoints)
+                self.halt(
+                    StopKind.UNREACHABLE,
+                    f"{shown} refused every connection for {self._dead_after_s:g} s; nothing more was "
+                    "sent and every stored answer is kept: rerun the same command once it is back",
+                )
+                return False
+            await asyncio.gather(*(self._probe(session, e) for e in self.endpoints if not e.up))
+            if self.dead_for() is not None:
+                await asyncio.sleep(probe_every_s)
+        return False
 
     async def acquire(self, session: aiohttp.ClientSession) -> Endpoint | None:
         """The live endpoint with the fewest requests in flight (counted as sent), or None if all are out.
 
         Endpoints whose cooldown has passed are probed in the background; when none is live the
-        caller waits for those probes, so a restarted server is picked up again.
+        caller waits for those probes, so a restarted server is picked up again. A stopped pool
+        hands out nothing.
         """
+        if self.stop is not None:
+            return None
         self._start_due_probes(session)
         live = [e for e in self.endpoints if e.up]
         if not live and self._probes:
@@ -219,3 +361,29 @@ class EndpointPool:
             ep.down_since = ep.down_since if ep.down_since is not None else now
             ep.retry_at = now + self._cooldown_s
         return healthy
+
+    async def preflight(self, session: aiohttp.ClientSession, served_name: str) -> None:
+        """Before any chat request: a refused key or a model the servers do not list stops the run
+        here (one line); endpoints that do not answer are taken out; raises if none answers."""
+
+        async def one(ep: Endpoint) -> list[str] | None:
+            try:
+                return await list_models(session, ep.base_url, self._api_key)
+            except EndpointsUnreachable:
+                now = self._clock()
+                ep.down_since, ep.retry_at = now, now + self._cooldown_s
+                return None
+
+        listed = await asyncio.gather(*(one(e) for e in self.endpoints))
+        for ep, models in zip(self.endpoints, listed, strict=True):
+            if models is not None and served_name not in models:
+                raise UnknownModel(unknown_model_message(ep.label, served_name, models))
+        if self.all_down:
+            raise self.unreachable_error()
+
+
+def unknown_model_message(label: str, served_name: str, models: Sequence[str]) -> str:
+    """One line: the name asked for, the names served, and the flag that picks one."""
+    served = ", ".join(models) or "none"
+    first = f" (e.g. --model-name {models[0]})" if models else ""
+    return f"{label} does not serve model {served_name!r} (it serves: {served}): pass a served name{first}"

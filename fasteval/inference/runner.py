@@ -20,8 +20,16 @@ from typing import Any
 
 from fasteval.data.datasets import Dataset, DatasetFile
 from fasteval.data.tabular import as_vlmeval_str
+from fasteval.errors import FastevalError
 from fasteval.inference.client import Client, build_body
-from fasteval.inference.endpoints import EndpointPool, EndpointStats
+from fasteval.inference.endpoints import (
+    EndpointPool,
+    EndpointStats,
+    RunStop,
+    StopKind,
+    list_models,
+    unknown_model_message,
+)
 from fasteval.inference.store import RunStore, new_run_id
 from fasteval.kinds.prompts import build_prompt
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Sample
@@ -68,6 +76,7 @@ class TargetReport:
     endpoints: list[EndpointStats]
     run_id: str
     wall_s: float
+    stop: RunStop | None = None  # why sending stopped early (dead endpoints, refused key, unknown model)
 
 
 ProgressHook = Callable[[Job, Sample, Completion], None]
@@ -119,29 +128,50 @@ async def run_target(
     on_result: ProgressHook | None = None,
     on_job_done: Callable[[Job], Awaitable[None]] | None = None,
     on_stored: StoredHook | None = None,
+    dead_after_s: float = 10.0,
 ) -> TargetReport:
     """Send every missing row of `jobs` (all of one target) and store each completion as it lands.
 
     Jobs are produced back to back into one set of slots: the next dataset's requests start while
     the previous dataset's last ones are still running, and a finished job is handed to
     `on_job_done` (scoring) while generation goes on. `on_stored` sees each row the moment it is
-    stored (the judge stage starts there).
+    stored (the judge stage starts there). When every endpoint stays unreachable for
+    `dead_after_s`, or the servers refuse the key or the model, sending stops: rows not yet sent
+    stay missing (a rerun sends them), jobs cut short are not scored, and the report's `stop`
+    says why.
     """
     run_id = new_run_id()
-    pool = EndpointPool(target.endpoints, api_key)
+    pool = EndpointPool(target.endpoints, api_key, dead_after_s=dead_after_s)
     slots = asyncio.Semaphore(concurrency)
     started = time.perf_counter()
-    async with Client(pool, concurrency=concurrency, retry=retry, api_key=api_key) as client:
-        await pool.check(client.session)
-        if pool.all_down:
-            raise pool.unreachable_error()
-        finishing = [
-            await _produce(job, client, slots, run_id, params, target, on_result, on_job_done, on_stored)
-            for job in jobs
-        ]
-        await asyncio.gather(*finishing)
-        await pool.aclose()
-    return TargetReport(target, pool.stats(), run_id, time.perf_counter() - started)
+    locks = [job.store.lock() for job in jobs]  # one run per (work dir, model, dataset) at a time
+    try:
+        async with Client(pool, concurrency=concurrency, retry=retry, api_key=api_key) as client:
+            await pool.preflight(client.session, target.served_name)  # key and model name, before any chat
+            finishing = [
+                await _produce(job, client, slots, run_id, params, target, on_result, on_job_done, on_stored)
+                for job in jobs
+            ]
+            await asyncio.gather(*finishing)
+            await pool.aclose()
+            stop = await _explained(pool, client, target)
+    finally:
+        for lock in locks:
+            lock.release()
+    return TargetReport(target, pool.stats(), run_id, time.perf_counter() - started, stop)
+
+
+async def _explained(pool: EndpointPool, client: Client, target: Target) -> RunStop | None:
+    """The pool's stop, with the served model names when the model was unknown (one more GET)."""
+    stop = pool.stop
+    if stop is None or stop.kind is not StopKind.UNKNOWN_MODEL:
+        return stop
+    label = pool.endpoints[0].label
+    try:
+        models = await list_models(client.session, pool.endpoints[0].base_url, client.api_key)
+    except FastevalError:
+        return stop
+    return RunStop(stop.kind, unknown_model_message(label, target.served_name, models))
 
 
 async def _produce(
@@ -191,13 +221,15 @@ async def _produce(
             if all_sent and outstanding == 0:
                 finished.set()
 
-    if job.todo:
+    if job.todo and client.pool.stop is None:
         for sample in job.dataset.iter_samples(skip=done):
             key = as_vlmeval_str(sample.index)
             if key not in wanted:
                 continue
             await slots.acquire()
-            if job.crash is not None:
+            if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up
+                await client.pool.wait_for_live(client.session)
+            if job.crash is not None or client.pool.stop is not None:
                 slots.release()
                 break
             outstanding += 1
@@ -215,7 +247,8 @@ async def _produce(
             await writer.__aexit__(None, None, None)
         if job.crash is not None:
             raise job.crash
-        if on_job_done is not None:
+        cut_short = client.pool.stop is not None and job.done < job.todo
+        if on_job_done is not None and not cut_short:
             await on_job_done(job)
 
     return asyncio.create_task(finish())

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import os
 import re
 import time
@@ -26,7 +28,7 @@ import pyarrow as pa
 from fasteval.errors import FastevalError
 from fasteval.types import Completion, Status
 
-__all__ = ["SCHEMA", "RunStore", "StoreError", "StoreWriter", "new_run_id"]
+__all__ = ["SCHEMA", "RunStore", "StoreError", "StoreLock", "StoreWriter", "new_run_id"]
 
 SCHEMA = pa.schema(
     [
@@ -58,6 +60,43 @@ _RUN_ID_OK = re.compile(r"[A-Za-z0-9_.\-]+")
 
 class StoreError(FastevalError):
     """The run store cannot be used as asked."""
+
+
+def os_error_line(path: Path, exc: OSError) -> str:
+    """One line for a failed write: the path, the OS's reason, and the fix."""
+    if exc.errno == errno.ENOSPC:
+        return f"cannot write {path}: disk full; free space (stored answers are kept) and rerun"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {path}: {exc.strerror}; pick a writable --work-dir"
+    return f"cannot write {path}: {exc.strerror or exc}; check the directory and rerun"
+
+
+class StoreLock:
+    """An advisory `flock` on a run store, held for the whole run: a second run exits at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(os_error_line(path.parent, exc)) from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            self.release()
+            raise StoreError(
+                f"another fasteval run (pid {holder}) is writing {path.parent}: wait for it to end, "
+                "or use another --work-dir"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 def new_run_id() -> str:
@@ -146,17 +185,24 @@ class StoreWriter:
         if self._task is None or self._closing:
             raise StoreError(f"append to {self.path} outside `async with store.open_writer(...)`")
         if self._task.done():
-            raise StoreError(f"writing {self.path} failed ({self._task.exception()!r}): check disk space")
+            raise StoreError(self._failure())
         self.rows_appended += 1
         self._pending.append(_row(str(key), completion, request_hash, self.run_id))
         self._wake.set()
 
     async def __aenter__(self) -> StoreWriter:
+        """Open the segment and pay every lazy import now, before the first request is sent, so a
+        kill right after the first answers arrive loses only the requests in flight."""
         if self.path.exists():
             raise StoreError(f"segment {self.path} already exists: use a new run id for each run")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = pa.OSFile(str(self.path), "wb")
-        self._writer = pa.ipc.new_stream(self._file, SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = pa.OSFile(str(self.path), "wb")
+            self._writer = pa.ipc.new_stream(self._file, SCHEMA)
+            self._file.flush()
+        except OSError as exc:
+            raise StoreError(os_error_line(self.path, exc)) from None
+        pa.RecordBatch.from_pylist([], schema=SCHEMA)  # warms pyarrow's (and pandas') lazy imports
         self._task = asyncio.create_task(self._drain())
         return self
 
@@ -165,9 +211,21 @@ class StoreWriter:
     ) -> None:
         self._closing = True
         self._wake.set()
+        failed = False
         if self._task is not None:
-            await asyncio.shield(self._task)
+            try:
+                await asyncio.shield(self._task)
+            except OSError:
+                failed = True
         await asyncio.to_thread(self._close)
+        if failed:
+            raise StoreError(self._failure())
+
+    def _failure(self) -> str:
+        exc = None if self._task is None or self._task.cancelled() else self._task.exception()
+        if isinstance(exc, OSError):
+            return os_error_line(self.path, exc)
+        return f"writing {self.path} failed ({type(exc).__name__}: {exc}); check the disk and rerun"
 
     async def flush(self) -> None:
         """Wait until everything appended so far is written and flushed."""
@@ -192,20 +250,24 @@ class StoreWriter:
             self._progress.set()  # never leave a flush() waiting on a dead writer
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
+        """One batch, flushed and fsynced: a short write (disk full, kill) leaves a readable prefix."""
         assert self._writer is not None and self._file is not None
         self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=SCHEMA))
         self._file.flush()
+        os.fsync(self._file.fileno())
         self.rows_written += len(rows)
 
     def _close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            with contextlib.suppress(OSError):  # a full disk: the batches already written stay readable
+                self._writer.close()
             self._writer = None
         if self._file is not None:
-            self._file.flush()
             with contextlib.suppress(OSError):
+                self._file.flush()
                 os.fsync(self._file.fileno())
-            self._file.close()
+            with contextlib.suppress(OSError):
+                self._file.close()
             self._file = None
 
 
@@ -221,6 +283,10 @@ class RunStore:
 
     def segments(self) -> list[Path]:
         return sorted(self.dir.glob(_SEGMENT.format("*"))) if self.dir.is_dir() else []
+
+    def lock(self) -> StoreLock:
+        """Hold the store for one run; raises `StoreError` naming the pid of a run that holds it."""
+        return StoreLock(self.dir / ".lock")
 
     def open_writer(self, run_id: str | None = None) -> StoreWriter:
         run_id = run_id or new_run_id()

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from fasteval.errors import FastevalError
-from fasteval.inference.endpoints import list_models
+from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
 
 
@@ -39,7 +39,7 @@ async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) 
                 served_name=served,
                 endpoints=tuple(args.api_base),
                 prompt_style=args.prompt_style or _registry_style(names[0]) or "default",
-                origin={"api_base": list(args.api_base)},
+                origin={"api_base": [redact_url(u) for u in args.api_base]},
             )
         ]
     from fasteval.serving.serve import default_state_dir, running_servers
@@ -56,7 +56,7 @@ async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) 
         if missing:
             raise NoModel(
                 f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
-                f"start it with `make serve MODEL={missing[0]}`"
+                + _serve_hint(missing[0])
             )
         chosen = [by_name[m] for m in args.model]
     elif len(servers) > 1:
@@ -88,15 +88,40 @@ async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
     async with aiohttp.ClientSession() as session:
         try:
             models = await list_models(session, bases[0], api_key)
+        except KeyRefused:
+            raise  # the server is up: the key is the problem, and the message says so
         except Exception as exc:  # any failure here is "cannot reach": say which URL and what to do
             raise NoModel(
-                f"cannot list models at {bases[0]}/models ({exc}): check the URL or pass --model-name"
+                f"cannot list models at {redact_url(bases[0])}/models ({exc}): "
+                "check the URL or pass --model-name"
             ) from None
     if len(models) == 1:
         return models[0]
     if not models:
-        raise NoModel(f"{bases[0]}/models lists no model: pass --model-name")
-    raise NoModel(f"{bases[0]} serves several models ({', '.join(models)}): pick one with --model-name")
+        raise NoModel(f"{redact_url(bases[0])}/models lists no model: pass --model-name")
+    raise NoModel(
+        f"{redact_url(bases[0])} serves several models ({', '.join(models)}): pick one with --model-name"
+    )
+
+
+def _serve_hint(name: str) -> str:
+    """`make serve` with a registered model name close to `name` (never the misspelling itself)."""
+    import difflib
+
+    from fasteval.serving.registry import RegistryError, all_models, get_model
+
+    try:
+        get_model(name)
+        return f"start it with `make serve MODEL={name}`"
+    except RegistryError:
+        pass
+    names = [m.name for m in all_models()]
+    close = [n for n in names if n.lower() == name.lower()] or difflib.get_close_matches(
+        name, names, n=1, cutoff=0.5
+    )
+    if close:
+        return f"did you mean {close[0]}? start it with `make serve MODEL={close[0]}`"
+    return "start a model listed in engines/models.toml with `make serve MODEL=<name>`"
 
 
 def _registry_style(name: str) -> str | None:
