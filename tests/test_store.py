@@ -202,3 +202,36 @@ def test_sigkill_mid_run_loses_nothing_that_was_flushed(tmp_path: Path) -> None:
     # a resumed run appends its own segment and the union reads back
     asyncio.run(write(RunStore(tmp_path), "resume", [(str(len(keys)), answer("late"), "h")]))
     assert RunStore(tmp_path).read().height == len(keys) + 1
+
+
+def test_a_second_lock_names_the_holder_and_an_unwritable_dir_is_one_line(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "s")
+    held = store.lock()
+    with pytest.raises(StoreError, match=f"pid {os.getpid()}") as err:
+        store.lock()
+    assert "\n" not in str(err.value)
+    held.release()
+    store.lock().release()  # free again once released
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot write") as err:
+        RunStore(blocked / "s").lock()
+    assert "\n" not in str(err.value)
+
+
+async def test_a_full_disk_is_one_line_and_leaves_a_readable_prefix(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    writer = store.open_writer("r1")
+    await writer.__aenter__()
+    writer.append("1", answer("A"), "h")
+    await writer.flush()
+
+    def full(rows: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    writer._write = full  # type: ignore[method-assign]
+    writer.append("2", answer("B"), "h")
+    with pytest.raises(StoreError, match="disk full") as err:
+        await writer.__aexit__(None, None, None)
+    assert "\n" not in str(err.value)
+    assert store.read()["key"].to_list() == ["1"]

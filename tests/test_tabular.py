@@ -15,6 +15,7 @@ from fasteval.data.tabular import (
     TableError,
     as_vlmeval_str,
     format_csv_quote_all,
+    warn_duplicate_index,
     read_table,
     write_csv_quote_all,
     write_tsv,
@@ -154,3 +155,35 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(TableError, match="unsupported extension"):
         read_table(bad)
+
+
+def test_broken_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.xlsx"
+    write_xlsx(pl.DataFrame({"index": [1, 2], "prediction": ["A", "B"]}), good)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(good.read_bytes()[:200])
+    header_only = tmp_path / "header.tsv"
+    header_only.write_text("index\tprediction\n")
+    short = tmp_path / "short.tsv"
+    short.write_text("index\tprediction\n1\tA\n2\n")
+    cases = {cut: "truncated or corrupt", header_only: "header but no rows", short: "line 3 has 1 fields"}
+    for path, why in cases.items():
+        with pytest.raises(TableError, match=why) as err:
+            read_table(path)
+        assert "\n" not in str(err.value) and str(path) in str(err.value)
+    dup = tmp_path / "dup.tsv"
+    dup.write_text("index\tprediction\n1\tA\n1\tB\n2\tC\n")
+    warn_duplicate_index(read_table(dup), dup)
+    err_text = capsys.readouterr().err
+    assert err_text.count("\n") == 1 and "index value(s) appear more than once (e.g. 1)" in err_text
+
+
+def test_writes_replace_whole_files_and_fail_as_one_line(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"index": [1], "prediction": ["A"]})
+    for write, name in ((write_xlsx, "p.xlsx"), (write_tsv, "p.tsv"), (write_csv_quote_all, "s.csv")):
+        write(frame, tmp_path / name)
+        assert read_table(tmp_path / name).height == 1
+        with pytest.raises(TableError, match="cannot write .*--work-dir") as err:
+            write(frame, tmp_path / "missing" / name)
+        assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tsv", "p.xlsx", "s.csv"]  # no temp left

@@ -26,7 +26,7 @@ from fasteval import __version__
 from fasteval.cli.settings import Settings, load_settings
 from fasteval.data.benchmarks import resolve_spec
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
-from fasteval.data.tabular import as_vlmeval_str, read_table, write_tsv, write_xlsx
+from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
 from fasteval.errors import FastevalError
 from fasteval.inference.progress import RunProgress
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
@@ -180,8 +180,8 @@ def _locate(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, consol
         progress=console.is_terminal,
         cache_dir=args.dataset_cache,
     )
-    if file.warning:
-        console.print(f"[yellow]warning:[/] {file.warning}")
+    if file.warning:  # one line on stderr: stdout stays the results
+        print(f"fasteval: warning: {file.warning}", file=sys.stderr)
     return file
 
 
@@ -486,8 +486,10 @@ async def _eval_file(
     model = args.model[0]
     file = _locate(spec, lmudata, args, console)
     dataset = read_dataset(file.path) if spec.kind == "mcq" else None
+    pred = read_table(args.pred)
+    warn_duplicate_index(pred, args.pred)
     judged = await _judge_frame(
-        judges, spec, read_table(args.pred), dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
+        judges, spec, pred, dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
     )
     result = evaluate_file(
         spec,

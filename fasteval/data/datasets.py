@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from fasteval.data.download import download_md5, file_md5
 from fasteval.data.images import ImageError, check_base64, is_reference, sniff_mime, split_cell
-from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str, read_table
+from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str, read_table, warn_duplicate_index
 from fasteval.errors import FastevalError
 from fasteval.types import BenchmarkSpec, ImageRef, Sample
 
@@ -252,8 +252,14 @@ def load(spec: BenchmarkSpec, dataset_file: DatasetFile) -> Dataset:
     root = dataset_file.cache_dir
     final = root / f"{spec.name}-{dataset_file.md5}-{CACHE_VERSION}"
     if not (final / "meta.parquet").is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=root))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=root))
+        except OSError as exc:
+            raise DatasetError(
+                f"cannot write the dataset cache {root}: {exc.strerror}; "
+                "set FASTEVAL_CACHE to a writable folder"
+            ) from None
         try:
             _convert(dataset_file.path, work)
             try:
@@ -264,6 +270,7 @@ def load(spec: BenchmarkSpec, dataset_file: DatasetFile) -> Dataset:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     frame = pl.read_parquet(final / "meta.parquet")
+    warn_duplicate_index(frame, dataset_file.path)
     images = final / "images.parquet"
     has_images = images.is_file()
     return Dataset(spec.name, dataset_file.md5, has_images, frame, images if has_images else None)
@@ -294,16 +301,17 @@ def _convert(tsv: Path, out: Path) -> None:
         writer.writerow([c for k, c in enumerate(header) if k != j_img])
         sink = _ImageSink(out / "images.parquet") if j_img is not None else None
         refs: list[str | None] = []
+        n_rows = 0
         try:
             for row in reader:
                 if not row:
                     continue
-                if len(row) > width:
+                n_rows += 1
+                if len(row) != width:  # a cut-off download or a hand edit: name the line
                     raise DatasetError(
                         f"{tsv}: line {reader.line_num} has {len(row)} fields, the header {width}; "
                         "the TSV is corrupt: re-download it"
                     )
-                row = row + [""] * (width - len(row)) if len(row) < width else row
                 if j_img is None:
                     writer.writerow(row)
                     continue
@@ -315,6 +323,8 @@ def _convert(tsv: Path, out: Path) -> None:
         finally:
             if sink is not None:
                 sink.close()
+    if n_rows == 0:
+        raise DatasetError(f"{tsv} has a header but no rows; re-download it")
     frame = read_table(meta_tsv)
     meta_tsv.unlink()
     frame = frame.with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))

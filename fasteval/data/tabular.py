@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 import sys
+import zipfile
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -103,26 +105,50 @@ def read_table(
 def _read_delimited(path: Path, sep: str) -> tuple[list[str], list[list[Any]]]:
     """Tokenise like pandas' C parser: '"' quoting with doubled quotes, blank lines skipped."""
     csv.field_size_limit(sys.maxsize)
+    rows: list[tuple[int, list[str]]] = []
     try:
         with path.open("r", encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh, delimiter=sep, quotechar='"', doublequote=True, strict=False)
-            rows = [row for row in reader if row]
+            rows = [(reader.line_num, row) for row in reader if row]
     except FileNotFoundError:
         raise TableError(f"table not found: {path}; check the path (or $LMUData)") from None
+    except IsADirectoryError:
+        raise TableError(f"{path} is a directory, not a table file; check the path") from None
     except UnicodeDecodeError as exc:
         raise TableError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8") from None
     if not rows:
         raise TableError(f"{path} is empty; expected a header row")
-    header = rows[0]
+    header = rows[0][1]
     width = len(header)
     body: list[list[Any]] = []
-    for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) > width:
-            raise TableError(f"{path}: row {lineno} has {len(row)} fields, header has {width}; fix the row")
-        if len(row) < width:
-            row = row + [""] * (width - len(row))
+    for lineno, row in rows[1:]:
+        if len(row) != width:  # a cut-off or hand-edited file: say where, never guess the rest
+            raise TableError(
+                f"{path}: line {lineno} has {len(row)} fields, the header {width}; fix or re-export the file"
+            )
         body.append(row)
+    _require_rows(path, body)
     return header, body
+
+
+def _require_rows(path: Path, body: Sequence[object]) -> None:
+    if not body:
+        raise TableError(f"{path} has a header but no rows; re-export it (or re-download the dataset)")
+
+
+def warn_duplicate_index(frame: pl.DataFrame, path: Path) -> None:
+    """One stderr line when `index` repeats: rows would overwrite each other's answers and scores."""
+    if "index" not in frame.columns or frame.height == 0:
+        return
+    counts = frame.get_column("index").value_counts()
+    dup = counts.filter(pl.col("count") > 1)
+    if dup.height:
+        first = as_vlmeval_str(dup.get_column("index")[0])
+        print(
+            f"fasteval: warning: {path}: {dup.height} index value(s) appear more than once (e.g. {first}); "
+            "later rows win: fix the file if that is not intended",
+            file=sys.stderr,
+        )
 
 
 def _read_xlsx(path: Path) -> tuple[list[str], list[list[Any]]]:
@@ -133,6 +159,11 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[Any]]]:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
         raise TableError(f"table not found: {path}; check the path") from None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:  # truncated or not an xlsx at all
+        raise TableError(
+            f"{path} is not a readable xlsx ({type(exc).__name__}): it is truncated or corrupt; "
+            "re-export it, or score the .tsv"
+        ) from None
     try:
         ws = wb.worksheets[0]
         rows = [[_xlsx_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
@@ -147,6 +178,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[Any]]]:
         header.pop()
     width = len(header)
     body = [(r + [""] * (width - len(r)))[:width] for r in rows[1:]]
+    _require_rows(path, body)
     return header, body
 
 
@@ -252,6 +284,27 @@ def _csv_cell(value: object) -> str:
     return str(value)
 
 
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _write_error(path: Path, exc: OSError) -> TableError:
+    why = "disk full; free space" if exc.errno == 28 else f"{exc.strerror or exc}; pick a writable --work-dir"
+    return TableError(f"cannot write {path}: {why} and rerun (stored answers are kept)")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write to a temporary name, then rename: a reader never sees half a file."""
+    tmp = _tmp_name(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
+    return path
+
+
 def format_csv_quote_all(df: pl.DataFrame, *, sep: str = ",") -> str:
     """The text `DataFrame.to_csv(index=False, quoting=csv.QUOTE_ALL)` produces for this frame."""
     buf = io.StringIO()
@@ -264,14 +317,12 @@ def format_csv_quote_all(df: pl.DataFrame, *, sep: str = ",") -> str:
 
 def write_csv_quote_all(df: pl.DataFrame, path: Path) -> Path:
     """Write as VLMEvalKit's `dump` writes `_acc.csv` / `_score.csv` (QUOTE_ALL, full float repr)."""
-    path.write_text(format_csv_quote_all(df), encoding="utf-8")
-    return path
+    return _write_text(path, format_csv_quote_all(df))
 
 
 def write_tsv(df: pl.DataFrame, path: Path) -> Path:
     """Write as VLMEvalKit's `dump` writes a `.tsv` prediction file (`PRED_FORMAT=tsv`)."""
-    path.write_text(format_csv_quote_all(df, sep="\t"), encoding="utf-8")
-    return path
+    return _write_text(path, format_csv_quote_all(df, sep="\t"))
 
 
 def write_xlsx(df: pl.DataFrame, path: Path) -> Path:
@@ -283,7 +334,23 @@ def write_xlsx(df: pl.DataFrame, path: Path) -> Path:
     they are in any xlsx file.
     """
     import xlsxwriter  # deferred: only xlsx writers pay for the import
+    import xlsxwriter.exceptions
 
+    tmp = _tmp_name(path)
+    try:
+        try:
+            _fill_xlsx(df, tmp, xlsxwriter)
+        except xlsxwriter.exceptions.FileCreateError as exc:
+            cause = exc.__context__
+            raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
+        os.replace(tmp, path)  # written whole under a temporary name, then renamed
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
+    return path
+
+
+def _fill_xlsx(df: pl.DataFrame, path: Path, xlsxwriter: Any) -> None:
     wb = xlsxwriter.Workbook(
         str(path), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     )
@@ -303,4 +370,3 @@ def write_xlsx(df: pl.DataFrame, path: Path) -> Path:
                     ws.write_string(i, j, str(v)[:32767])
     finally:
         wb.close()
-    return path
