@@ -15,8 +15,8 @@ from fasteval.data.tabular import (
     TableError,
     as_vlmeval_str,
     format_csv_quote_all,
-    warn_duplicate_index,
     read_table,
+    warn_duplicate_index,
     write_csv_quote_all,
     write_tsv,
     write_xlsx,
@@ -183,7 +183,7 @@ def test_writes_replace_whole_files_and_fail_as_one_line(tmp_path: Path) -> None
     for write, name in ((write_xlsx, "p.xlsx"), (write_tsv, "p.tsv"), (write_csv_quote_all, "s.csv")):
         write(frame, tmp_path / name)
         assert read_table(tmp_path / name).height == 1
-        with pytest.raises(TableError, match="cannot write .*--work-dir") as err:
+        with pytest.raises(TableError, match=r"cannot write .*--work-dir") as err:
             write(frame, tmp_path / "missing" / name)
         assert "\n" not in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tsv", "p.xlsx", "s.csv"]  # no temp left
