@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.data.tabular import read_table
+from fasteval.data.tabular import read_table, write_tsv
 from fasteval.inference.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +81,11 @@ def bench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
     return subprocess.run(
         [sys.executable, str(REPO / "bench.py"), *args], cwd=cwd, env=full_env, capture_output=True, text=True
     )
+
+
+def error_lines(r: subprocess.CompletedProcess[str]) -> list[str]:
+    """stderr without the one-line warnings (the conformance MME.tsv has a non-published MD5)."""
+    return [line for line in r.stderr.splitlines() if not line.startswith("fasteval: warning: ")]
 
 
 def rows_in(tsv: Path) -> int:
@@ -225,7 +230,7 @@ def test_sigkill_midway_then_resume_requests_each_row_once(lmudata: Path, tmp_pa
 def test_unknown_dataset_is_one_line_naming_close_names(tmp_path: Path):
     r = bench("--data", "MMBench_DEV_ENN", "--api-base", "http://127.0.0.1:9/v1", cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "MMBench_DEV_EN" in r.stderr
+    assert len(error_lines(r)) == 1 and "MMBench_DEV_EN" in r.stderr
 
 
 def test_unreachable_endpoint_is_one_line_naming_the_url(lmudata: Path, tmp_path: Path):
@@ -234,13 +239,13 @@ def test_unreachable_endpoint_is_one_line_naming_the_url(lmudata: Path, tmp_path
         "--lmudata", str(lmudata), cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "127.0.0.1:9" in r.stderr
+    assert len(error_lines(r)) == 1 and "127.0.0.1:9" in r.stderr
 
 
 def test_no_server_running_says_how_to_start_one(lmudata: Path, tmp_path: Path):
     r = bench("--data", "MME", "--lmudata", str(lmudata), "--state-dir", str(tmp_path / "none"), cwd=tmp_path)
     assert r.returncode == 2
-    assert "make serve MODEL=" in r.stderr and r.stderr.count("\n") == 1
+    assert "make serve MODEL=" in r.stderr and len(error_lines(r)) == 1
 
 
 def test_api_key_never_reaches_a_file_or_the_logs(server: Server, lmudata: Path, tmp_path: Path):
@@ -347,7 +352,7 @@ def test_a_refused_key_is_named_before_any_chat_request(
         s.close()
     assert r.returncode == 2
     assert_clean(r)
-    assert r.stderr.count("\n") == 1 and "refused the API key" in r.stderr and "--api-key" in r.stderr
+    assert len(error_lines(r)) == 1 and "refused the API key" in r.stderr and "--api-key" in r.stderr
     assert "FASTEVAL_API_KEY" in r.stderr and "no OpenAI-compatible server" not in r.stderr
     assert "rerun" not in r.stderr and "sk-wrong" not in r.stderr
     assert chats == 0
@@ -362,7 +367,7 @@ def test_a_misspelt_model_name_is_caught_before_any_chat_request(
     )  # fmt: skip
     assert r.returncode == 2
     assert_clean(r)
-    assert r.stderr.count("\n") == 1 and "'fake-vlmm'" in r.stderr and "fake-vlm)" in r.stderr
+    assert len(error_lines(r)) == 1 and "'fake-vlmm'" in r.stderr and "fake-vlm)" in r.stderr
     assert server.stats()["chat_requests"] == 0
 
 
@@ -380,7 +385,7 @@ def test_a_second_run_on_the_same_store_exits_naming_the_pid(lmudata: Path, tmp_
         s.close()
     assert r.returncode == 2
     assert_clean(r)
-    assert r.stderr.count("\n") == 1 and f"pid {os.getpid()}" in r.stderr
+    assert len(error_lines(r)) == 1 and f"pid {os.getpid()}" in r.stderr
     assert chats == 0
 
 
@@ -403,3 +408,58 @@ def test_credentials_in_the_url_are_never_shown_or_stored(server: Server, lmudat
         "--lmudata", str(lmudata), cwd=tmp_path,
     )  # fmt: skip
     assert dead.returncode == 2 and secret not in dead.stderr and "user:***@127.0.0.1:9" in dead.stderr
+
+
+def test_partial_coverage_is_named_printed_and_rescored_the_same_for_every_kind(
+    lmudata: Path, tmp_path: Path
+):
+    s = Server("--permanent-fail-rate", "0.1", "--seed", "5")
+    common = ("--lmudata", str(lmudata), "--work-dir", "out", "--judge", "exact_matching")
+    try:
+        r = bench("--data", "MME", "MMBench_DEV_EN", "--api-base", s.url, *common, cwd=tmp_path)
+    finally:
+        s.close()
+    assert r.returncode == 3, r.stderr
+    assert_clean(r)
+    out = tmp_path / "out" / "fake-vlm"
+    summary = json.loads((out / "summary.json").read_text())["datasets"]
+    for name, score in (("MME", "score"), ("MMBench_DEV_EN", "acc")):
+        cov = summary[name]["coverage"]
+        assert cov["partial"] and cov["failed"] > 0 and cov["scored"] + cov["failed"] == cov["rows"]
+        line = f"scored {cov['scored']} of {cov['rows']} rows ({cov['failed']} failed, 0 missing)"
+        assert line in " ".join(r.stdout.split())
+        assert (out / f"fake-vlm_{name}_{score}_partial.csv").is_file()
+        assert not (out / f"fake-vlm_{name}_{score}.csv").exists()
+        again = bench("--mode", "eval", "--data", name, "--model", "fake-vlm", *common, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert_clean(again)
+        assert line in " ".join(again.stdout.split())
+
+
+def test_a_prediction_file_covering_half_the_rows_says_so(lmudata: Path, tmp_path: Path):
+    kit = SHARED / "conformance" / "public" / "MME" / "input" / "KitModel_MME.tsv"
+    full = read_table(kit)
+    half = full.filter(pl.col("category").is_in(full["category"].unique().sort().to_list()[::2]))
+    pred = tmp_path / "half.tsv"
+    write_tsv(half, pred)
+    r = bench(
+        "--mode", "eval", "--data", "MME", "--model", "kit", "--pred", str(pred), "--lmudata", str(lmudata),
+        "--work-dir", "out", "--judge", "exact_matching", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert_clean(r)
+    n = rows_in(lmudata / "MME.tsv")
+    assert f"scored {half.height} of {n} rows (0 failed, {n - half.height} missing)" in " ".join(
+        r.stdout.split()
+    )
+    assert (tmp_path / "out" / "kit" / "kit_MME_score_partial.csv").is_file()
+
+
+def test_the_md5_warning_is_one_line_on_stderr(server: Server, lmudata: Path, tmp_path: Path):
+    r = bench(
+        "--data", "MME", "--api-base", server.url, "--lmudata", str(lmudata), "--limit", "4", cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "MD5" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("fasteval: warning: ") and "MD5" not in r.stdout
+    assert server.stats()["requests"] == 4

@@ -42,6 +42,7 @@ from fasteval.judge.core import (
     resolve_judge,
 )
 from fasteval.perf.metrics import summarize
+from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.scoring.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
@@ -293,7 +294,10 @@ def finalize(
         scored = score_predictions(
             job.spec, preds, dataset=dataset, rules=args.rules, partial=partial, verdicts=verdicts
         )
-        paths.update({k: str(v) for k, v in write_reports(scored, model=model, out_dir=out_dir).items()})
+        written = write_reports(
+            scored, model=model, out_dir=out_dir, coverage=store_coverage(job.keys, stored)
+        )
+        paths.update({k: str(v) for k, v in written.items()})
     this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
     perf = summarize(this_run).to_json_dict() if this_run.height else {}
     outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged)
@@ -314,6 +318,7 @@ def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> Non
         "failed": sum(outcome.failures.values()),
         "failures_by_kind": outcome.failures,
         "scores_cover_rows": outcome.n_ok,
+        "coverage": _coverage(outcome).to_json(),
         "rules": outcome.scored.effective_rules if outcome.scored else None,
         "judge": _judge_summary(outcome.judged, args),
         "scores": headline(outcome.scored) if outcome.scored else None,
@@ -328,6 +333,10 @@ def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> Non
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _update_summary(args.work_dir / job.target.name / "summary.json", {"datasets": {job.spec.name: entry}})
+
+
+def _coverage(outcome: JobOutcome) -> Coverage:
+    return Coverage(rows=outcome.n_rows, scored=outcome.n_ok, failed=sum(outcome.failures.values()))
 
 
 def _judge_summary(judged: JudgeOutcome | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -408,6 +417,8 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
             any_failed = True
     console.print(table)
     for o in outcomes:
+        if _coverage(o).partial:
+            console.print(f"{o.job.target.name} / {o.job.spec.name}: {_coverage(o).line()}")
         if o.failures:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.failures.items()))
             console.print(
@@ -485,8 +496,10 @@ async def _eval_file(
 ) -> None:
     model = args.model[0]
     file = _locate(spec, lmudata, args, console)
-    dataset = read_dataset(file.path) if spec.kind == "mcq" else None
+    meta = read_dataset(file.path)
+    dataset = meta if spec.kind == "mcq" else None
     pred = read_table(args.pred)
+    coverage = file_coverage(meta, pred)
     warn_duplicate_index(pred, args.pred)
     judged = await _judge_frame(
         judges, spec, pred, dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
@@ -499,9 +512,11 @@ async def _eval_file(
         work_dir=args.work_dir,
         rules=args.rules,
         verdicts=judged.verdicts,
+        coverage=coverage,
     )
     _eval_summary(args, model, spec, result.scored, judged, {k: str(v) for k, v in result.paths.items()})
     console.print(score_table(result.scored))
+    console.print(f"{model} / {spec.name}: {coverage.line()} of {args.pred}")
     for role, path in result.paths.items():
         console.print(f"  {role}: {path}")
 
@@ -521,14 +536,18 @@ async def _eval_stored(
         )
     file = _locate(spec, lmudata, args, console)
     meta = read_dataset(file.path)
-    preds = answered_rows(meta, store.read())
+    stored = store.read()
+    preds = answered_rows(meta, stored)
+    coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
     dataset = meta if spec.kind == "mcq" else None
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
-    scored = score_predictions(spec, preds, dataset=dataset, rules=args.rules, verdicts=judged.verdicts)
-    paths = write_reports(scored, model=model, out_dir=args.work_dir / model)
+    scored = score_predictions(
+        spec, preds, dataset=dataset, rules=args.rules, verdicts=judged.verdicts, partial=coverage.partial
+    )
+    paths = write_reports(scored, model=model, out_dir=args.work_dir / model, coverage=coverage)
     _eval_summary(args, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
     console.print(score_table(scored))
-    console.print(f"{model} / {spec.name}: scored {preds.height} stored answers; files: {paths['score']}")
+    console.print(f"{model} / {spec.name}: {coverage.line()}; files: {paths['score']}")
 
 
 def _eval_summary(

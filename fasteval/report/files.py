@@ -12,7 +12,8 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
-from fasteval.data.tabular import write_csv_quote_all
+from fasteval.data.tabular import TableError, write_csv_quote_all
+from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
 from fasteval.scoring import wilson_interval
 from fasteval.scoring.evaluate import Scored
 from fasteval.types import Method
@@ -64,14 +65,30 @@ def method_counts(scored: Scored) -> dict[str, int]:
     return counts
 
 
-def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Path]:
-    """Write the score CSV and the samples Parquet into `out_dir`; return them by role."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_reports(
+    scored: Scored, *, model: str, out_dir: Path, coverage: Coverage | None = None
+) -> dict[str, Path]:
+    """Write the score CSV and the samples Parquet into `out_dir`; return them by role.
+
+    A score that does not cover every row (`coverage.partial`) goes to `..._score_partial.csv`;
+    the other name's stale file is removed, so exactly one score file says what was scored last.
+    """
     name = scored.spec.name
-    score_path = out_dir / score_file_name(model, name, scored.spec.kind, official=scored.official)
+    full = out_dir / score_file_name(model, name, scored.spec.kind, official=scored.official)
+    partial = full.with_name(full.stem + PARTIAL_SUFFIX + full.suffix)
+    score_path, stale = (partial, full) if coverage is not None and coverage.partial else (full, partial)
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
-    write_csv_quote_all(scored.result.table, score_path)
-    samples_frame(scored).write_parquet(samples_path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv_quote_all(scored.result.table, score_path)
+        stale.unlink(missing_ok=True)
+        tmp = samples_path.with_name(f".{samples_path.name}.tmp")
+        samples_frame(scored).write_parquet(tmp)
+        tmp.replace(samples_path)
+    except OSError as exc:
+        raise TableError(
+            f"cannot write scores into {out_dir}: {exc.strerror}; pick a writable --work-dir"
+        ) from None
     return {"score": score_path, "samples": samples_path}
 
 

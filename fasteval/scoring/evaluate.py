@@ -30,6 +30,7 @@ from fasteval.types import BenchmarkSpec, Method
 
 if TYPE_CHECKING:
     from fasteval.judge.core import Verdict
+    from fasteval.report.coverage import Coverage
 
 _LETTERS = tuple(string.ascii_uppercase)
 _META = ("category", "l2-category", "split", "image_path")
@@ -277,9 +278,11 @@ def evaluate_file(
     rules: str = DEFAULT_RULES,
     judge_answers: Mapping[object, str] | None = None,
     verdicts: Mapping[str, Verdict] | None = None,
+    coverage: Coverage | None = None,
 ) -> EvalResult:
     """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
-    into `{work_dir}/{model}/`."""
+    into `{work_dir}/{model}/`; a file covering fewer rows than the dataset (`coverage`) is scored
+    as a partial run and its score file named so."""
     from fasteval.report.files import headline, write_reports  # report imports this module's types
 
     dataset = read_dataset(dataset_path) if spec.kind == "mcq" else None
@@ -290,6 +293,7 @@ def evaluate_file(
         rules=rules,
         judge_answers=judge_answers,
         verdicts=verdicts,
+        partial=coverage is not None and coverage.partial,
     )
-    paths = write_reports(scored, model=model, out_dir=work_dir / model)
+    paths = write_reports(scored, model=model, out_dir=work_dir / model, coverage=coverage)
     return EvalResult(scored=scored, headline=headline(scored), table=scored.result.table, paths=paths)
