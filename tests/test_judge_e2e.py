@@ -206,6 +206,8 @@ async def test_a_dead_judge_stops_the_run_before_generation(
 
     code, _, err = await bench(*args, "--judge-fallback", "exact_matching", cwd=tmp_path)
     assert code == 0, err
+    said = [line for line in err.splitlines() if "--judge-fallback exact_matching" in line]
+    assert len(said) == 1 and said[0].startswith("fasteval: warning: judge failed its health probe")
     j = json.loads((tmp_path / "out" / "fake-vlm" / "summary.json").read_text())["datasets"]["MME"]["judge"]
     assert j["mode"] == "exact_matching" and "health probe" in j["reason"] and dead in j["reason"]
 
@@ -250,3 +252,28 @@ async def test_eval_of_a_prediction_file_uses_the_judge_and_a_new_judge_is_asked
     samples = pl.read_parquet(tmp_path / "out" / "m" / "m_MME_samples.parquet")
     judged = samples.filter(pl.col("method") == "judge")
     assert judged.height == 4 and set(judged["extracted"]) == {"Yes"} and set(judged["judge_model"]) == {"j2"}
+
+
+async def test_judge_calls_failing_for_good_keep_the_fallback_but_exit_3_and_say_how_many(
+    model: Server, lmudata: Path, tmp_path: Path
+):
+    args = ("--data", "MMBench_DEV_EN", "--api-base", model.url, "--lmudata", str(lmudata),
+            "--work-dir", "out", "--retry", "0")  # fmt: skip
+    async with ScriptedJudge(lambda call: None, model="judge-model") as judge:  # every chat call: HTTP 500
+        env = {"OPENAI_API_BASE": f"{judge.url}/chat/completions", "LOCAL_LLM": "judge-model"}
+        code, out, err = await bench(*args, cwd=tmp_path, env=env)
+        asked = judge.n_calls
+    assert code == 3, err
+    assert "Traceback" not in out + err
+    summary = json.loads((tmp_path / "out" / "fake-vlm" / "summary.json").read_text())["datasets"]
+    j = summary["MMBench_DEV_EN"]["judge"]
+    n = j["judge_failed_rows"]
+    assert n > 0 and n == j["fallback_rows"] == summary["MMBench_DEV_EN"]["extraction"]["fallback"]
+    assert asked == j["failed_calls"] == 3 * n  # three tries per row, each one request (--retry 0)
+    assert f"the judge failed for good on {n} rows" in " ".join(out.split())
+    samples = pl.read_parquet(tmp_path / "out" / "fake-vlm" / "fake-vlm_MMBench_DEV_EN_samples.parquet")
+    assert (
+        samples.filter(pl.col("method") == "fallback")["judge_reply"]
+        .str.starts_with("[judge call failed]")
+        .all()
+    )

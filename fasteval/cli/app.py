@@ -75,6 +75,7 @@ async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path
     judges = judge_run(args, settings, environ) if args.mode == "all" else None
     if judges is not None:
         await judges.start(specs)  # a dead judge stops the run here, before any generation
+        _say_fell_back(judges)
     try:
         return await _infer(args, settings, lmudata, console, environ, specs, targets, judges)
     finally:
@@ -155,7 +156,30 @@ async def _infer(
         await stage.cancel()
     for report in reports:
         _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], args)
-    return _stop_status(reports, _report(console, outcomes, reports))
+    status = _judge_status(console, [(o.job.target.name, o.job.spec.name, o.judged) for o in outcomes])
+    return _stop_status(reports, max(status, _report(console, outcomes, reports)))
+
+
+def _say_fell_back(judges: JudgeRun) -> None:
+    """`--judge-fallback exact_matching` never falls back silently: one line on stderr."""
+    if judges.fell_back is not None:
+        print(f"fasteval: warning: {judges.fell_back}", file=sys.stderr)
+
+
+def _judge_status(console: Console, judged: list[tuple[str, str, JudgeOutcome | None]]) -> int:
+    """Rows the fallback decided because their judge calls failed for good: say how many, exit 3.
+
+    The fallback answer is still recorded and scored (tables stay comparable with VLMEvalKit's).
+    """
+    status = 0
+    for model, dataset, outcome in judged:
+        if outcome is not None and outcome.failed_rows:
+            status = EXIT_FAILED_ROWS
+            console.print(
+                f"{model} / {dataset}: the judge failed for good on {outcome.failed_rows} rows; the "
+                f"recorded fallback (--judge-unparsed) decided them; fix the judge and rerun to ask again"
+            )
+    return status
 
 
 def _stop_status(reports: list[TargetReport], status: int) -> int:
@@ -463,16 +487,21 @@ async def _eval(
     specs = [resolve_spec(name, lmudata) for name in args.data]
     judges = judge_run(args, settings, environ)
     await judges.start(specs)
+    _say_fell_back(judges)
+    judged: list[tuple[str, str, JudgeOutcome | None]] = []
     try:
         if args.pred is not None:
-            await _eval_file(args, specs[0], lmudata, console, judges)
+            judged.append(
+                (args.model[0], specs[0].name, await _eval_file(args, specs[0], lmudata, console, judges))
+            )
         else:
             for model in args.model:
                 for spec in specs:
-                    await _eval_stored(args, model, spec, lmudata, console, judges)
+                    outcome = await _eval_stored(args, model, spec, lmudata, console, judges)
+                    judged.append((model, spec.name, outcome))
     finally:
         await judges.close()
-    return 0
+    return _judge_status(console, judged)
 
 
 async def _judge_frame(
@@ -493,7 +522,7 @@ async def _judge_frame(
 
 async def _eval_file(
     args: argparse.Namespace, spec: BenchmarkSpec, lmudata: Path, console: Console, judges: JudgeRun
-) -> None:
+) -> JudgeOutcome:
     model = args.model[0]
     file = _locate(spec, lmudata, args, console)
     meta = read_dataset(file.path)
@@ -519,6 +548,7 @@ async def _eval_file(
     console.print(f"{model} / {spec.name}: {coverage.line()} of {args.pred}")
     for role, path in result.paths.items():
         console.print(f"  {role}: {path}")
+    return judged
 
 
 async def _eval_stored(
@@ -528,7 +558,7 @@ async def _eval_stored(
     lmudata: Path,
     console: Console,
     judges: JudgeRun,
-) -> None:
+) -> JudgeOutcome:
     store = RunStore.for_run(args.work_dir, model, spec.name)
     if not store.segments():
         raise FastevalError(
@@ -548,6 +578,7 @@ async def _eval_stored(
     _eval_summary(args, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
     console.print(score_table(scored))
     console.print(f"{model} / {spec.name}: {coverage.line()}; files: {paths['score']}")
+    return judged
 
 
 def _eval_summary(

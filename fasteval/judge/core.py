@@ -263,6 +263,7 @@ class Verdict:
     model: str  # judge model asked
     reported_model: str | None  # the model the engine named in its reply
     host: str
+    call_failed: bool = False  # the last try failed as a request: the fallback, not the judge, decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,7 +502,8 @@ class JobJudge:
         ep = self.judge.endpoint
         text = None if reply is None else reply.text if reply.ok else f"[judge call failed] {reply.error}"
         reported = None if reply is None else reply.reported_model
-        return Verdict(answer, method, text, tries, ep.model, reported, ep.host)
+        failed = reply is not None and not reply.ok
+        return Verdict(answer, method, text, tries, ep.model, reported, ep.host, failed)
 
     async def mcq(self, item: Item) -> Verdict:
         """Up to 3 tries at temperature 0, each reply read by the rule set's matcher; then a seeded
@@ -736,6 +738,11 @@ class JudgeOutcome:
     stats: JudgeStats | None = None
     policy: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def failed_rows(self) -> int:
+        """Rows whose judge calls failed for good: the recorded fallback decided them."""
+        return sum(1 for v in self.verdicts.values() if v.call_failed)
+
     def summary(self) -> dict[str, Any]:
         fallback = sum(1 for v in self.verdicts.values() if v.method is Method.FALLBACK)
         if self.endpoint is None:
@@ -748,6 +755,7 @@ class JudgeOutcome:
             "source": self.endpoint.source,
             "rows_sent": len(self.verdicts),
             "fallback_rows": fallback,
+            "judge_failed_rows": self.failed_rows,
             **(self.stats.to_json() if self.stats else {}),
             **self.policy,
         }
@@ -776,6 +784,7 @@ class JudgeRun:
         self.fallback = fallback
         self.judge: Judge | None = None
         self.run_id = _new_run_id()
+        self.fell_back: str | None = None  # why scoring fell back to exact matching (for the console)
 
     def needed(self, specs: Sequence[BenchmarkSpec]) -> bool:
         return any(self.plan.for_spec(s, self.rules)[0] is not None for s in specs)
@@ -795,10 +804,11 @@ class JudgeRun:
         await judge.__aexit__()
         if self.fallback == "error":
             raise JudgeUnavailable(health.message)
-        self.plan = self.plan.without_judge(
+        self.fell_back = (
             f"judge failed its health probe ({health.message}); scoring by exact matching "
             "because --judge-fallback exact_matching"
         )
+        self.plan = self.plan.without_judge(self.fell_back)
 
     async def close(self) -> None:
         if self.judge is not None:
