@@ -463,3 +463,22 @@ def test_the_md5_warning_is_one_line_on_stderr(server: Server, lmudata: Path, tm
     warnings = [line for line in r.stderr.splitlines() if "MD5" in line]
     assert len(warnings) == 1 and warnings[0].startswith("fasteval: warning: ") and "MD5" not in r.stdout
     assert server.stats()["requests"] == 4
+
+
+def test_a_kill_right_after_the_first_answers_loses_only_requests_in_flight(lmudata: Path, tmp_path: Path):
+    s = Server("--token-delay", "0.05", "--tokens", "8")  # about 0.4 s a request
+    args = ("--data", "MME", "--api-base", s.url, "--lmudata", str(lmudata), "--work-dir", "out",
+            "--concurrency", "1", "--judge", "exact_matching")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "LMUData"}
+    try:
+        proc = subprocess.Popen([sys.executable, str(REPO / "bench.py"), *args], cwd=tmp_path, env=env)
+        deadline = time.monotonic() + 60
+        while s.stats()["answered"] < 2 and time.monotonic() < deadline:  # type: ignore[operator]
+            time.sleep(0.02)
+        time.sleep(0.3)  # well under a cold pyarrow/pandas import, well under one more request
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        answered = s.stats()["answered"]
+    finally:
+        s.close()
+    assert ok_rows(tmp_path / "out") >= answered - 1 >= 1  # at most the one in flight is lost

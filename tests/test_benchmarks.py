@@ -42,6 +42,8 @@ def test_unknown_name_suggests_close_ones() -> None:
     with pytest.raises(UnknownBenchmark, match="did you mean MMBench_DEV_EN") as info:
         get_spec("MMBench_DEV")
     assert "\n" not in str(info.value)
+    with pytest.raises(UnknownBenchmark, match="did you mean MME\\?"):
+        get_spec("mme")  # a case slip names the benchmark first
 
 
 def _write(tmp_path: Path, name: str, body: str) -> Path:

@@ -74,3 +74,12 @@ def test_unknown_model_is_one_line_naming_close_matches() -> None:
 def test_unknown_model_far_from_everything_lists_known_names() -> None:
     with pytest.raises(RegistryError, match=r"known: .*tiny-vlm"):
         get_model("zzzz", env={})
+
+
+def test_the_not_running_hint_names_a_registered_model_never_the_misspelling() -> None:
+    from fasteval.inference.targets import _serve_hint
+
+    assert _serve_hint("InternVL2-2B").endswith("`make serve MODEL=InternVL2-2B`")
+    assert "make serve MODEL=InternVL2-2B`" in _serve_hint("internvl2-2b")
+    assert "make serve MODEL=InternVL2-8B`" in _serve_hint("InternVL2-8")
+    assert "MODEL=zzz" not in _serve_hint("zzz") and "engines/models.toml" in _serve_hint("zzz")

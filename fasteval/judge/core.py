@@ -38,7 +38,7 @@ from fasteval.cli.settings import Secret, Settings
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError
 from fasteval.inference.client import Client, build_body
-from fasteval.inference.endpoints import EndpointPool
+from fasteval.inference.endpoints import EndpointPool, redact_url
 from fasteval.judge.prompts import mcq_prompt, yorn_prompt
 from fasteval.kinds.extract import (
     OFFICIAL,
@@ -228,7 +228,7 @@ async def probe_judge(
         if entry is None:
             return Health(
                 False,
-                f"judge at {endpoint.base_url} serves {', '.join(ids) or 'no model'}, "
+                f"judge at {redact_url(endpoint.base_url)} serves {', '.join(ids) or 'no model'}, "
                 f"not {endpoint.model!r}: set LOCAL_LLM (or --judge) to the served id",
             )
         mml = entry.get("max_model_len")
@@ -244,7 +244,8 @@ async def probe_judge(
         completion = await client.complete(body, GenParams(max_tokens=1, timeout_s=timeout_s))
     if completion.ok:
         return Health(True, "ok", None, completion.model)
-    return Health(False, f"judge at {endpoint.base_url} does not answer ({completion.error}): {_FIX}")
+    shown = redact_url(endpoint.base_url)
+    return Health(False, f"judge at {shown} does not answer ({completion.error}): {_FIX}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from fasteval import __version__
 from fasteval.data.datasets import load, locate
 from fasteval.errors import FastevalError
 from fasteval.inference.client import Client, build_body
-from fasteval.inference.endpoints import EndpointPool
+from fasteval.inference.endpoints import EndpointPool, redact_url
 from fasteval.inference.runner import Target
 from fasteval.kinds.prompts import build_prompt
 from fasteval.perf.metrics import summarize
@@ -293,7 +293,7 @@ async def run_point(
         "fasteval_version": __version__,
         "model": target.name,
         "model_id": model,
-        "endpoints": list(target.endpoints),
+        "endpoints": [redact_url(u) for u in target.endpoints],
         "dataset": source.label,
         "num_prompts": n,
         "num_warmups": opts.warmup,
