@@ -482,3 +482,28 @@ def test_a_kill_right_after_the_first_answers_loses_only_requests_in_flight(lmud
     finally:
         s.close()
     assert ok_rows(tmp_path / "out") >= answered - 1 >= 1  # at most the one in flight is lost
+
+
+def test_a_server_restarted_within_the_window_costs_no_row(lmudata: Path, tmp_path: Path):
+    n = rows_in(lmudata / "MME.tsv")
+    port = str(free_port())
+    dying = Server("--port", port, "--die-after", str(n // 4), "--token-delay", "0.01", "--tokens", "8")
+    args = ("--data", "MME", "--api-base", dying.url, "--lmudata", str(lmudata), "--work-dir", "out",
+            "--concurrency", "8", "--judge", "exact_matching")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "LMUData"}
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench.py"), *args], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    dying.proc.wait(60)
+    time.sleep(2)  # down for a few seconds, well inside the 10 s window
+    back = Server("--port", port, "--token-delay", "0.01", "--tokens", "8")
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        back.close()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in out + err
+    assert ok_rows(tmp_path / "out") == n
+    summary = json.loads((tmp_path / "out" / "fake-vlm" / "summary.json").read_text())["datasets"]["MME"]
+    assert summary["failed"] == 0 and summary["answered"] == n

@@ -194,6 +194,7 @@ class EndpointPool:
         max_connect_failures: int = 3,
         cooldown_s: float = 10.0,
         dead_after_s: float = 10.0,
+        hold_when_down: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         urls = [u.rstrip("/") for u in base_urls]
@@ -209,8 +210,10 @@ class EndpointPool:
         self._max_failures = max_connect_failures
         self._cooldown_s = cooldown_s
         self._dead_after_s = dead_after_s
+        self._hold = hold_when_down  # acquire waits out an all-down blip instead of failing at once
         self._clock = clock
         self._probes: dict[str, asyncio.Task[bool]] = {}
+        self._watch: asyncio.Future[bool] | None = None
         self._refusals: dict[ErrorKind, int] = {}
         self._stopped = asyncio.Event()
         self.stop: RunStop | None = None  # set once: the pool sends nothing more
@@ -271,7 +274,13 @@ class EndpointPool:
         """While every endpoint is out, probe them all every `probe_every_s`; True once one is back.
 
         After `dead_after_s` of all-out the pool stops (`StopKind.UNREACHABLE`) and this returns False.
+        Every waiter shares one watch, so a full batch of waiting requests costs one probe a second.
         """
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.ensure_future(self._watch_until_live(session, probe_every_s))
+        return await asyncio.shield(self._watch)
+
+    async def _watch_until_live(self, session: aiohttp.ClientSession, probe_every_s: float) -> bool:
         while self.stop is None:
             down_for = self.dead_for()
             if down_for is None:
@@ -293,8 +302,10 @@ class EndpointPool:
         """The live endpoint with the fewest requests in flight (counted as sent), or None if all are out.
 
         Endpoints whose cooldown has passed are probed in the background; when none is live the
-        caller waits for those probes, so a restarted server is picked up again. A stopped pool
-        hands out nothing.
+        caller waits for those probes, so a restarted server is picked up again. With
+        `hold_when_down`, a request that finds every endpoint out waits (`wait_for_live`) until one
+        is back or the pool stops, so a server restarted within `dead_after_s` costs no row. A
+        stopped pool hands out nothing.
         """
         if self.stop is not None:
             return None
@@ -302,6 +313,8 @@ class EndpointPool:
         live = [e for e in self.endpoints if e.up]
         if not live and self._probes:
             await asyncio.wait(list(self._probes.values()))
+            live = [e for e in self.endpoints if e.up]
+        if not live and self._hold and await self.wait_for_live(session):
             live = [e for e in self.endpoints if e.up]
         if not live:
             return None
@@ -335,7 +348,7 @@ class EndpointPool:
         return {e.base_url: r for e, r in zip(self.endpoints, results, strict=True)}
 
     async def aclose(self) -> None:
-        for task in list(self._probes.values()):
+        for task in [*self._probes.values(), *([self._watch] if self._watch is not None else [])]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

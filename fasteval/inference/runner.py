@@ -141,7 +141,7 @@ async def run_target(
     says why.
     """
     run_id = new_run_id()
-    pool = EndpointPool(target.endpoints, api_key, dead_after_s=dead_after_s)
+    pool = EndpointPool(target.endpoints, api_key, dead_after_s=dead_after_s, hold_when_down=True)
     slots = asyncio.Semaphore(concurrency)
     started = time.perf_counter()
     locks = [job.store.lock() for job in jobs]  # one run per (work dir, model, dataset) at a time
