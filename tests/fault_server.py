@@ -60,6 +60,7 @@ class FaultConfig:
     ignore_stream: bool = False  # answer with plain JSON even when asked to stream
     die_after: int = 0  # SIGKILL this process when chat request N+1 arrives (subprocess use only)
     api_key: str | None = None  # require `Authorization: Bearer KEY` (401 otherwise), /v1/models included
+    refuse_after: int = 0  # answer 401 to every chat request after the first N (a key revoked mid-run)
 
 
 def prompt_hash(messages: Any) -> str:
@@ -185,6 +186,8 @@ class FaultServer:
         if cfg.die_after and self.stats.chat_requests > cfg.die_after:
             os.kill(os.getpid(), signal.SIGKILL)  # a crashed engine: no reply, connections reset
         refused = self._refused(request)
+        if cfg.refuse_after and self.stats.chat_requests > cfg.refuse_after:
+            refused = _error(401, "Unauthorized: the key was revoked")
         if refused is not None:
             return refused
         try:
@@ -310,6 +313,7 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--ignore-stream", action="store_true")
     p.add_argument("--die-after", type=int, default=0, help="SIGKILL itself at chat request N+1")
     p.add_argument("--api-key", help="answer 401 unless this Bearer key is sent")
+    p.add_argument("--refuse-after", type=int, default=0, help="401 to every chat request after the first N")
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -330,6 +334,7 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         ignore_stream=a.ignore_stream,
         die_after=a.die_after,
         api_key=a.api_key,
+        refuse_after=a.refuse_after,
     )
     return cfg, a.port
 

@@ -507,3 +507,21 @@ def test_a_server_restarted_within_the_window_costs_no_row(lmudata: Path, tmp_pa
     assert ok_rows(tmp_path / "out") == n
     summary = json.loads((tmp_path / "out" / "fake-vlm" / "summary.json").read_text())["datasets"]["MME"]
     assert summary["failed"] == 0 and summary["answered"] == n
+
+
+def test_a_key_revoked_mid_run_stops_after_a_few_refusals(lmudata: Path, tmp_path: Path):
+    s = Server("--refuse-after", "40", "--token-delay", "0.005")
+    try:
+        r = bench(
+            "--data", "MME", "--api-base", s.url, "--lmudata", str(lmudata), "--work-dir", "out",
+            "--concurrency", "8", cwd=tmp_path,
+        )  # fmt: skip
+        chats = s.stats()["chat_requests"]
+    finally:
+        s.close()
+    assert r.returncode == 2
+    assert_clean(r)
+    errors = error_lines(r)
+    assert len(errors) == 1 and "refused the API key" in errors[0] and "--api-key" in errors[0]
+    assert "rerun" not in r.stdout + r.stderr
+    assert 40 + 3 <= chats <= 40 + 8  # three refusals stop it; at most the requests in flight were sent

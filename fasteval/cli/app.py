@@ -45,7 +45,7 @@ from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.scoring.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
-from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
+from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
 
@@ -447,7 +447,7 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.failures.items()))
             console.print(
                 f"{o.job.target.name} / {o.job.spec.name}: {sum(o.failures.values())} rows failed for good "
-                f"({kinds}); scores cover the {o.n_ok} answered rows; rerun the same command to retry them"
+                f"({kinds}); scores cover the {o.n_ok} answered rows; {_retry_hint(o.failures)}"
             )
     for r in reports:
         console.print(
@@ -457,6 +457,13 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     if outcomes:
         console.print(f"files: {outcomes[0].paths['predictions'].rsplit('/', 1)[0]}/")
     return EXIT_FAILED_ROWS if any_failed else 0
+
+
+def _retry_hint(failures: Mapping[str, int]) -> str:
+    """A refused key or unknown model is fixed by the command, never by retrying it as is."""
+    if ErrorKind.AUTH.value in failures or ErrorKind.UNKNOWN_MODEL.value in failures:
+        return "fix --api-key / --model-name first: retrying as is cannot help"
+    return "rerun the same command to retry them"
 
 
 def _fmt(value: object) -> str:
