@@ -53,7 +53,7 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
 def test_adding_a_benchmark_is_one_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "MyBench", 'name = "MyBench"\nkind = "mcq"\nscorer = "mcq"\ncircular = true\n')
     spec = load_spec(path)
-    assert spec.circular and spec.url is None and spec.categories == ()
+    assert spec.circular and spec.url is None and spec.judge == "gpt-4o-mini"
 
 
 @pytest.mark.parametrize(

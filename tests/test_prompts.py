@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fasteval.data.benchmarks import all_specs, get_spec
-from fasteval.kinds.prompts import STYLES, PromptError, build_prompt
-from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Kind, Prompt, Sample, TextPart
+from fasteval.kinds.prompts import PROMPT_STYLES, PromptError, build_prompt
+from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Prompt, Sample, TextPart
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IMG = ImageRef("iVBORw0KGgo=", "image/png")
@@ -17,7 +17,7 @@ IMG2 = ImageRef("/9j/4AAQ", "image/jpeg")
 MCQ_END = "Please select the correct answer from the options above. \n"
 
 
-def _spec(name: str, kind: Kind, *, yorn_suffix: str = "") -> BenchmarkSpec:
+def _spec(name: str, kind: str, *, yorn_suffix: str = "") -> BenchmarkSpec:
     """The real benchmark's spec (its TOML declares the model-style suffixes), else a bare one."""
     if name in all_specs() and not yorn_suffix:
         return get_spec(name)
@@ -130,7 +130,7 @@ def test_qwen2vl_yorn_adds_its_suffix_only_where_vlmevalkit_does() -> None:
 
 
 def test_styles_are_listed_and_an_unknown_one_is_a_one_line_error() -> None:
-    assert set(STYLES) == {"default", "internvl2", "qwen2vl"}
+    assert set(PROMPT_STYLES) == {"default", "internvl2", "qwen2vl"}
     with pytest.raises(
         PromptError, match="unknown prompt style 'llava'; use one of: default, internvl2, qwen2vl"
     ):

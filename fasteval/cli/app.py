@@ -31,18 +31,12 @@ from fasteval.inference.progress import RunProgress
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
 from fasteval.inference.store import RunStore
 from fasteval.inference.targets import api_key, resolve_targets
-from fasteval.judge.core import (
-    EXACT_MATCHING,
-    ItemFactory,
-    JudgeOutcome,
-    JudgeRun,
-    JudgeStage,
-    judge_items,
-    resolve_judge,
-)
+from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
+from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
+from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
 from fasteval.report.files import headline, method_counts, score_table, write_reports
-from fasteval.scoring.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
+from fasteval.scoring.evaluate import Scored, evaluate_file, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
@@ -277,7 +271,7 @@ def finalize(
     )
     scored = None
     if score and preds.height:
-        dataset = job.dataset.meta if job.spec.kind == "mcq" else None
+        dataset = job.dataset.meta if kind_named(job.spec.kind).needs_dataset else None
         partial = preds.height < len(job.keys)
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
@@ -461,12 +455,7 @@ async def _judge_frame(
     job_judge = judges.job_judge(store_dir) if judges.plan.for_spec(spec, judges.rules)[0] else None
     if job_judge is None:
         return judges.outcome(spec, None, {})
-    table = judge_table(spec, preds, dataset)
-    factory = ItemFactory(spec, table, judges.rules)
-    keys = [as_vlmeval_str(v) for v in table.get_column("index").to_list()]
-    texts = [as_vlmeval_str(v) for v in table.get_column("prediction").to_list()]
-    items = [factory.item(k, t) for k, t in zip(keys, texts, strict=True)]
-    verdicts = await judge_items(job_judge, items, circular=spec.circular)
+    verdicts = await judge_table(job_judge, RowSource(spec, preds, dataset, judges.rules))
     return judges.outcome(spec, job_judge, verdicts)
 
 
@@ -475,7 +464,7 @@ async def _eval_file(
 ) -> None:
     model = args.model[0]
     file = _locate(spec, lmudata, args, console)
-    dataset = read_dataset(file.path) if spec.kind == "mcq" else None
+    dataset = read_dataset(file.path) if kind_named(spec.kind).needs_dataset else None
     judged = await _judge_frame(
         judges, spec, read_table(args.pred), dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
     )
@@ -510,7 +499,7 @@ async def _eval_stored(
     file = _locate(spec, lmudata, args, console)
     meta = read_dataset(file.path)
     preds = answered_rows(meta, store.read())
-    dataset = meta if spec.kind == "mcq" else None
+    dataset = meta if kind_named(spec.kind).needs_dataset else None
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(spec, preds, dataset=dataset, rules=args.rules, verdicts=judged.verdicts)
     paths = write_reports(scored, model=model, out_dir=args.work_dir / model)

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from fasteval.inference.runner import Job
-from fasteval.kinds.extract import extract_mcq, extract_yorn
+from fasteval.kinds import kind_named
+from fasteval.kinds.base import Item
 from fasteval.report.files import headline
 from fasteval.scoring.evaluate import Scored
 from fasteval.types import Completion, Sample
@@ -73,10 +74,8 @@ class RunProgress:
 
     def _exact_hit(self, job: Job, sample: Sample, text: str) -> int:
         """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs)."""
-        rule = job.spec.official_rule
-        if job.spec.kind == "yorn":
-            return int(extract_yorn(text, self.rules, official_rule=rule) == sample.answer)
-        return int(extract_mcq(text, sample.options, self.rules, official_rule=rule) == sample.answer)
+        kind = kind_named(job.spec.kind)
+        return int(bool(kind.live_hit(job.spec, Item.from_sample(sample, text), self.rules)))
 
     def job_finished(self, job: Job, scored: Scored | None) -> None:
         score = ""

@@ -18,13 +18,6 @@ from fasteval.scoring.evaluate import Scored
 from fasteval.types import Method
 
 
-def score_file_name(model: str, dataset: str, kind: str, *, official: bool = False) -> str:
-    """`{model}_{dataset}_score.csv` (Y/N) or `_acc.csv` (MCQ), as VLMEvalKit names them."""
-    if official:
-        return f"{model}_{dataset}_official.csv"
-    return f"{model}_{dataset}_{'score' if kind == 'yorn' else 'acc'}.csv"
-
-
 def samples_frame(scored: Scored) -> pl.DataFrame:
     """One row per prediction: what was extracted, how, and whether it counted."""
     rows = scored.result.rows
@@ -48,6 +41,7 @@ def samples_frame(scored: Scored) -> pl.DataFrame:
             "judge_model",
             "judge_reported_model",
             "judge_host",
+            "judge_score",
         )
         if c in rows.columns
     ]
@@ -68,7 +62,7 @@ def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Pat
     """Write the score CSV and the samples Parquet into `out_dir`; return them by role."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = scored.spec.name
-    score_path = out_dir / score_file_name(model, name, scored.spec.kind, official=scored.official)
+    score_path = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
     write_csv_quote_all(scored.result.table, score_path)
     samples_frame(scored).write_parquet(samples_path)
