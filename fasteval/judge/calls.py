@@ -10,12 +10,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fasteval.config import Unparsed
 from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool
 from fasteval.judge.cache import JudgeCache, prompt_hash
 from fasteval.judge.probe import Health, probe_judge
 from fasteval.judge.resolve import JudgeEndpoint
-from fasteval.kinds.base import JudgeContext, Reply, Unparsed, Verdict
+from fasteval.kinds.base import JudgeContext, Reply, Verdict
 from fasteval.types import GenParams, Prompt, TextPart
 
 JUDGE_MAX_TOKENS = 2048  # OpenAIWrapper's default

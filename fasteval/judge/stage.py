@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 import polars as pl
 
+from fasteval.config import Unparsed
 from fasteval.inference.store import new_run_id
 from fasteval.judge.cache import JudgeCache
 from fasteval.judge.calls import JobJudge, Judge, JudgeStats
 from fasteval.judge.resolve import EXACT_MATCHING, JudgeEndpoint, JudgePlan, JudgeUnavailable
 from fasteval.kinds import kind_named
-from fasteval.kinds.base import Extraction, Item, TaskKind, Unparsed, Verdict
+from fasteval.kinds.base import Extraction, Item, TaskKind, Verdict
 from fasteval.types import BenchmarkSpec, Method
 
 

@@ -14,18 +14,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Protocol
 
 import polars as pl
 
+from fasteval.config import Unparsed
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError, ScoringError
 from fasteval.types import BenchmarkSpec, Method, Sample
 
 PROMPT_STYLES: tuple[str, ...] = ("default", "internvl2", "qwen2vl")
 """Prompt styles a registry entry may name (VLMEvalKit's dataset prompt, or a model class's own)."""
-
-Unparsed = Literal["seeded", "z"]
 
 
 class PromptError(FastevalError):
