@@ -16,6 +16,10 @@ from typing import Any
 # ---------------------------------------------------------------------------------------------
 
 
+OPTION_LETTERS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""Option columns VLMEvalKit reads (`string.ascii_uppercase`), in order."""
+
+
 @dataclass(frozen=True, slots=True)
 class BenchmarkSpec:
     """One benchmark, declared once in `benchmarks/<NAME>.toml` and read by every layer.

@@ -21,13 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from fasteval import __version__
+from fasteval.cli.progress import RunProgress
 from fasteval.cli.settings import Settings
 from fasteval.config import RunConfig
 from fasteval.data.benchmarks import resolve_spec
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
 from fasteval.data.tabular import as_vlmeval_str, read_table, write_tsv, write_xlsx
 from fasteval.errors import FastevalError
-from fasteval.inference.progress import RunProgress
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
 from fasteval.inference.store import RunStore
 from fasteval.inference.targets import resolve_targets
@@ -35,8 +35,9 @@ from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
 from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
-from fasteval.report.files import headline, method_counts, score_table, write_reports
-from fasteval.scoring.evaluate import Scored, evaluate_file, read_dataset, score_predictions
+from fasteval.report.files import evaluate_file, headline, method_counts, score_table, write_reports
+from fasteval.report.text import fmt_number
+from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
@@ -373,16 +374,16 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
         # the benchmark's own headline (e.g. MME perception/reasoning, MCQ Overall); full set in summary.json
         head = dict(o.scored.result.headline) if o.scored is not None else {}
-        scores = "\n".join(f"{k} {_fmt(v)}" for k, v in list(head.items())[:3])
+        scores = "\n".join(f"{k} {fmt_number(v)}" for k, v in list(head.items())[:3])
         perf = o.perf
         table.add_row(
             o.job.target.name,
             o.job.spec.name,
             f"{o.n_ok}/{o.n_rows}",
             scores or "-",
-            _fmt(perf.get("request_throughput")),
-            _fmt(perf.get("output_throughput")),
-            _fmt(perf.get("mean_ttft_ms")),
+            fmt_number(perf.get("request_throughput")),
+            fmt_number(perf.get("output_throughput")),
+            fmt_number(perf.get("mean_ttft_ms")),
         )
         if o.failures:
             any_failed = True
@@ -402,14 +403,6 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     if outcomes:
         console.print(f"files: {outcomes[0].paths['predictions'].rsplit('/', 1)[0]}/")
     return EXIT_FAILED_ROWS if any_failed else 0
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------

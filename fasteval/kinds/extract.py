@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from fasteval.errors import FastevalError
+from fasteval.types import OPTION_LETTERS
 
 RULES_2024: Final = "vlmevalkit-2024.07"
 RULES_2025: Final = "vlmevalkit-2025.08"
@@ -39,7 +40,6 @@ _REFUSALS = (
     "I'm sorry, but without the image provided",
     "Cannot determine the answer",
 )
-_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OPTION_PUNCT = str.maketrans({c: " " for c in ".()[],:;!*#{}"})
 _ANSWER_IS = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 
@@ -234,7 +234,7 @@ def mcq_seed_official(prediction: str, choices: Mapping[str, str]) -> str:
     """The letter rule behind SEED-Bench's published generation numbers (LLaVA's converter): the
     prediction must equal the answer letter exactly, so only a bare uppercase letter counts (even
     one whose option text pandas read as NA)."""
-    return prediction if len(prediction) == 1 and prediction in _UPPER else REFUSED
+    return prediction if len(prediction) == 1 and prediction in OPTION_LETTERS else REFUSED
 
 
 _MCQ_OFFICIAL = {"mmstar": mcq_mmstar_official, "seed": mcq_seed_official}

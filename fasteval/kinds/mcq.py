@@ -13,7 +13,6 @@ Circular benchmarks are judged per group (`index % 1e6`), as `eval_circular_grou
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -35,9 +34,8 @@ from fasteval.kinds.base import (
     row_keys,
 )
 from fasteval.kinds.extract import REFUSED, extract_mcq
-from fasteval.types import BenchmarkSpec, Method, Sample
+from fasteval.types import OPTION_LETTERS, BenchmarkSpec, Method, Sample
 
-LETTERS: tuple[str, ...] = tuple(string.ascii_uppercase)
 CIRCULAR_STRIDE = 1_000_000  # rotation k of question q has index q + k * 1e6
 JUDGE_TRIES = 3  # extract_answer_from_item: retry = 3, temperature 0
 
@@ -175,8 +173,8 @@ class McqKind(TaskKind):
                 f"{len(unknown)} prediction index(es) are not in the {spec.name} dataset "
                 f"(first: {unknown[0]}); use the dataset file the predictions were made from"
             )
-        letters = [c for c in LETTERS if c in preds.columns]
-        take = ["answer", *([] if letters else [c for c in LETTERS if c in data.columns])]
+        letters = [c for c in OPTION_LETTERS if c in preds.columns]
+        take = ["answer", *([] if letters else [c for c in OPTION_LETTERS if c in data.columns])]
         if "question" not in preds.columns and "question" in data.columns:
             take.append("question")
         keyed = data.select(take).with_columns(pl.Series("__key", gt_keys))
@@ -186,7 +184,7 @@ class McqKind(TaskKind):
 
     def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
         key = as_vlmeval_str(row["index"])
-        choices = {ch: as_vlmeval_str(row[ch]) for ch in LETTERS if row.get(ch) is not None}
+        choices = {ch: as_vlmeval_str(row[ch]) for ch in OPTION_LETTERS if row.get(ch) is not None}
         answer = row.get("answer")
         return Item(
             key=key,

@@ -43,6 +43,7 @@ from fasteval.inference.runner import Target
 from fasteval.kinds.prompts import build_prompt
 from fasteval.perf.metrics import summarize
 from fasteval.perf.plots import throughput_latency_plot, ttft_distribution_plot
+from fasteval.report.text import fmt_number
 from fasteval.types import BenchmarkSpec, Completion, GenParams, ImagePart, ImageRef, Prompt, TextPart
 
 __all__ = [
@@ -453,14 +454,6 @@ def write_sweep(
     return paths
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)
-
-
 def results_table(results: Sequence[tuple[str, PointResult]]) -> Table:
     """One row per point: load, completions, throughput, and TTFT / TPOT / E2EL mean and p99."""
     table = Table(title="fasteval --mode perf: one row per point (latencies in ms)")
@@ -483,7 +476,7 @@ def results_table(results: Sequence[tuple[str, PointResult]]) -> Table:
         table.add_row(
             f"{where} {r.point.label}",
             f"{js['completed']}/{js['failed']}",
-            *(_fmt(js.get(field)) for _, field in metrics),
+            *(fmt_number(js.get(field)) for _, field in metrics),
         )
     return table
 

@@ -4,14 +4,14 @@ The benchmark's kind decides where ground truth and options come from (`TaskKind
 each prediction is extracted (`TaskKind.extract`); the judge stage's verdicts, when there are
 any, decide the rows the kind hands to the judge. Each row becomes a `SampleRecord`, and the
 records plus the columns the scorer declares become the frame the scorer reads.
-`score_predictions` works on frames already in memory (the runner's path); `evaluate_file` is the
-`--mode eval` path that reads VLMEvalKit's files first.
+`score_predictions` works on frames already in memory; `fasteval.report.files.evaluate_file` reads
+VLMEvalKit's files first and writes the reports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -89,20 +89,6 @@ class Scored:
         return kind_named(self.spec.kind)
 
 
-@dataclass(frozen=True, slots=True)
-class EvalResult:
-    """What `evaluate_file` produced: scores, the table as written, and the files it wrote."""
-
-    scored: Scored
-    headline: dict[str, float]
-    table: pl.DataFrame
-    paths: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def rules(self) -> str:
-        return self.scored.effective_rules
-
-
 def items(spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None) -> list[Item]:
     """The rows of `predictions` as the benchmark's kind reads them (ground truth joined in)."""
     kind = kind_named(spec.kind)
@@ -169,23 +155,3 @@ def read_dataset(dataset_path: Path) -> pl.DataFrame:
     if "image" in frame.columns:
         frame = frame.filter(pl.col("image").is_not_null()).drop("image")
     return frame
-
-
-def evaluate_file(
-    spec: BenchmarkSpec,
-    dataset_path: Path,
-    pred_path: Path,
-    *,
-    model: str,
-    work_dir: Path,
-    rules: str = DEFAULT_RULES,
-    verdicts: Mapping[str, Verdict] | None = None,
-) -> EvalResult:
-    """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
-    into `{work_dir}/{model}/`."""
-    from fasteval.report.files import headline, write_reports
-
-    dataset = read_dataset(dataset_path) if kind_named(spec.kind).needs_dataset else None
-    scored = score_predictions(spec, read_table(pred_path), dataset=dataset, rules=rules, verdicts=verdicts)
-    paths = write_reports(scored, model=model, out_dir=work_dir / model)
-    return EvalResult(scored=scored, headline=headline(scored), table=scored.result.table, paths=paths)

@@ -34,8 +34,8 @@ from typing import Any
 
 from fasteval.errors import FastevalError
 from fasteval.inference.model_list import parse_model_list
-from fasteval.resources import data_dir
-from fasteval.serving.registry import ENGINES, ModelEntry, cache_dir, engine_defaults
+from fasteval.resources import cache_dir, data_dir
+from fasteval.serving.registry import ENGINES, ModelEntry, engine_defaults
 
 VLLM_API_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_SETUP_SCRIPT = "cpu/setup_vllm_cpu.sh"  # under engines/
