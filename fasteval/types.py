@@ -40,11 +40,16 @@ class BenchmarkSpec:
     official_rule: str | None = (
         None  # extractor of the benchmark's own scorer: "mme", "pope", "mmstar", "seed"
     )
-    yorn_suffix: str = ""  # text VLMEvalKit appends to a Y/N question (AMBER-style); "" for most
+    # Text the dataset's own prompt appends to the question (Y/N and VQA kinds): AMBER's Y/N line,
+    # VQA's "\nAnswer the question using a single word or phrase."; "" for most
+    suffix: str = ""
     description: str = ""
-    # Model prompt styles that replace the Y/N prompt for this benchmark (VLMEvalKit's model
+    # Model prompt styles that replace the dataset's suffix for this benchmark (VLMEvalKit's model
     # classes decide these by dataset name): style -> text appended to the bare question.
-    style_yorn_suffix: tuple[tuple[str, str], ...] = ()
+    style_suffix: tuple[tuple[str, str], ...] = ()
+    # The dataset's prompt places each image at its `<image k>` tag (MMMU's `split_MMMU`), for the
+    # default style; model styles keep images first and the tags as text.
+    interleave_images: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ def test_adding_a_benchmark_is_one_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ('name = "X"\nkind = "vqa"\nscorer = "mcq"\n', "kind"),
+        ('name = "X"\nkind = "essay"\nscorer = "mcq"\n', "kind"),
         ('name = "X"\nkind = "mcq"\nscorer = "nope"\n', "scorer"),
         ('name = "Y"\nkind = "mcq"\nscorer = "mcq"\n', "name"),
         ('name = "X"\nkind = "mcq"\n', "scorer"),

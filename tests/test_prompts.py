@@ -17,11 +17,11 @@ IMG2 = ImageRef("/9j/4AAQ", "image/jpeg")
 MCQ_END = "Please select the correct answer from the options above. \n"
 
 
-def _spec(name: str, kind: str, *, yorn_suffix: str = "") -> BenchmarkSpec:
+def _spec(name: str, kind: str, *, suffix: str = "") -> BenchmarkSpec:
     """The real benchmark's spec (its TOML declares the model-style suffixes), else a bare one."""
-    if name in all_specs() and not yorn_suffix:
+    if name in all_specs() and not suffix:
         return get_spec(name)
-    return BenchmarkSpec(name=name, kind=kind, url=None, md5=None, scorer=kind, yorn_suffix=yorn_suffix)
+    return BenchmarkSpec(name=name, kind=kind, url=None, md5=None, scorer=kind, suffix=suffix)
 
 
 def _sample(question: str, options: dict[str, str] | None = None, hint: str | None = None) -> Sample:
@@ -51,8 +51,8 @@ def test_yorn_default_is_the_bare_question_after_the_image() -> None:
     assert prompt == Prompt(parts=(ImagePart(IMG), TextPart(MME_Q)))
 
 
-def test_yorn_suffix_from_the_spec_is_appended() -> None:
-    spec = _spec("AMBER", "yorn", yorn_suffix="\nPlease answer yes or no.")
+def test_suffix_from_the_spec_is_appended() -> None:
+    spec = _spec("AMBER", "yorn", suffix="\nPlease answer yes or no.")
     assert (
         _text(build_prompt(spec, _sample("Is there a dog?"))) == "Is there a dog?\nPlease answer yes or no."
     )
@@ -100,7 +100,7 @@ def test_internvl2_mcq_is_build_multi_choice_prompt() -> None:
     )
 
 
-def test_internvl2_yorn_suffix_depends_on_the_benchmark() -> None:
+def test_internvl2_suffix_depends_on_the_benchmark() -> None:
     assert _text(build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "internvl2")) == (
         MME_Q + " Answer the question using a single word or phrase."
     )

@@ -54,8 +54,9 @@ class RunProgress:
 
     def on_result(self, job: Job, sample: Sample, completion: Completion) -> None:
         tally = self._hits.setdefault(id(job), [0, 0])
-        if completion.ok and completion.text is not None and sample.answer is not None:
-            tally[0] += self._exact_hit(job, sample, completion.text)
+        hit = self._exact_hit(job, sample, completion.text) if completion.ok and completion.text else None
+        if hit is not None:
+            tally[0] += hit
             tally[1] += 1
         if not self.live:
             return
@@ -72,10 +73,11 @@ class RunProgress:
         hits, n = self._hits.get(id(job), (0, 0))
         return hits / n if n else None
 
-    def _exact_hit(self, job: Job, sample: Sample, text: str) -> int:
-        """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs)."""
-        kind = kind_named(job.spec.kind)
-        return int(bool(kind.live_hit(job.spec, Item.from_sample(sample, text), self.rules)))
+    def _exact_hit(self, job: Job, sample: Sample, text: str) -> int | None:
+        """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs);
+        None where the kind has no per-row hit (graded metrics) or the row no ground truth."""
+        hit = kind_named(job.spec.kind).live_hit(job.spec, Item.from_sample(sample, text), self.rules)
+        return None if hit is None else int(hit)
 
     def job_finished(self, job: Job, scored: Scored | None) -> None:
         score = ""

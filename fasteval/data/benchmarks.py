@@ -21,7 +21,7 @@ from fasteval.types import BenchmarkSpec
 
 OFFICIAL_RULES: frozenset[str] = frozenset({"mme", "pope", "mmstar", "seed"})
 _REQUIRED = ("name", "kind", "scorer")
-_STR_FIELDS = ("name", "kind", "scorer", "judge", "yorn_suffix", "description")
+_STR_FIELDS = ("name", "kind", "scorer", "judge", "suffix", "description")
 _OPTIONAL_STR_FIELDS = ("url", "md5", "official_rule")
 
 
@@ -117,16 +117,17 @@ def spec_from_mapping(raw: dict[str, Any], *, source: str, expected_name: str | 
     if official is not None and official not in OFFICIAL_RULES:
         allowed = ", ".join(sorted(OFFICIAL_RULES))
         raise bad("official_rule", f"is {official!r}; use one of {allowed} or omit it")
-    if "circular" in raw and not isinstance(raw["circular"], bool):
-        raise bad("circular", "must be true or false")
+    for flag in ("circular", "interleave_images"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            raise bad(flag, "must be true or false")
     md5 = raw.get("md5")
     if md5 is not None and (len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5)):
         raise bad("md5", f"is {md5!r}; expected 32 lowercase hex digits")
-    suffixes = raw.get("style_yorn_suffix", {})
+    suffixes = raw.get("style_suffix", {})
     if not isinstance(suffixes, dict) or not all(isinstance(v, str) for v in suffixes.values()):
-        raise bad("style_yorn_suffix", 'must be a table of prompt style = "text"')
-    values = {k: v for k, v in raw.items() if k != "style_yorn_suffix"}
+        raise bad("style_suffix", 'must be a table of prompt style = "text"')
+    values = {k: v for k, v in raw.items() if k != "style_suffix"}
     return BenchmarkSpec(
         **{"url": None, "md5": None, **values},
-        style_yorn_suffix=tuple(sorted(suffixes.items())),
+        style_suffix=tuple(sorted(suffixes.items())),
     )

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 
 from fasteval.kinds.base import TaskKind
 from fasteval.kinds.mcq import McqKind
+from fasteval.kinds.vqa import VqaKind
 from fasteval.kinds.yorn import YornKind
 
-KINDS: Mapping[str, TaskKind] = {kind.name: kind for kind in (YornKind(), McqKind())}
+KINDS: Mapping[str, TaskKind] = {kind.name: kind for kind in (YornKind(), McqKind(), VqaKind())}
 
 
 def kind_named(name: str) -> TaskKind:

@@ -21,7 +21,6 @@ from fasteval.kinds.base import (
     Item,
     JudgeContext,
     JudgeUse,
-    PromptError,
     Reply,
     TaskKind,
     Verdict,
@@ -30,6 +29,7 @@ from fasteval.kinds.base import (
     with_question,
 )
 from fasteval.kinds.extract import UNKNOWN, extract_yorn, yorn_vlmevalkit
+from fasteval.kinds.vqa import question_with_suffix
 from fasteval.types import BenchmarkSpec, Method, Sample
 
 JUDGE_TEMPERATURES = (0.0, 0.5, 1.0, 1.5, 2.0)  # YOrN_auxeval: temperature 0.5 * i
@@ -65,10 +65,7 @@ class YornKind(TaskKind):
 
     def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
         """Default: `ImageYORNDataset.build_prompt`; a model style's suffix where its class sets one."""
-        if style not in ("default", "internvl2", "qwen2vl"):
-            raise PromptError(f"unknown prompt style {style!r}; use default, internvl2 or qwen2vl")
-        suffix = dict(spec.style_yorn_suffix).get(style) if style != "default" else None
-        return sample.question + (spec.yorn_suffix if suffix is None else suffix)
+        return question_with_suffix(spec, sample, style)
 
     def table(
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
