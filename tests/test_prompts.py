@@ -135,3 +135,38 @@ def test_styles_are_listed_and_an_unknown_one_is_a_one_line_error() -> None:
         PromptError, match="unknown prompt style 'llava'; use one of: default, internvl2, qwen2vl"
     ):
         build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "llava")
+
+
+# ---------------------------------------------------------------------------------------------
+# Images placed at their tags (MMMU's split_MMMU)
+# ---------------------------------------------------------------------------------------------
+
+
+def _mmmu_sample(question: str, n_images: int) -> Sample:
+    images = tuple(ImageRef(f"b64-{i}", "image/png") for i in range(1, n_images + 1))
+    return Sample(dataset="M", index=7, question=question, images=images, options={}, answer="A")
+
+
+def test_interleaved_benchmarks_place_each_image_at_its_tag_in_the_default_style() -> None:
+    spec = BenchmarkSpec(name="M", kind="mcq", url=None, md5=None, scorer="mcq", interleave_images=True)
+    sample = _mmmu_sample("Compare <image 2> with <image 1>. Which <image 2>?", 3)
+    parts = build_prompt(spec, sample).parts
+    kinds = [p.image.b64 if isinstance(p, ImagePart) else p.text for p in parts]
+    assert kinds == [
+        "Question: Compare ",
+        "b64-2",
+        " with ",
+        "b64-1",
+        ". Which ",
+        "b64-2",  # named twice: sent twice; image 3 is never named, so never sent
+        "?\n",
+    ]
+    internvl = build_prompt(spec, sample, "internvl2").parts  # model styles: images first, tags as text
+    assert [type(p) for p in internvl] == [ImagePart, ImagePart, ImagePart, TextPart]
+    assert "<image 2>" in internvl[-1].text  # type: ignore[union-attr]
+
+
+def test_a_tag_naming_a_missing_image_is_one_line_naming_the_row() -> None:
+    spec = BenchmarkSpec(name="M", kind="mcq", url=None, md5=None, scorer="mcq", interleave_images=True)
+    with pytest.raises(PromptError, match=r"M row 7: the question names <image 3> but the row has 2"):
+        build_prompt(spec, _mmmu_sample("See <image 3>", 2))

@@ -30,7 +30,32 @@ def prompt_text(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> 
 
 
 def build_prompt(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> Prompt:
-    """Images first, then the text `style` builds for this benchmark's kind."""
+    """Images first, then the text `style` builds for this benchmark's kind; or, for a benchmark
+    whose own prompt places images at `<image k>` tags (MMMU), interleaved there."""
     text = prompt_text(spec, sample, style)
+    if spec.interleave_images and style == "default" and "<image " in text:
+        return Prompt(parts=interleave(text, sample))
     images: tuple[Part, ...] = tuple(ImagePart(image) for image in sample.images)
     return Prompt(parts=(*images, TextPart(text)))
+
+
+def interleave(text: str, sample: Sample) -> tuple[Part, ...]:
+    """`split_MMMU`: each `<image k>` tag becomes image k (1-based; single digit, as upstream);
+    an image named twice is sent twice, one never named is not sent; empty text is left out."""
+    first, *rest = text.split("<image ")
+    parts: list[Part] = [TextPart(first)] if first else []
+    for seg in rest:
+        if len(seg) < 2 or not seg[0].isdigit() or seg[1] != ">":
+            raise PromptError(
+                f"{sample.dataset} row {sample.index}: malformed image tag '<image {seg[:3]}' in the question"
+            )
+        k = int(seg[0])
+        if not 1 <= k <= len(sample.images):
+            raise PromptError(
+                f"{sample.dataset} row {sample.index}: the question names <image {k}> but the row has "
+                f"{len(sample.images)} image(s); check the TSV's image cell"
+            )
+        parts.append(ImagePart(sample.images[k - 1]))
+        if seg[2:]:
+            parts.append(TextPart(seg[2:]))
+    return tuple(parts)
