@@ -14,7 +14,6 @@ Quirks reproduced (research/next_benchmarks.md §2.4, conformance README §8.9):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -143,7 +142,3 @@ def fold_tries(replies: Sequence[str]) -> MMVetOutcome | None:
     if len(replies) < tries:
         return None
     return MMVetOutcome(score=0.0, log=log + f"All {tries} retries failed.\n")
-
-
-def score_is_nan(outcome: MMVetOutcome) -> bool:
-    return math.isnan(outcome.score)
