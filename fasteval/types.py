@@ -15,8 +15,8 @@ from typing import Any, Literal
 # Benchmarks and samples
 # ---------------------------------------------------------------------------------------------
 
-Kind = Literal["yorn", "mcq"]
-"""The benchmark kinds fasteval scores today (VLMEvalKit's `Y/N` and `MCQ` TYPEs)."""
+Kind = Literal["yorn", "mcq", "mathvista", "mmvet"]
+"""The benchmark kinds fasteval scores today (VLMEvalKit's `Y/N` and `MCQ` TYPEs; MathVista, MMVet)."""
 
 
 @dataclass(frozen=True, slots=True)

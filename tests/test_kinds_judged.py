@@ -243,3 +243,22 @@ def test_mmvet_groups_capabilities_by_substring() -> None:
 def test_mmvet_without_a_capability_is_an_error() -> None:
     with pytest.raises(ScoringError, match="math"):
         SCORERS["mmvet"](_mmvet_rows(["rec", "ocr", "know", "gen", "spat"], [1.0] * 5), ScoreOptions())
+
+
+def test_benchmark_specs_name_the_new_kinds_and_scorers() -> None:
+    from fasteval.data.benchmarks import get_spec
+
+    mv, vet = get_spec("MathVista_MINI"), get_spec("MMVet")
+    assert (mv.kind, mv.scorer, mv.judge, mv.md5) == (
+        "mathvista",
+        "mathvista",
+        "gpt-4o-mini",
+        "f199b98e178e5a2a20e7048f5dcb0464",
+    )
+    assert (vet.kind, vet.scorer, vet.judge, vet.md5) == (
+        "mmvet",
+        "mmvet",
+        "gpt-4-turbo",
+        "748aa6d4aa9d4de798306a63718455e3",
+    )
+    assert mv.scorer in SCORERS and vet.scorer in SCORERS

@@ -17,7 +17,7 @@ from fasteval.errors import FastevalError
 from fasteval.resources import data_dir
 from fasteval.types import BenchmarkSpec, Kind
 
-SCORER_NAMES: frozenset[str] = frozenset({"mme", "pope", "hallusion", "yorn", "mcq"})
+SCORER_NAMES: frozenset[str] = frozenset({"mme", "pope", "hallusion", "yorn", "mcq", "mathvista", "mmvet"})
 OFFICIAL_RULES: frozenset[str] = frozenset({"mme", "pope", "mmstar", "seed"})
 _KINDS: frozenset[str] = frozenset(get_args(Kind))
 _REQUIRED = ("name", "kind", "scorer")
