@@ -12,17 +12,24 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
 import pytest
 
+from fasteval.data.benchmarks import get_spec
 from fasteval.data.tabular import as_vlmeval_str, format_csv_quote_all, read_table
+from fasteval.judge.core import ItemFactory, JobJudge, _Reply
 from fasteval.kinds import mathvista, mmvet
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
+from fasteval.kinds.judge_calls import call_failed
 from fasteval.scoring import ScoreOptions
+from fasteval.scoring.evaluate import evaluate_file
 from fasteval.scoring.mathvista import score_mathvista
+from fasteval.scoring.mcq import CIRCULAR_STRIDE
 from fasteval.scoring.mmvet import score_mmvet
 from tests.judge_kit import (
     HELLO,
@@ -197,4 +204,79 @@ def test_mmvet_replay_matches_vlmevalkit(version: str, transport: str, tmp_path:
         assert got["score"] == float(exp["score"]), got["index"]
         assert got["log"] == exp["log"], got["index"]
 
+    assert judge.calls_table(_kind_of()) == _judge_calls(case / version / "judge_calls.csv")
+
+
+# ---------------------------------------------------------------------------------------------
+# MMBench_DEV_EN with the MCQ judge (fasteval's own JobJudge.circular / ItemFactory / scoring)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KitJudgeShim:
+    """Stands in for `fasteval.judge.core.Judge`: `ask` is one VLMEvalKit judge call (6 attempts)."""
+
+    recorder: Recorder
+    max_tokens: int = 2048
+    endpoint: SimpleNamespace = field(
+        default_factory=lambda: SimpleNamespace(model="gpt-4o-mini", host="kit")
+    )
+
+    async def ask(self, prompt: str, temperature: float, attempt: int, *_: object) -> _Reply:
+        del attempt
+        reply = self.recorder.call(prompt, temperature, self.max_tokens)
+        if call_failed(reply):
+            return _Reply(False, None, error=reply)
+        return _Reply(True, reply)
+
+
+async def replay_mmbench(judge: Recorder, rules: str, spec: Any) -> dict[object, str]:
+    """VLMEvalKit's mcq_circular_eval order: groups by main row in file order; within a group,
+    fasteval's JobJudge.circular (exact mismatch dooms the group; unresolved rows judged in index
+    order until one is wrong; 3 tries at temperature 0)."""
+    case = _public() / "MMBench_DEV_EN__judge"
+    preds = read_table(case / "input" / "KitModel_MMBench_DEV_EN.xlsx")
+    tsv = read_table(_public() / "LMUData" / "MMBench_DEV_EN.tsv", drop_columns=("image",))
+    gt = tsv.select("index", pl.col("answer").alias("_gt"))
+    table = preds.join(gt, on="index", how="inner", maintain_order="left")
+    table = table.with_columns(answer=pl.col("_gt")).drop("_gt")
+    factory = ItemFactory(spec, table, rules)
+    job = JobJudge(KitJudgeShim(judge), None, rules=rules)  # type: ignore[arg-type]
+    judge.call(HELLO, 0.0, 2048)
+    keys = [as_vlmeval_str(i) for i in table["index"].to_list()]
+    preds_by_key = dict(zip(keys, map(as_vlmeval_str, table["prediction"].to_list()), strict=True))
+    groups: dict[int, list[str]] = {}
+    for k in keys:
+        groups.setdefault(int(k) % CIRCULAR_STRIDE, []).append(k)
+    answers: dict[object, str] = {}
+    for g, members in groups.items():
+        if str(g) not in preds_by_key:
+            continue  # no main row: the group is not scored
+        items = [factory.item(k, preds_by_key[k]) for k in members]
+        for key, verdict in (await job.circular(items)).items():
+            answers[int(key)] = verdict.answer
+    return answers
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+async def test_mmbench_judge_replay_matches_vlmevalkit(version: str, tmp_path: Path) -> None:
+    case = _public() / "MMBench_DEV_EN__judge"
+    spec = get_spec("MMBench_DEV_EN")
+    assert KIT is not None
+    judge = Recorder(InProcessJudge(load_server_module(KIT)))
+    answers = await replay_mmbench(judge, VERSIONS[version], spec)
+    result = evaluate_file(
+        spec,
+        _public() / "LMUData" / "MMBench_DEV_EN.tsv",
+        case / "input" / "KitModel_MMBench_DEV_EN.xlsx",
+        model="KitModel",
+        work_dir=tmp_path,
+        rules=VERSIONS[version],
+        judge_answers=answers,
+    )
+    _assert_table_file(result.table, case / version / "KitModel_MMBench_DEV_EN_acc.csv")
+    want = {int(r["index"]): int(r["group_hit"]) for r in _read_csv(case / version / "per_row.csv")}
+    rows = result.scored.result.rows
+    got = dict(zip(rows["index"].to_list(), rows["group_hit"].to_list(), strict=True))
+    assert got == want
     assert judge.calls_table(_kind_of()) == _judge_calls(case / version / "judge_calls.csv")
