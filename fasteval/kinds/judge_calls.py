@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Final
 
 FAILED_CALL: Final = "Failed to obtain answer via API."
-"""What a judge call returns when all its attempts failed (as logged by VLMEvalKit's MathVista/MMVet:
-no trailing space, although OpenAIWrapper's own `fail_msg` has one; containment checks agree)."""
+"""What a judge call returns when all its attempts failed. No trailing space: OpenAIWrapper sets
+'... API. ' but then calls `BaseAPI.__init__`, whose default `fail_msg` overwrites it (gpt.py,
+0.0.20 and e8e78f05); the kit's MathVista/MMVet logs show exactly this text."""
 
 HTTP_ATTEMPTS: Final = 6  # run.py judge kwargs: retry=6 HTTP attempts per judge call
 
