@@ -93,23 +93,12 @@ def _rows(case: str) -> Iterator[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def mathvista_row(r: dict[str, Any]) -> mathvista.MathVistaRow:
-    return mathvista.MathVistaRow(
-        prediction=as_vlmeval_str(r["prediction"]),
-        answer=r["answer"],
-        answer_option=r["answer_option"],
-        choices=r["choices"],
-        question_type=as_vlmeval_str(r["question_type"]),
-        answer_type=as_vlmeval_str(r["answer_type"]),
-    )
-
-
 def replay_mathvista(judge: Recorder, rules: str) -> pl.DataFrame:
     sched = mathvista.SCHEDULE
     judge.call(HELLO, 0.0, sched.max_tokens)
     out = []
     for r in _rows("MathVista_MINI"):
-        row = mathvista_row(r)
+        row = mathvista.MathVistaRow.from_record(r)
         fetched = mathvista.prefetch(row, rules)
         if fetched is not None:
             outcome = mathvista.prefetched_outcome(fetched)

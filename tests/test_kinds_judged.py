@@ -262,3 +262,23 @@ def test_benchmark_specs_name_the_new_kinds_and_scorers() -> None:
         "748aa6d4aa9d4de798306a63718455e3",
     )
     assert mv.scorer in SCORERS and vet.scorer in SCORERS
+
+
+def test_judge_policies() -> None:
+    assert (mathvista.POLICY.mode, mathvista.POLICY.required) == ("extract-on-miss", True)
+    assert (mmvet.POLICY.mode, mmvet.POLICY.required) == ("grade-every-row", True)
+
+
+def test_row_from_a_record_keeps_pandas_values() -> None:
+    r = mathvista.MathVistaRow.from_record(
+        {
+            "prediction": None,
+            "answer": 14,
+            "answer_option": None,
+            "choices": None,
+            "question_type": "free_form",
+            "answer_type": "integer",
+        }
+    )
+    assert r.prediction == "nan" and r.answer == 14
+    assert mathvista.prefetch(r) is None and mathvista.is_hit(r, "14")

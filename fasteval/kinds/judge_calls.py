@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 FAILED_CALL: Final = "Failed to obtain answer via API."
 """What a judge call returns when all its attempts failed. No trailing space: OpenAIWrapper sets
@@ -27,6 +27,16 @@ FAILED_CALL: Final = "Failed to obtain answer via API."
 0.0.20 and e8e78f05); the kit's MathVista/MMVet logs show exactly this text."""
 
 HTTP_ATTEMPTS: Final = 6  # run.py judge kwargs: retry=6 HTTP attempts per judge call
+
+JudgeMode = Literal["never", "extract-on-miss", "grade-every-row"]
+
+
+@dataclass(frozen=True, slots=True)
+class JudgePolicy:
+    """When a kind asks the judge, and whether scoring may go on without one."""
+
+    mode: JudgeMode
+    required: bool  # VLMEvalKit asserts `judge.working()` (no exact-matching fallback) when True
 
 
 @dataclass(frozen=True, slots=True)

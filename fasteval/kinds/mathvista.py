@@ -27,7 +27,7 @@ from typing import Final
 
 from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str
 from fasteval.kinds.extract import DEFAULT_RULES, extract_mcq
-from fasteval.kinds.judge_calls import FAILED_CALL, TrySchedule
+from fasteval.kinds.judge_calls import FAILED_CALL, JudgePolicy, TrySchedule
 
 Value = str | int | float | None
 """A cell as pandas would hold it (None for NaN); post_check applies int()/float() to it."""
@@ -119,6 +119,9 @@ JUDGE_HEADER: Final = (
 """Everything before the row: the task description and the 5 in-context examples, each followed
 by '\\n'. Third-party text, verbatim."""
 
+POLICY: Final = JudgePolicy(mode="extract-on-miss", required=True)
+"""Rows whose prefetch is falsy are judged; MathVista.evaluate asserts a working judge."""
+
 SCHEDULE: Final = TrySchedule(temperatures=(0.0, 0.5, 1.0, 1.5, 2.0), max_tokens=128)
 """MathVista_auxeval: 5 calls at temperature 0.5*i; build_judge(max_tokens=128)."""
 
@@ -149,6 +152,22 @@ class MathVistaRow:
     choices: Value
     question_type: str
     answer_type: str
+
+    @classmethod
+    def from_record(cls, r: Mapping[str, object]) -> MathVistaRow:
+        """From a prediction-table row (pandas-typed values, None for NaN)."""
+
+        def value(v: object) -> Value:
+            return v if v is None or isinstance(v, str | int | float) else str(v)
+
+        return cls(
+            prediction=as_vlmeval_str(r["prediction"]),
+            answer=value(r["answer"]),
+            answer_option=value(r["answer_option"]),
+            choices=value(r["choices"]),
+            question_type=as_vlmeval_str(r["question_type"]),
+            answer_type=as_vlmeval_str(r["answer_type"]),
+        )
 
 
 def choices_dict(choices: Value) -> dict[str, str] | None:

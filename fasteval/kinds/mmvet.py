@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
-from fasteval.kinds.judge_calls import TrySchedule
+from fasteval.kinds.judge_calls import JudgePolicy, TrySchedule
 
 # ---------------------------------------------------------------------------------------------
 # What the model is asked
@@ -82,6 +82,9 @@ JUDGE_HEADER: Final = (
     "and their actual physical characteristics. | 1.0\n"
 )
 """The fixed few-shot table, up to the row being graded. Third-party text, verbatim."""
+
+POLICY: Final = JudgePolicy(mode="grade-every-row", required=True)
+"""Every row is graded; MMVet.evaluate asserts a working judge."""
 
 TEMPERATURES: Final = (0.0, 0.5, 1.0, 1.5, 2.0)  # MMVet_auxeval: 5 tries at temperature 0.5*i
 MAX_TOKENS: Mapping[str, int] = {RULES_2024: 3, RULES_2025: 3, RULES_2026: 2048}
