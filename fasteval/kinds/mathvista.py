@@ -15,7 +15,9 @@ Quirks reproduced (research/next_benchmarks.md §2.2, conformance README §8.9):
 * the final check never rounds: `int("14.0")` raises (wrong), `float` equality is exact;
 * list and text answers are always wrong: `post_check` compares `str(None)` with the answer;
 * the reply is written to and read back from `.xlsx`, so an NA-like reply ('', 'None', 'N/A',
-  ...) reaches the final check as NaN, i.e. the text 'nan'.
+  ...) reaches the final check as NaN, i.e. the text 'nan'. (Not modelled: if *every* `res` of a
+  file looked numeric, pandas would read the column as numbers and '14.0' would pass int(); a real
+  MathVista file always has option letters or sentences in it.)
 """
 
 from __future__ import annotations
