@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
+from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
+from fasteval.scoring.mmvet import score_mmvet
 from fasteval.scoring.stats import wilson_interval
 from fasteval.scoring.yorn import score_hallusion, score_mme, score_pope, score_yorn
 
@@ -28,6 +30,8 @@ SCORERS: Mapping[str, ScorerEntry] = {
     "hallusion": ScorerEntry(score_hallusion, ("category", "l2-category")),
     "yorn": ScorerEntry(score_yorn, ("category", "l2-category")),
     "mcq": ScorerEntry(score_mcq, ("split", "category", "l2-category")),
+    "mathvista": ScorerEntry(score_mathvista, ("task", "skills")),
+    "mmvet": ScorerEntry(score_mmvet, ("category",)),
 }
 
 __all__ = [
@@ -39,8 +43,10 @@ __all__ = [
     "ScoringError",
     "report_acc",
     "score_hallusion",
+    "score_mathvista",
     "score_mcq",
     "score_mme",
+    "score_mmvet",
     "score_pope",
     "score_yorn",
     "wilson_interval",

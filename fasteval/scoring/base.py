@@ -35,6 +35,8 @@ class ScoreResult:
     table: pl.DataFrame
     rows: pl.DataFrame
     headline: dict[str, float] = field(default_factory=dict)
+    # More tables a scorer writes beside `table`, by file suffix (MMVet: "score_fine").
+    extra_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]
