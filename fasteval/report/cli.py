@@ -1,0 +1,60 @@
+"""`fasteval report [WORK_DIR ...]`: read the work dirs, write one HTML page or print Markdown.
+
+The only module of the report with side effects (reading flags, writing the file, printing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from fasteval.report import board, html, markdown
+from fasteval.report.collect import collect
+
+DEFAULT_WORK_DIR = "outputs"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fasteval report",
+        description="Compare models across benchmarks: one self-contained HTML page, or Markdown.",
+    )
+    p.add_argument("work_dirs", nargs="*", type=Path, default=[Path(DEFAULT_WORK_DIR)], metavar="WORK_DIR")
+    p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write")
+    p.add_argument("--format", choices=("html", "md"), default="html", help="md prints to stdout")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=board.DEFAULT_SAMPLES,
+        metavar="N",
+        help=f"rows per sample-viewer filter (default {board.DEFAULT_SAMPLES})",
+    )
+    p.add_argument("--title", default="fasteval report")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    missing = [str(d) for d in args.work_dirs if not d.is_dir()]
+    if missing:
+        print(f"fasteval report: error: no such work dir: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    runs = collect(args.work_dirs)
+    if not runs:
+        dirs = ", ".join(map(str, args.work_dirs))
+        print(f"fasteval report: error: no score files (*_acc.csv, *_score.csv) in {dirs}", file=sys.stderr)
+        return 2
+    report = board.build(runs, samples=args.samples, sources=args.work_dirs)
+    if args.format == "md":
+        sys.stdout.write(markdown.render(report))
+        return 0
+    generated = time.strftime("Generated %Y-%m-%d %H:%M UTC.", time.gmtime())
+    page = html.render(report, title=args.title, generated=generated)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(page, encoding="utf-8")
+    size = f"{len(page.encode()) // 1024} KiB"
+    print(f"{args.out}: {len(report.models)} models × {len(report.datasets)} benchmarks, {size}")
+    return 0
