@@ -27,9 +27,8 @@ LOST_ROWS = 4  # B's run "failed" its last rows (two whole MME images)
 def conformance_kit() -> Path | None:
     """The public conformance kit: the repository's copy first, then the team's shared folder."""
     shared = [Path(os.environ["FASTEVAL_SHARED"])] if "FASTEVAL_SHARED" in os.environ else []
-    shared += [
-        up / "shared" for up in REPO.parents
-    ]  # ../shared from a checkout, ../../shared from a worktree
+    # ../shared from a checkout, ../../shared from a worktree
+    shared += [up / "shared" for up in REPO.parents]
     for candidate in (
         REPO / "tests" / "data" / "conformance" / "public",
         REPO / "tests" / "data" / "conformance",
