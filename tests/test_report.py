@@ -167,3 +167,13 @@ def test_a_vlmevalkit_only_folder_shows_its_numbers_without_interval(tmp_path: P
 def test_missing_work_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert fasteval_main(["report", str(tmp_path / "nope")]) == 2
     assert "no such work dir" in capsys.readouterr().err
+
+
+def test_readme_report_commands_parse() -> None:
+    from fasteval.report.cli import build_parser
+    from tests.test_readme import COMMANDS
+
+    lines = [c for c in COMMANDS if c.startswith("fasteval report")]
+    assert lines
+    for line in lines:
+        build_parser().parse_args(line.split()[2:])
