@@ -40,7 +40,9 @@ def report(work_dir: Path) -> board.Report:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory, work_dir: Path) -> str:
     out = tmp_path_factory.mktemp("page") / "report.html"
-    assert fasteval_main(["report", str(work_dir), "--out", str(out)]) == 0
+    assert KIT is not None
+    argv = ["report", str(work_dir), "--out", str(out), "--lmudata", str(KIT / "LMUData")]
+    assert fasteval_main(argv) == 0
     return out.read_text(encoding="utf-8")
 
 
@@ -140,15 +142,23 @@ def test_sample_viewer_is_capped_per_filter(work_dir: Path) -> None:
         for tag, _ in s.filters:
             assert 0 < sum(tag in r.tags for r in s.samples) <= cap
         assert len(s.samples) <= cap * len(s.filters)
-        assert all(r.question for r in s.samples) or not any(
-            (work_dir / m / f"{m}_{s.dataset}.xlsx").exists() for m in MODELS
-        )
+
+
+def test_sample_viewer_shows_questions_and_thumbnails_from_the_dataset(work_dir: Path) -> None:
+    assert KIT is not None
+    report = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData")
+    for s in report.sections:
+        assert all(r.question and r.thumbnail.startswith("data:image/jpeg") for r in s.samples)
+    without = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData", images=False)
+    assert all(r.question and not r.thumbnail for s in without.sections for r in s.samples)
 
 
 def test_page_is_self_contained_and_small(page: str) -> None:
     assert len(page.encode()) < MAX_PAGE_BYTES
-    for fetches in ("<link", " src=", "url(", "@import", "<iframe"):
+    for fetches in ("<link", "url(", "@import", "<iframe", "<script src"):
         assert fetches not in page
+    sources = re.findall(r' src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/jpeg;base64,") for s in sources)  # thumbnails, inline
     assert "<svg" in page  # category chart, inline
 
 

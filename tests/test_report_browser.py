@@ -67,7 +67,8 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
     work_dir = build_work_dir(KIT, tmp / "outputs")
     out = tmp / "report.html"
-    assert fasteval_main(["report", str(work_dir), "--out", str(out)]) == 0
+    argv = ["report", str(work_dir), "--out", str(out), "--lmudata", str(KIT / "LMUData")]
+    assert fasteval_main(argv) == 0
     return out
 
 

@@ -5,7 +5,7 @@ category breakdowns and the capped sample viewer. Pure: the renderers (HTML, Mar
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from fasteval.data.tabular import as_vlmeval_str, read_table
+from fasteval.data.tabular import as_vlmeval_str
 from fasteval.report.collect import BenchRun
 from fasteval.report.compare import (
     Interval,
@@ -23,6 +23,7 @@ from fasteval.report.compare import (
     paired_bootstrap,
     paired_hits,
 )
+from fasteval.report.questions import prompts
 from fasteval.report.resample import COMPOSITE_RESAMPLES, composite_interval
 
 # VLMEvalKit writes MCQ accuracies as fractions and Y/N scores as percentages: a headline is a
@@ -31,7 +32,6 @@ SCALES = (1.0, 100.0)
 JUDGE_METHODS = frozenset({"judge", "fallback"})
 DEFAULT_SAMPLES = 20
 MAX_CHART_CATEGORIES = 40
-QUESTION_COLUMNS = ("question", "hint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,7 @@ class SampleRow:
     answer: str
     answers: Mapping[str, Answer]  # model -> its answer; absent when the model has no such row
     tags: tuple[str, ...]
+    thumbnail: str = ""  # data URI of a small JPEG, when the dataset was reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,14 @@ class Report:
     speeds: tuple[Speed, ...]
     sections: tuple[Section, ...]
     sources: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where the sample viewer finds questions and images: the dataset TSVs' folder (LMUData)."""
+
+    lmudata: Path | None = None
+    images: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,25 +366,6 @@ def _answers(samples: pl.DataFrame) -> dict[str, Answer]:
     }
 
 
-def _questions(runs: Sequence[BenchRun], keys: Iterable[str]) -> dict[str, str]:
-    """Question text (with its hint) from the first predictions file that has it."""
-    wanted = set(keys)
-    for r in runs:
-        if r.predictions is None:
-            continue
-        frame = read_table(r.predictions, drop_columns=("image",))
-        if "index" not in frame.columns or "question" not in frame.columns:
-            continue
-        present = [c for c in QUESTION_COLUMNS if c in frame.columns]
-        out = {}
-        for row in frame.select("index", *present).iter_rows():
-            key = as_vlmeval_str(row[0])
-            if key in wanted:
-                out[key] = "\n".join(as_vlmeval_str(v) for v in row[1:] if v is not None)
-        return out
-    return {}
-
-
 def _tagged(
     keys: Sequence[str], tag: str, keep: Callable[[str], bool], cap: int, tags: dict[str, list[str]]
 ) -> bool:
@@ -403,7 +393,9 @@ def _disagree(a: Mapping[str, Answer], b: Mapping[str, Answer]) -> Callable[[str
     return lambda k: k in a and k in b and (a[k].extracted, a[k].outcome) != (b[k].extracted, b[k].outcome)
 
 
-def _samples(runs: Sequence[BenchRun], cap: int) -> tuple[tuple[tuple[str, str], ...], tuple[SampleRow, ...]]:
+def _samples(
+    runs: Sequence[BenchRun], cap: int, source: Source
+) -> tuple[tuple[tuple[str, str], ...], tuple[SampleRow, ...]]:
     """The sample viewer's rows: up to `cap` per filter (every answer, each model's wrong and
     judge-extracted answers, each pair's disagreements), so a page stays small at any size."""
     with_samples = [r for r in runs if r.samples is not None]
@@ -428,11 +420,12 @@ def _samples(runs: Sequence[BenchRun], cap: int) -> tuple[tuple[tuple[str, str],
         if _tagged(keys, f"disagree:{ma}|{mb}", _disagree(a, b), cap, tags):
             filters.append((f"disagree:{ma}|{mb}", f"disagreements: {ma} vs {mb}"))
     shown = [k for k in keys if k in tags]
-    questions = _questions(runs, shown)
+    found = prompts(runs, shown, lmudata=source.lmudata, images=source.images)
     rows = tuple(
         SampleRow(
             index=k,
-            question=questions.get(k, ""),
+            question=found[k].question if k in found else "",
+            thumbnail=found[k].thumbnail if k in found else "",
             answer=gt.get(k, ""),
             answers={m: a[k] for m, a in answers.items() if k in a},
             tags=tuple(tags[k]),
@@ -442,9 +435,9 @@ def _samples(runs: Sequence[BenchRun], cap: int) -> tuple[tuple[tuple[str, str],
     return tuple(filters), rows
 
 
-def section(dataset: str, runs: Sequence[BenchRun], cap: int) -> Section:
+def section(dataset: str, runs: Sequence[BenchRun], cap: int, source: Source) -> Section:
     graded = any(r.samples is not None and is_graded(r.samples) for r in runs)
-    filters, samples = _samples(runs, cap)
+    filters, samples = _samples(runs, cap, source)
     return Section(
         dataset=dataset,
         models=tuple(r.model for r in runs),
@@ -462,7 +455,12 @@ def section(dataset: str, runs: Sequence[BenchRun], cap: int) -> Section:
 
 
 def build(
-    runs: Sequence[BenchRun], *, samples: int = DEFAULT_SAMPLES, sources: Sequence[Path] = ()
+    runs: Sequence[BenchRun],
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    sources: Sequence[Path] = (),
+    lmudata: Path | None = None,
+    images: bool = True,
 ) -> Report:
     """The report of every collected run; models and benchmarks in name order."""
     by_key = {(r.model, r.dataset): r for r in runs}
@@ -476,7 +474,7 @@ def build(
             c = compare(d, a, b)
             if c is not None:
                 comparisons.append(c)
-        sections.append(section(d, present, samples))
+        sections.append(section(d, present, samples, Source(lmudata, images)))
     speeds = tuple(s for s in (speed(by_key[k]) for k in sorted(by_key)) if s is not None)
     return Report(
         models=models,

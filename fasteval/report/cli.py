@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fasteval.cli.settings import load_settings
 from fasteval.report import board, html, markdown
 from fasteval.report.collect import collect
 
@@ -32,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"rows per sample-viewer filter (default {board.DEFAULT_SAMPLES})",
     )
+    p.add_argument(
+        "--lmudata",
+        type=Path,
+        help="dataset TSVs for questions and image thumbnails (default: $LMUData, else ~/LMUData)",
+    )
+    p.add_argument("--no-images", action="store_true", help="no image thumbnails in the sample viewer")
     p.add_argument("--title", default="fasteval report")
     return p
 
@@ -47,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         dirs = ", ".join(map(str, args.work_dirs))
         print(f"fasteval report: error: no score files (*_acc.csv, *_score.csv) in {dirs}", file=sys.stderr)
         return 2
-    report = board.build(runs, samples=args.samples, sources=args.work_dirs)
+    lmudata = args.lmudata or load_settings().lmudata  # $LMUData (or .env), as bench.py reads it
+    report = board.build(
+        runs, samples=args.samples, sources=args.work_dirs, lmudata=lmudata, images=not args.no_images
+    )
     if args.format == "md":
         sys.stdout.write(markdown.render(report))
         return 0
