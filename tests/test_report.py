@@ -136,7 +136,7 @@ def test_markdown_prints_the_same_leaderboard(
 
 def test_sample_viewer_is_capped_per_filter(work_dir: Path) -> None:
     cap = 3
-    small = board.build(collect([work_dir]), samples=cap)
+    small = board.build(collect([work_dir]), samples=cap, resamples=0)
     for s in small.sections:
         assert {tag for tag, _ in s.filters} >= {"wrong:A", "wrong:B", "disagree:A|B"}
         for tag, _ in s.filters:
@@ -146,10 +146,10 @@ def test_sample_viewer_is_capped_per_filter(work_dir: Path) -> None:
 
 def test_sample_viewer_shows_questions_and_thumbnails_from_the_dataset(work_dir: Path) -> None:
     assert KIT is not None
-    report = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData")
+    report = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData", resamples=0)
     for s in report.sections:
         assert all(r.question and r.thumbnail.startswith("data:image/jpeg") for r in s.samples)
-    without = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData", images=False)
+    without = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData", images=False, resamples=0)
     assert all(r.question and not r.thumbnail for s in without.sections for r in s.samples)
 
 

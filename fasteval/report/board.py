@@ -223,7 +223,7 @@ def _is_mean(run: BenchRun, value: float, est: Interval) -> float | None:
     return None
 
 
-def cell(run: BenchRun) -> Cell:
+def cell(run: BenchRun, *, resamples: int = COMPOSITE_RESAMPLES) -> Cell:
     metric, value = headline_of(run.table)
     interval, note = None, "VLMEvalKit score file only: no samples to build an interval from"
     if run.samples is not None and run.samples.height:
@@ -234,12 +234,16 @@ def cell(run: BenchRun) -> Cell:
             interval = _scaled(est, scale)
             note = f"{est.method} 95% interval over {len(units(run.samples))} {unit}"
         else:
-            interval = composite_interval(run.samples, run.dataset, value)
+            interval = (
+                composite_interval(run.samples, run.dataset, value, resamples=resamples)
+                if resamples
+                else None
+            )
             how = (
-                f"percentile bootstrap ({COMPOSITE_RESAMPLES} resamples of whole images within "
+                f"percentile bootstrap ({resamples} resamples of whole images within "
                 "categories, rescored by the benchmark's scorer)"
                 if interval is not None
-                else "no interval: the scorer could not rescore the samples"
+                else "no interval (bootstrap off, or the scorer could not rescore the samples)"
             )
             note = (
                 f"composite metric: {how}; {unit} {what} {est.value:.4f} "
@@ -461,6 +465,7 @@ def build(
     sources: Sequence[Path] = (),
     lmudata: Path | None = None,
     images: bool = True,
+    resamples: int = COMPOSITE_RESAMPLES,
 ) -> Report:
     """The report of every collected run; models and benchmarks in name order."""
     by_key = {(r.model, r.dataset): r for r in runs}
@@ -479,7 +484,7 @@ def build(
     return Report(
         models=models,
         datasets=datasets,
-        cells={k: cell(r) for k, r in by_key.items()},
+        cells={k: cell(r, resamples=resamples) for k, r in by_key.items()},
         comparisons=tuple(comparisons),
         speeds=speeds,
         sections=tuple(sections),

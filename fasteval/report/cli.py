@@ -14,6 +14,7 @@ from pathlib import Path
 from fasteval.cli.settings import load_settings
 from fasteval.report import board, html, markdown
 from fasteval.report.collect import collect
+from fasteval.report.resample import COMPOSITE_RESAMPLES
 
 DEFAULT_WORK_DIR = "outputs"
 
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset TSVs for questions and image thumbnails (default: $LMUData, else ~/LMUData)",
     )
     p.add_argument("--no-images", action="store_true", help="no image thumbnails in the sample viewer")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=COMPOSITE_RESAMPLES,
+        metavar="N",
+        help=f"resamples for composite headlines' intervals (MME...; default {COMPOSITE_RESAMPLES}, 0: none)",
+    )
     p.add_argument("--title", default="fasteval report")
     return p
 
@@ -56,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     lmudata = args.lmudata or load_settings().lmudata  # $LMUData (or .env), as bench.py reads it
     report = board.build(
-        runs, samples=args.samples, sources=args.work_dirs, lmudata=lmudata, images=not args.no_images
+        runs,
+        samples=args.samples,
+        sources=args.work_dirs,
+        lmudata=lmudata,
+        images=not args.no_images,
+        resamples=args.bootstrap,
     )
     if args.format == "md":
         sys.stdout.write(markdown.render(report))
