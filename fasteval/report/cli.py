@@ -17,6 +17,7 @@ from fasteval.report.collect import collect
 from fasteval.report.resample import COMPOSITE_RESAMPLES
 
 DEFAULT_WORK_DIR = "outputs"
+LARGE_PAGE_BYTES = 5 << 20  # a browser still opens it, but it is no longer a page to mail around
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = html.render(report, title=args.title, generated=generated)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")
-    size = f"{len(page.encode()) // 1024} KiB"
+    size_bytes = len(page.encode())
+    size = f"{size_bytes // 1024} KiB"
+    if size_bytes > LARGE_PAGE_BYTES:
+        print(f"fasteval report: the page is {size}: --samples fewer or --no-images makes it lighter")
     print(f"{args.out}: {len(report.models)} models × {len(report.datasets)} benchmarks, {size}")
     return 0

@@ -8,8 +8,9 @@ tools would read.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,5 +100,12 @@ def read_model_dir(model_dir: Path) -> list[BenchRun]:
 
 
 def collect(work_dirs: Iterable[Path]) -> list[BenchRun]:
-    """Every (model, benchmark) under the work dirs; a model found in two dirs keeps both runs."""
-    return [run for wd in work_dirs for d in _model_dirs(wd) for run in read_model_dir(d)]
+    """Every (model, benchmark) under the work dirs. A model folder name found in two work dirs is
+    shown as `work_dir/model` for each, so neither run hides the other."""
+    dirs = [(wd, d) for wd in work_dirs for d in _model_dirs(wd)]
+    seen = Counter(d.name for _, d in dirs)
+    runs = []
+    for wd, d in dirs:
+        for run in read_model_dir(d):
+            runs.append(replace(run, model=f"{wd.name}/{d.name}") if seen[d.name] > 1 else run)
+    return runs

@@ -45,7 +45,7 @@ th{background:#f5f5f7;font-weight:600}td.num{text-align:right;font-variant-numer
 overflow-wrap:anywhere;max-height:9em;overflow:auto}
 nav a{margin-right:12px}.controls{margin:6px 0}.controls select{margin-right:12px}
 svg.chart text{font-size:11px;fill:#333}svg.chart .legend{font-size:12px}
-img.thumb{max-width:128px;max-height:128px;display:block;margin-bottom:4px}
+img.thumb{max-width:96px;max-height:96px;display:block;margin-bottom:4px}
 svg.chart .whisker{stroke:#222;stroke-width:1}details{margin:6px 0}.note{color:#555;font-size:13px}
 """
 

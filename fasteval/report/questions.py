@@ -25,7 +25,8 @@ from fasteval.report.collect import BenchRun
 
 QUESTION_COLUMNS = ("hint", "question")
 OPTION_LETTERS = tuple(string.ascii_uppercase)
-THUMB_PX = 128  # longest side
+THUMB_PX = 96  # longest side
+MAX_THUMBNAILS = 60  # per benchmark: ten benchmarks of thumbnails stay under 2 MB
 THUMB_QUALITY = 70
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,11 @@ def _from_tsv(tsv: Path, keys: Collection[str], images: bool) -> dict[str, Promp
         return {}
     by_index = {as_vlmeval_str(r["index"]): r for r in frame.iter_rows(named=True)}
     out = {}
-    for key in keys:
+    for n, key in enumerate(keys):
         row = by_index.get(key)
         if row is None:
             continue
-        cell = str(row.get("image") or "") if images else ""
+        cell = str(row.get("image") or "") if images and n < MAX_THUMBNAILS else ""
         if cell and is_reference(cell):  # VLMEvalKit stores a repeated image once: a reference to its row
             cell = str((by_index.get(cell) or {}).get("image") or "")
         parts = split_cell(cell) if cell and not is_reference(cell) else []
