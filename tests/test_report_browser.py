@@ -119,3 +119,26 @@ def test_page_reads_without_javascript(page: Path, tmp_path: Path) -> None:
     assert set(_shown_cells(dom)) == {(m, d) for m in MODELS for d in DATASETS}
     assert 'class="controls js-only" hidden' in dom  # filters stay out of the way
     assert "<tr data-tags=" in dom  # every sample row is shown
+
+
+def test_sample_filter_shows_only_the_chosen_rows(page: Path, tmp_path: Path) -> None:
+    """Pick the first model's wrong answers in the first benchmark's viewer, as a reader would."""
+    probe = """<script>
+    var sel = document.querySelector('select[data-filter]');
+    var wrong = function (o) { return o.value.indexOf('wrong:') === 0; };
+    var tag = Array.prototype.filter.call(sel.options, wrong)[0].value;
+    sel.value = tag;
+    sel.dispatchEvent(new Event('change'));
+    var rows = document.getElementById(sel.getAttribute('data-filter')).rows;
+    var shown = Array.prototype.filter.call(rows, function (r) { return !r.hidden; });
+    var off = shown.filter(function (r) { return r.getAttribute('data-tags').split(' ').indexOf(tag) < 0; });
+    document.body.setAttribute('data-check', shown.length + ':' + off.length + ':' + rows.length);
+    </script>"""
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", probe + "</body>", 1))
+    result = _run(probed, tmp_path, "--dump-dom")
+    assert CONSOLE.findall(result.stderr) == []
+    check = re.search(r'data-check="(\d+):(\d+):(\d+)"', result.stdout)
+    assert check is not None, result.stdout[:500]
+    shown, off, total = map(int, check.groups())
+    assert 0 < shown < total and off == 0
