@@ -1,5 +1,8 @@
 """Turn collected runs into the report's content: leaderboard cells, paired comparisons, speed,
-category breakdowns and the capped sample viewer. Pure: the renderers (HTML, Markdown) only format.
+category breakdowns and the capped sample viewer.
+
+Everything the page says is decided here, so the renderers (HTML, Markdown) only format. Nothing
+is written; the only reads are the dataset TSVs behind the sample viewer's questions.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class Cell:
     dataset: str
     metric: str
     value: float  # exactly as in the score file
-    interval: Interval | None  # on the score file's scale; None when the headline is composite
+    interval: Interval | None  # on the score file's scale; None without samples (or bootstrap off)
     note: str  # how the interval was made, or why there is none
     rules: str
     judge: str
@@ -240,7 +243,7 @@ def cell(run: BenchRun, *, resamples: int = COMPOSITE_RESAMPLES) -> Cell:
                 else None
             )
             how = (
-                f"percentile bootstrap ({resamples} resamples of whole images within "
+                f"percentile bootstrap ({resamples} resamples of whole images, or rows, within "
                 "categories, rescored by the benchmark's scorer)"
                 if interval is not None
                 else "no interval (bootstrap off, or the scorer could not rescore the samples)"

@@ -39,7 +39,7 @@ h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;margin:6px 0 12px}
 th,td{border:1px solid #ddd;padding:3px 7px;vertical-align:top;text-align:left}
 th{background:#f5f5f7;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.ci,.meta{color:#666;font-size:12px}.best{background:#eef6ee}
+.ci,.meta{color:#666;font-size:12px}
 .badge{display:inline-block;padding:0 5px;border-radius:3px;font-size:11px;background:#fde8c8;color:#8a4b00}
 .hit{color:#1a7f37}.miss{color:#c62828}.pre{white-space:pre-wrap;max-width:420px;
 overflow-wrap:anywhere;max-height:9em;overflow:auto}
