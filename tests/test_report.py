@@ -65,6 +65,12 @@ def test_leaderboard_shows_every_score_file_number_exactly(work_dir: Path, page:
         assert value == _score_file_headline(work_dir, model, dataset)
 
 
+def test_leaderboard_headline_is_the_one_fasteval_summarised(work_dir: Path, report: board.Report) -> None:
+    for (model, dataset), c in report.cells.items():
+        scores = _summary(work_dir, model, dataset)["scores"]
+        assert isinstance(scores, dict) and scores[c.metric] == c.value
+
+
 def test_hit_rate_headline_has_the_summary_wilson_interval(work_dir: Path, report: board.Report) -> None:
     for model in MODELS:
         c = report.cells[(model, "MMBench_DEV_EN")]

@@ -69,3 +69,20 @@ def test_judge_extracted_rows_have_their_filter_and_show_the_reply() -> None:
     rows = [r for r in section.samples if "judge:A" in r.tags]
     assert [r.index for r in rows] == ["0", "1", "2"]
     assert "judge: The answer is B" in html.render(report)
+
+
+@pytest.mark.parametrize(
+    ("table", "headline"),
+    [
+        ({"split": ["dev"], "Overall": [0.4], "AR": [0.5]}, ("Overall", 0.4)),  # MCQ _acc.csv
+        ({"perception": [910.0], "reasoning": [345.0]}, ("perception", 910.0)),  # MME
+        ({"split": ["Overall", "random"], "Overall": [61.2, 62.0], "acc": [52.1, 53.7]}, ("Overall", 61.2)),
+        ({"split": ["Overall", "VD"], "aAcc": [57.4, 54.4], "fAcc": [38.8, 41.0]}, ("aAcc", 57.4)),
+        ({"test_human": [61.0], "test_augmented": [63.0], "Overall": [62.0]}, ("Overall", 62.0)),  # ChartQA
+        ({"Category": ["rec", "Overall"], "tot": [62, 120], "acc": [73.2, 71.1]}, ("acc", 71.1)),  # MMVet
+    ],
+)
+def test_headline_follows_vlmevalkits_layouts(
+    table: dict[str, list[object]], headline: tuple[str, float]
+) -> None:
+    assert board.headline_of(pl.DataFrame(table)) == headline

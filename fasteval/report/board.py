@@ -32,6 +32,7 @@ from fasteval.report.resample import COMPOSITE_RESAMPLES, composite_interval
 # VLMEvalKit writes MCQ accuracies as fractions and Y/N scores as percentages: a headline is a
 # plain hit-rate (or mean score) when it equals the samples' mean on one of these scales.
 SCALES = (1.0, 100.0)
+OVERALL, ACC = "Overall", "acc"  # VLMEvalKit's names for a headline row or column
 JUDGE_METHODS = frozenset({"judge", "fallback"})
 DEFAULT_SAMPLES = 20
 MAX_CHART_CATEGORIES = 40
@@ -176,11 +177,19 @@ def _scaled(interval: Interval, scale: float) -> Interval:
 
 
 def headline_of(table: pl.DataFrame) -> tuple[str, float]:
-    """The score file's headline: its first numeric column, first row (Overall, perception, F1...)."""
-    for name in table.columns:
-        if table.schema[name].is_numeric() and table.height:
-            return name, float(table[name][0])
-    raise ValueError("score file has no numeric column")
+    """The score file's headline, as VLMEvalKit's files lay it out: the `Overall` row (where rows
+    are splits or categories) and the `Overall` column, else `acc`, else the first numeric column
+    (MME's perception, HallusionBench's aAcc)."""
+    numeric = [c for c in table.columns if table.schema[c].is_numeric()]
+    if not numeric or not table.height:
+        raise ValueError("score file has no numeric column")
+    labels = [c for c in table.columns if c not in numeric]
+    row = next(
+        (i for i, r in enumerate(table.select(labels).iter_rows()) if OVERALL in map(str, r)),
+        0,
+    )
+    column = next((c for c in (OVERALL, ACC) if c in numeric), numeric[0])
+    return column, float(table[column][row])
 
 
 def _judge_label(entry: Mapping[str, Any]) -> str:
