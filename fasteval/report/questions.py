@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 from PIL import Image, UnidentifiedImageError
 
 from fasteval.data.images import is_reference, split_cell
@@ -72,7 +73,12 @@ def _from_tsv(tsv: Path, keys: Collection[str], images: bool) -> dict[str, Promp
     frame = read_table(tsv, raw_columns=("image",), drop_columns=() if images else ("image",))
     if "index" not in frame.columns:
         return {}
-    by_index = {as_vlmeval_str(r["index"]): r for r in frame.iter_rows(named=True)}
+    frame = frame.with_columns(pl.Series("__key", [as_vlmeval_str(v) for v in frame["index"].to_list()]))
+    wanted = frame.filter(pl.col("__key").is_in(list(keys)))
+    if "image" in wanted.columns:  # and the rows whose images they reference
+        refs = [c for c in wanted["image"].to_list() if isinstance(c, str) and is_reference(c)]
+        wanted = pl.concat([wanted, frame.filter(pl.col("__key").is_in(refs))]).unique("__key")
+    by_index = {str(r["__key"]): r for r in wanted.iter_rows(named=True)}
     out = {}
     for n, key in enumerate(keys):
         row = by_index.get(key)
