@@ -77,6 +77,7 @@ class Speed:
     perf: Mapping[str, Any]
     engine: str
     settings: str
+    command: str = ""  # the engine's command line, when `make serve` started it
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +314,8 @@ def speed(run: BenchRun) -> Speed | None:
         + ([f"prompt_style={run.entry['prompt_style']}"] if run.entry.get("prompt_style") else [])
         + ([f"{len(servers)} endpoint(s)"] if servers else [])
     )
-    return Speed(run.model, run.dataset, perf, engine, settings)
+    command = " ".join(map(str, model.get("argv") or []))
+    return Speed(run.model, run.dataset, perf, engine, settings, command)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -185,13 +185,15 @@ def _speeds(speeds: tuple[Speed, ...]) -> str:
         cells = "".join(_speed_cell(s.perf.get(key), fmt) for key, _, fmt in SPEED_FIELDS)
         rows.append(
             f'<tr data-model="{_attr(s.model)}"><td>{escape(s.model)}</td><td>{escape(s.dataset)}</td>'
-            f"<td>{escape(s.engine)}</td>{cells}<td class=meta>{escape(s.settings)}</td></tr>"
+            f'<td title="{_attr(s.command)}">{escape(s.engine)}</td>{cells}'
+            f"<td class=meta>{escape(s.settings)}</td></tr>"
         )
     return (
         '<table id="speed"><thead><tr><th>model</th><th>benchmark</th><th>engine</th>'
         f"{head}<th>settings</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         '<p class="note">Times in ms; TTFT to the first token chunk, TPOT = (E2EL − TTFT)/(n_out − 1), '
-        "as vLLM's benchmark defines them, measured on the requests that produced the scores.</p>"
+        "as vLLM's benchmark defines them, measured on the requests that produced the scores; "
+        "hover an engine for its command line.</p>"
     )
 
 
