@@ -7,22 +7,21 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from rich.table import Table
 
-from fasteval.data.tabular import write_csv_quote_all
+from fasteval.data.tabular import read_table, write_csv_quote_all
+from fasteval.kinds import kind_named
+from fasteval.kinds.base import Verdict
+from fasteval.kinds.extract import DEFAULT_RULES
+from fasteval.report.text import fmt_number
 from fasteval.scoring import wilson_interval
-from fasteval.scoring.evaluate import Scored
-from fasteval.types import Method
-
-
-def score_file_name(model: str, dataset: str, kind: str, *, official: bool = False) -> str:
-    """`{model}_{dataset}_score.csv` (Y/N) or `_acc.csv` (MCQ), as VLMEvalKit names them."""
-    if official:
-        return f"{model}_{dataset}_official.csv"
-    return f"{model}_{dataset}_{'score' if kind == 'yorn' else 'acc'}.csv"
+from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
+from fasteval.types import BenchmarkSpec, Method
 
 
 def samples_frame(scored: Scored) -> pl.DataFrame:
@@ -48,6 +47,7 @@ def samples_frame(scored: Scored) -> pl.DataFrame:
             "judge_model",
             "judge_reported_model",
             "judge_host",
+            "judge_score",
         )
         if c in rows.columns
     ]
@@ -68,7 +68,7 @@ def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Pat
     """Write the score CSV and the samples Parquet into `out_dir`; return them by role."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = scored.spec.name
-    score_path = out_dir / score_file_name(model, name, scored.spec.kind, official=scored.official)
+    score_path = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
     write_csv_quote_all(scored.result.table, score_path)
     samples_frame(scored).write_parquet(samples_path)
@@ -94,14 +94,6 @@ def headline(scored: Scored) -> dict[str, float]:
     return out
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) <= 1 else f"{value:.2f}"
-    return str(value)
-
-
 def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
     """A console table of the score file (first `max_columns` columns), titled with the rules."""
     table = Table(title=f"{scored.spec.name}  [{scored.effective_rules}]")
@@ -110,5 +102,37 @@ def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
     for c in columns:
         table.add_column(c, justify="left" if frame.schema[c] == pl.String else "right")
     for row in frame.select(columns).iter_rows():
-        table.add_row(*(_fmt(v) for v in row))
+        table.add_row(*(fmt_number(v, missing="") for v in row))
     return table
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """What `evaluate_file` produced: scores, the table as written, and the files it wrote."""
+
+    scored: Scored
+    headline: dict[str, float]
+    table: pl.DataFrame
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> str:
+        return self.scored.effective_rules
+
+
+def evaluate_file(
+    spec: BenchmarkSpec,
+    dataset_path: Path,
+    pred_path: Path,
+    *,
+    model: str,
+    work_dir: Path,
+    rules: str = DEFAULT_RULES,
+    verdicts: Mapping[str, Verdict] | None = None,
+) -> EvalResult:
+    """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
+    into `{work_dir}/{model}/`."""
+    dataset = read_dataset(dataset_path) if kind_named(spec.kind).needs_dataset else None
+    scored = score_predictions(spec, read_table(pred_path), dataset=dataset, rules=rules, verdicts=verdicts)
+    paths = write_reports(scored, model=model, out_dir=work_dir / model)
+    return EvalResult(scored=scored, headline=headline(scored), table=scored.result.table, paths=paths)

@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from fasteval.errors import FastevalError
+from fasteval.errors import ScoringError
 
-
-class ScoringError(FastevalError):
-    """Predictions whose shape the benchmark's scoring rule cannot handle."""
+__all__ = ["ScoreOptions", "ScoreResult", "Scorer", "ScoringError", "require_columns"]
 
 
 @dataclass(frozen=True, slots=True)
