@@ -63,8 +63,8 @@ def composite_interval(
         spec = get_spec(dataset)
     except (FastevalError, KeyError):
         return None
-    scorer = SCORERS.get(spec.scorer)
-    if scorer is None or spec.circular:
+    entry = SCORERS.get(spec.scorer)
+    if entry is None or spec.circular:
         return None
     from fasteval.report.board import headline_of  # board imports this module
 
@@ -74,7 +74,7 @@ def composite_interval(
     stats = []
     try:
         for _ in range(resamples):
-            stats.append(headline_of(scorer(_resample(frame, rng), opts).table)[1])
+            stats.append(headline_of(entry.score(_resample(frame, rng), opts).table)[1])
     except (FastevalError, ValueError, pl.exceptions.PolarsError) as exc:
         log.warning("%s: no bootstrap interval (%s)", dataset, exc)
         return None
