@@ -86,3 +86,13 @@ def test_headline_follows_vlmevalkits_layouts(
     table: dict[str, list[object]], headline: tuple[str, float]
 ) -> None:
     assert board.headline_of(pl.DataFrame(table)) == headline
+
+
+def test_samples_without_per_row_results_still_show_the_score_file() -> None:
+    bare = _run("A", 0)
+    assert bare.samples is not None
+    runs = [BenchRun(m, "GradedVQA", bare.score_path, bare.table, bare.samples.drop("score")) for m in "AB"]
+    report = board.build(runs)
+    c = report.cells[("A", "GradedVQA")]
+    assert c.value == bare.table["Overall"][0] and c.interval is None
+    assert report.comparisons == () and report.sections[0].samples

@@ -141,6 +141,11 @@ def is_graded(samples: pl.DataFrame) -> bool:
     return "score" in samples.columns and samples.schema["score"].is_float()
 
 
+def has_outcome(samples: pl.DataFrame | None) -> bool:
+    """Per-row results to compute statistics on (some kinds score only at the benchmark level)."""
+    return samples is not None and samples.height > 0 and ("hit" in samples.columns or is_graded(samples))
+
+
 def units(samples: pl.DataFrame) -> pl.DataFrame:
     """One row per statistical unit: `key`, `outcome` (hit or score), `category`.
 
@@ -239,7 +244,9 @@ def _is_mean(run: BenchRun, value: float, est: Interval) -> float | None:
 def cell(run: BenchRun, *, resamples: int = COMPOSITE_RESAMPLES) -> Cell:
     metric, value = headline_of(run.table)
     interval, note = None, "VLMEvalKit score file only: no samples to build an interval from"
-    if run.samples is not None and run.samples.height:
+    if run.samples is not None and not has_outcome(run.samples):
+        note = "the samples carry no per-row hit or score to build an interval from"
+    elif run.samples is not None:
         est, unit = _estimate(run.samples), unit_name(run.samples)
         what = "mean score" if is_graded(run.samples) else "accuracy"
         scale = _is_mean(run, value, est)
@@ -285,7 +292,7 @@ def cell(run: BenchRun, *, resamples: int = COMPOSITE_RESAMPLES) -> Cell:
 
 def compare(dataset: str, a: BenchRun, b: BenchRun) -> Comparison | None:
     """B - A on the units both models answered; None when either has no samples."""
-    if a.samples is None or b.samples is None:
+    if a.samples is None or b.samples is None or not (has_outcome(a.samples) and has_outcome(b.samples)):
         return None
     joined = units(a.samples).join(units(b.samples), on="key", how="inner", suffix="_b")
     oa, ob = joined["outcome"].to_list(), joined["outcome_b"].to_list()
@@ -347,7 +354,7 @@ def _categories(runs: Sequence[BenchRun]) -> tuple[tuple[str, Mapping[str, Inter
     tracks, counts in each)."""
     per_model: dict[str, dict[str, Interval]] = {}
     for r in runs:
-        if r.samples is None:
+        if r.samples is None or not has_outcome(r.samples):
             continue
         u = units(r.samples).drop_nulls("category")
         if not u.height:
@@ -366,11 +373,12 @@ def _answers(samples: pl.DataFrame) -> dict[str, Answer]:
     """Each row's answer by index; a circular row shows its own hit (`row_hit`), not its group's."""
     outcome = "score" if is_graded(samples) else ("row_hit" if "row_hit" in samples.columns else "hit")
     blank = pl.lit(None, dtype=pl.String)
+    value = pl.col(outcome) if outcome in samples.columns else pl.lit(None)
     frame = samples.select(
         pl.col("index"),
         *(pl.col(c) if c in samples.columns else blank.alias(c) for c in ("prediction", "extracted")),
         *(pl.col(c) if c in samples.columns else blank.alias(c) for c in ("method", "judge_reply")),
-        pl.col(outcome).cast(pl.Float64).alias("outcome"),
+        value.cast(pl.Float64).alias("outcome"),
     )
     return {
         as_vlmeval_str(index): Answer(
@@ -399,7 +407,11 @@ def _tagged(
 
 
 def _wrong(a: Mapping[str, Answer]) -> Callable[[str], bool]:
-    return lambda k: k in a and (a[k].outcome or 0.0) < 1.0
+    def wrong(k: str) -> bool:
+        outcome = a[k].outcome if k in a else None
+        return outcome is not None and outcome < 1.0
+
+    return wrong
 
 
 def _judged(a: Mapping[str, Answer]) -> Callable[[str], bool]:

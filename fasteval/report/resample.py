@@ -75,7 +75,7 @@ def composite_interval(
     try:
         for _ in range(resamples):
             stats.append(headline_of(entry.score(_resample(frame, rng), opts).table)[1])
-    except (FastevalError, ValueError, pl.exceptions.PolarsError) as exc:
+    except (FastevalError, ValueError, KeyError, pl.exceptions.PolarsError) as exc:
         log.warning("%s: no bootstrap interval (%s)", dataset, exc)
         return None
     lo, hi = np.percentile(np.asarray(stats, dtype=np.float64), [2.5, 97.5])
