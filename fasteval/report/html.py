@@ -98,6 +98,12 @@ def _interval(iv: Interval | None) -> str:
     return f'<span class="ci" data-lo="{iv.lo!r}" data-hi="{iv.hi!r}">[{_num(iv.lo)}, {_num(iv.hi)}]</span>'
 
 
+def _cell_interval(c: Cell) -> str:
+    if c.interval is None:
+        return '<span class="ci">no interval</span>'
+    return f'{_interval(c.interval)} <span class="ci">{escape(c.interval.method)}</span>'
+
+
 def _coverage(c: Cell) -> str:
     if c.scored is None:
         return "rows: -"
@@ -124,7 +130,7 @@ def _leaderboard(report: Report) -> str:
             tds.append(
                 f'<td class="num" data-model="{_attr(m)}" data-dataset="{_attr(d)}" '
                 f'data-metric="{_attr(c.metric)}" data-value="{c.value!r}" title="{_attr(c.note)}">'
-                f"<b>{_num(c.value)}</b><br>{_interval(c.interval) or '<span class=ci>no interval</span>'}"
+                f"<b>{_num(c.value)}</b><br>{_cell_interval(c)}"
                 f'<br><span class="meta">{meta}</span></td>'
             )
         body.append(f"<tr><th>{escape(m)}</th>{''.join(tds)}</tr>")
