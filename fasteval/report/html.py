@@ -310,12 +310,14 @@ def render(report: Report, *, title: str = "fasteval report", generated: str = "
         f"{escape(generated)}</p><nav>{nav}</nav>"
         "<h2>Leaderboard</h2>"
         '<p class="note">Each benchmark\'s headline as its score file reports it, with a 95% interval '
-        "(Wilson for hit-rates, normal for mean scores; hover a cell for how it was made), the rule set "
+        "(Wilson for hit-rates, normal for mean scores, bootstrap through the benchmark's scorer for "
+        "composites such as MME's sum; hover a cell for details), the rule set "
         "and judge that produced it, and rows scored / rows in the benchmark.</p>"
         f"{_leaderboard(report)}"
         "<h2>Paired comparisons</h2>"
-        '<p class="note">B − A on the units both models answered (MMBench circular: one unit per '
-        "question group). Hits: Newcombe interval and mid-p McNemar; graded scores: paired bootstrap.</p>"
+        '<p class="note">B − A in hit-rate (or mean score) on the units both models answered '
+        "(MMBench circular: one unit per question group), not in the composite headline. Hits: Newcombe "
+        "interval and mid-p McNemar; graded scores: paired bootstrap.</p>"
         f"{_comparisons(report)}"
         f"<h2>Speed</h2>{_speeds(report.speeds)}"
         f"{sections}"
