@@ -3,3 +3,7 @@
 
 class FastevalError(Exception):
     """An error the CLI prints as one line (no traceback) and exits non-zero on."""
+
+
+class ScoringError(FastevalError):
+    """Predictions whose shape the benchmark's scoring rule cannot handle."""

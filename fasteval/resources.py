@@ -6,6 +6,8 @@ In a checkout (editable install) they are read in place; in a wheel they ship as
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -17,3 +19,10 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"fasteval data folder {name!r} not found next to {_PKG}; reinstall fasteval")
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """fasteval's own cache root (`$FASTEVAL_CACHE`, default ~/.cache/fasteval): dataset conversions,
+    built tiny models, the CPU engine venv. LMUData itself is never written here."""
+    env = os.environ if env is None else env
+    return Path(env.get("FASTEVAL_CACHE") or Path.home() / ".cache" / "fasteval").expanduser()

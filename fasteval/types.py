@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks and samples
 # ---------------------------------------------------------------------------------------------
 
-Kind = Literal["yorn", "mcq"]
-"""The benchmark kinds fasteval scores today (VLMEvalKit's `Y/N` and `MCQ` TYPEs)."""
+
+OPTION_LETTERS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""Option columns VLMEvalKit reads (`string.ascii_uppercase`), in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,22 +29,27 @@ class BenchmarkSpec:
     """
 
     name: str
-    kind: Kind
+    kind: str  # a key of fasteval.kinds.KINDS: the answer type, which owns prompt text, extraction, judge
     url: str | None
     md5: str | None
-    scorer: str  # key into fasteval.scoring.SCORERS: "mme", "pope", "hallusion", "yorn", "mcq"
-    prompt: str = "default"  # dataset prompt template: "yorn" (bare question) or "mcq"
+    scorer: str  # key into fasteval.scoring.SCORERS: "mme", "pope", "hallusion", "yorn", "mcq", ...
     circular: bool = False
-    judge: str = "gpt-4o-mini"  # VLMEvalKit's default judge key for this kind; "exact_matching" for none
+    # VLMEvalKit's default judge key (names the judge's model when nothing else does, and its files);
+    # "exact_matching": no judge unless `--judge MODEL` asks for one
+    judge: str = "gpt-4o-mini"
     official_rule: str | None = (
         None  # extractor of the benchmark's own scorer: "mme", "pope", "mmstar", "seed"
     )
-    yorn_suffix: str = ""  # text VLMEvalKit appends to a Y/N question (AMBER-style); "" for most
-    categories: tuple[str, ...] = ()
+    # Text the dataset's own prompt appends to the question (Y/N and VQA kinds): AMBER's Y/N line,
+    # VQA's "\nAnswer the question using a single word or phrase."; "" for most
+    suffix: str = ""
     description: str = ""
-    # Model prompt styles that replace the Y/N prompt for this benchmark (VLMEvalKit's model
+    # Model prompt styles that replace the dataset's suffix for this benchmark (VLMEvalKit's model
     # classes decide these by dataset name): style -> text appended to the bare question.
-    style_yorn_suffix: tuple[tuple[str, str], ...] = ()
+    style_suffix: tuple[tuple[str, str], ...] = ()
+    # The dataset's prompt places each image at its `<image k>` tag (MMMU's `split_MMMU`), for the
+    # default style; model styles keep images first and the tags as text.
+    interleave_images: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +135,6 @@ class ErrorKind(StrEnum):
     CANCELLED = "cancelled"
 
 
-RETRYABLE: frozenset[ErrorKind] = frozenset(
-    {ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.SERVER, ErrorKind.RATE_LIMITED, ErrorKind.MALFORMED}
-)
-
-
 @dataclass(slots=True)
 class Timing:
     """Client-side timestamps and derived latencies of one request, in seconds (vLLM's definitions).
@@ -182,10 +183,3 @@ class Method(StrEnum):
     JUDGE = "judge"  # an LLM judge resolved it; its raw reply is recorded
     FALLBACK = "fallback"  # nothing resolved it; a seeded, recorded choice (or Z) was taken
     UNRESOLVED = "unresolved"  # exact matching only, nothing matched (MCQ 'Z', Y/N 'Unknown')
-
-
-@dataclass(frozen=True, slots=True)
-class Extraction:
-    answer: str  # an option letter, 'Z', 'Yes', 'No' or 'Unknown'
-    method: Method
-    judge_reply: str | None = None

@@ -493,7 +493,7 @@ def engine_limit(url: str, served: str, lmu: Path, work: Path, bodies: Path) -> 
 
 def vlmeval_python() -> tuple[str | None, str]:
     """VLMEvalKit's venv (installing `ms-vlmeval` from PyPI on first use); (None, why) if impossible."""
-    from fasteval.serving.registry import cache_dir
+    from fasteval.resources import cache_dir
 
     venv = cache_dir() / VLMEVAL_VENV_NAME
     python = venv / "bin" / "python"

@@ -55,13 +55,13 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
 def test_adding_a_benchmark_is_one_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "MyBench", 'name = "MyBench"\nkind = "mcq"\nscorer = "mcq"\ncircular = true\n')
     spec = load_spec(path)
-    assert spec.circular and spec.url is None and spec.categories == ()
+    assert spec.circular and spec.url is None and spec.judge == "gpt-4o-mini"
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ('name = "X"\nkind = "vqa"\nscorer = "mcq"\n', "kind"),
+        ('name = "X"\nkind = "essay"\nscorer = "mcq"\n', "kind"),
         ('name = "X"\nkind = "mcq"\nscorer = "nope"\n', "scorer"),
         ('name = "Y"\nkind = "mcq"\nscorer = "mcq"\n', "name"),
         ('name = "X"\nkind = "mcq"\n', "scorer"),

@@ -21,7 +21,6 @@ from fasteval.inference.client import (
     complete,
     make_session,
     parse_retry_after,
-    request_hash,
 )
 from fasteval.types import ErrorKind, GenParams, ImagePart, ImageRef, Prompt, Status, TextPart
 
@@ -78,23 +77,6 @@ def test_base64_with_characters_json_must_escape_still_yields_valid_json() -> No
 def test_non_streaming_body_has_no_stream_options() -> None:
     body = json.loads(build_body("m", text_prompt("q"), GenParams(), stream=False))
     assert body["stream"] is False and "stream_options" not in body
-
-
-def test_request_hash_changes_with_anything_that_changes_the_answer() -> None:
-    p = Prompt((ImagePart(ImageRef(PNG_B64, "image/png")), TextPart("q")))
-    base = request_hash("m", p, GenParams())
-    assert base == request_hash("m", p, GenParams())
-    assert base != request_hash("m2", p, GenParams())
-    assert base != request_hash("m", p, GenParams(max_tokens=3))
-    assert base != request_hash(
-        "m", Prompt((ImagePart(ImageRef(PNG_B64[:-4], "image/png")), TextPart("q"))), GenParams()
-    )
-    assert base != request_hash("m", Prompt(p.parts, system="s"), GenParams())
-
-
-# ---------------------------------------------------------------------------------------------
-# Classification
-# ---------------------------------------------------------------------------------------------
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from fasteval.data.benchmarks import get_spec
 from fasteval.data.tabular import as_vlmeval_str, read_table
-from fasteval.scoring.evaluate import evaluate_file
+from fasteval.report.files import evaluate_file
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 KIT = SHARED / "conformance" / "public"

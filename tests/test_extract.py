@@ -92,10 +92,8 @@ def test_long_answers_skip_option_text_matching_from_2025() -> None:
     assert extract_mcq(pred, CHOICES, RULES_2025) is None
 
 
-def test_article_a_is_an_option_unless_the_verbose_guard_is_asked_for() -> None:
-    pred = "A dog runs there"
-    assert extract_mcq(pred, CHOICES, RULES_2024) == "A"
-    assert extract_mcq(pred, CHOICES, RULES_2024, article_a_guard=True) is None
+def test_article_a_is_an_option_letter() -> None:
+    assert extract_mcq("A dog runs there", CHOICES, RULES_2024) == "A"
 
 
 def test_refusals_are_z_and_api_failures_fall_through_to_text() -> None:

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from fault_server import answer_tokens, prompt_hash, spawn
 
-from fasteval.inference.client import Backoff, Client, build_body, request_hash
+from fasteval.inference.client import Backoff, Client, build_body
 from fasteval.inference.endpoints import EndpointPool
 from fasteval.inference.store import RunStore
 from fasteval.perf.metrics import summarize
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(90)
 
 MODEL = "fault-e2e"
 PARAMS = GenParams(timeout_s=0.5, max_tokens=16)
+FINGERPRINT = "fault-e2e-job"  # the runner stores one request fingerprint per job
 PROMPTS = {str(i): Prompt((TextPart(f"Is there a cat in picture {i}?"),)) for i in range(60)}
 
 
@@ -41,7 +42,7 @@ async def run_pass(url: str, store: RunStore, keys: set[str], *, retry: int, run
 
             async def one(key: str) -> None:
                 c = await client.complete(build_body(MODEL, PROMPTS[key], PARAMS), PARAMS)
-                writer.append(key, c, request_hash(MODEL, PROMPTS[key], PARAMS))
+                writer.append(key, c, FINGERPRINT)
                 out.append(c)
 
             await asyncio.gather(*(one(k) for k in sorted(keys)))
@@ -56,7 +57,7 @@ def expected_text(key: str) -> str:
 
 async def test_faulty_run_then_resume_answers_every_prompt_exactly_once(tmp_path: Path) -> None:
     store = RunStore.for_run(tmp_path, MODEL, "Synthetic")
-    hashes = {k: request_hash(MODEL, p, PARAMS) for k, p in PROMPTS.items()}
+    hashes = dict.fromkeys(PROMPTS, FINGERPRINT)
     args = ("--fault-rate", "0.4", "--permanent-fail-rate", "0.1", "--seed", "7", "--tokens", "3")
     with spawn("--model", MODEL, *args, "--stall", "5", "--retry-after", "0.05") as (url, proc):
         first = await run_pass(url, store, set(PROMPTS), retry=0, run_id="first")

@@ -14,26 +14,24 @@ import polars as pl
 import pytest
 
 from fasteval.cli.settings import Secret, Settings
-from fasteval.judge.core import (
+from fasteval.judge.cache import JudgeCache
+from fasteval.judge.calls import JobJudge, Judge
+from fasteval.judge.resolve import (
     MODEL_ALIASES,
-    ItemFactory,
-    JobJudge,
-    Judge,
-    JudgeCache,
     JudgeEndpoint,
-    JudgeRun,
     JudgeUnavailable,
-    judge_items,
     normalise_base,
     resolve_judge,
 )
-from fasteval.judge.prompts import mcq_prompt, yorn_prompt
+from fasteval.judge.stage import JudgeRun, RowSource, judge_table
+from fasteval.kinds.mcq import judge_prompt as mcq_prompt
+from fasteval.kinds.yorn import judge_prompt as yorn_prompt
 from fasteval.types import BenchmarkSpec, Method
 from tests.scripted_judge import Call, ScriptedJudge, answer_in
 
-MCQ = BenchmarkSpec(name="T_MCQ", kind="mcq", url=None, md5=None, scorer="mcq", prompt="mcq")
-CIRC = BenchmarkSpec(name="T_CIRC", kind="mcq", url=None, md5=None, scorer="mcq", prompt="mcq", circular=True)
-YORN = BenchmarkSpec(name="T_YN", kind="yorn", url=None, md5=None, scorer="yorn", prompt="yorn")
+MCQ = BenchmarkSpec(name="T_MCQ", kind="mcq", url=None, md5=None, scorer="mcq")
+CIRC = BenchmarkSpec(name="T_CIRC", kind="mcq", url=None, md5=None, scorer="mcq", circular=True)
+YORN = BenchmarkSpec(name="T_YN", kind="yorn", url=None, md5=None, scorer="yorn")
 RULES = "vlmevalkit-2026.06"
 
 
@@ -62,11 +60,23 @@ def mcq_table(n: int, answers: str = "") -> pl.DataFrame:
     )
 
 
-async def run_items(judge_url: str, tmp: Path, spec: BenchmarkSpec, items: list, **kw: object) -> tuple:
+def rows(spec: BenchmarkSpec, table: pl.DataFrame, preds: dict[str, str]) -> RowSource:
+    """The rows of `table` named in `preds`, answered with those predictions, as the judge sees them."""
+    keys = [str(i) for i in table["index"].to_list()]
+    answered = table.with_columns(pl.Series("__k", keys)).filter(pl.col("__k").is_in(list(preds)))
+    answered = answered.with_columns(prediction=pl.col("__k").replace_strict(preds)).drop("__k")
+    return RowSource(spec, answered, table, RULES)
+
+
+def exact(source: RowSource) -> list[str | None]:
+    return [source.answered(key)[1].answer for key in source.items]
+
+
+async def run_items(judge_url: str, tmp: Path, source: RowSource, **kw: object) -> tuple:
     endpoint = JudgeEndpoint(judge_url, "judge-model", None, "test")
-    async with Judge(endpoint, concurrency=4, retry=0) as judge:
+    async with Judge(endpoint, concurrency=4, attempts=1) as judge:
         jj = JobJudge(judge, JudgeCache(tmp, kw.pop("run_id", "r1")), rules=RULES, **kw)  # type: ignore[arg-type]
-        verdicts = await judge_items(jj, items, circular=spec.circular)
+        verdicts = await judge_table(jj, source)
     return verdicts, jj.stats
 
 
@@ -131,11 +141,10 @@ async def test_only_unresolved_mcq_rows_are_judged_and_replies_are_read_by_the_m
             return ["I am not sure", "D"][min(call.nth, 1)]  # first try unparseable, second 'D'
         return "nothing useful here"  # never parseable: 3 tries, then the seeded fallback
 
-    factory = ItemFactory(MCQ, mcq_table(5), RULES)
-    items = [factory.item(k, p) for k, p in preds.items()]
-    assert [it.exact for it in items] == ["B", "B", None, None, None]
+    source = rows(MCQ, mcq_table(5), preds)
+    assert exact(source) == ["B", "B", None, None, None]
     async with ScriptedJudge(reply) as server:
-        verdicts, stats = await run_items(server.url, tmp_path, MCQ, items, seed=7)
+        verdicts, stats = await run_items(server.url, tmp_path, source, seed=7)
     assert sorted(verdicts) == ["2", "3", "4"]
     assert {answer_in(c.prompt) for c in server.calls} == {"no idea", "hmm", "cannot say"}
     assert server.n_calls == 1 + 2 + 3 == stats.calls
@@ -149,9 +158,9 @@ async def test_only_unresolved_mcq_rows_are_judged_and_replies_are_read_by_the_m
 
 
 async def test_unparsed_z_policy_and_failed_calls_are_recorded_tries(tmp_path: Path):
-    items = [ItemFactory(MCQ, mcq_table(1), RULES).item("0", "no idea")]
+    source = rows(MCQ, mcq_table(1), {"0": "no idea"})
     async with ScriptedJudge(lambda call: None) as server:  # every call is an HTTP 500
-        verdicts, stats = await run_items(server.url, tmp_path, MCQ, items, unparsed="z")
+        verdicts, stats = await run_items(server.url, tmp_path, source, unparsed="z")
     v = verdicts["0"]
     assert (v.answer, v.method, v.tries) == ("Z", Method.FALLBACK, 3)
     assert v.reply is not None and v.reply.startswith("[judge call failed]")
@@ -159,12 +168,11 @@ async def test_unparsed_z_policy_and_failed_calls_are_recorded_tries(tmp_path: P
 
 
 async def test_the_seeded_fallback_is_the_same_on_every_run_and_differs_by_seed(tmp_path: Path):
-    factory = ItemFactory(MCQ, mcq_table(40), RULES)
-    items = [factory.item(str(i), "no idea") for i in range(40)]
+    source = rows(MCQ, mcq_table(40), {str(i): "no idea" for i in range(40)})
     async with ScriptedJudge(lambda call: "???") as server:
-        a, _ = await run_items(server.url, tmp_path / "a", MCQ, items, seed=1)
-        b, _ = await run_items(server.url, tmp_path / "b", MCQ, items, seed=1)
-        c, _ = await run_items(server.url, tmp_path / "c", MCQ, items, seed=2)
+        a, _ = await run_items(server.url, tmp_path / "a", source, seed=1)
+        b, _ = await run_items(server.url, tmp_path / "b", source, seed=1)
+        c, _ = await run_items(server.url, tmp_path / "c", source, seed=2)
     pick = {k: v.answer for k, v in a.items()}
     assert pick == {k: v.answer for k, v in b.items()}
     assert pick != {k: v.answer for k, v in c.items()}
@@ -205,10 +213,8 @@ async def test_circular_groups_fail_early_and_stop_at_the_first_wrong_judgement(
         order.append(key)
         return truth[key]
 
-    factory = ItemFactory(CIRC, table, RULES)
-    items = [factory.item(k, p) for k, p in preds.items()]
     async with ScriptedJudge(reply) as server:
-        verdicts, stats = await run_items(server.url, tmp_path, CIRC, items)
+        verdicts, stats = await run_items(server.url, tmp_path, rows(CIRC, table, preds))
     assert sorted(verdicts) == sorted([str(g + 1), "2", str(g + 2), str(2 * g + 2)])
     assert verdicts[str(g + 1)].answer == "C"  # wrong (truth B): rotation 2 of group 1 never asked
     assert {k: verdicts[k].answer for k in order} == {k: truth[k] for k in order}
@@ -234,10 +240,8 @@ async def test_yorn_tries_five_temperatures_and_takes_the_first_yes_or_no(tmp_pa
             return ["Unknown", "Unknown", "yes."][min(call.nth, 2)]
         return "Unknown"
 
-    factory = ItemFactory(YORN, table, RULES)
-    items = [factory.item(k, p) for k, p in preds.items()]
     async with ScriptedJudge(reply) as server:
-        verdicts, _ = await run_items(server.url, tmp_path, YORN, items)
+        verdicts, _ = await run_items(server.url, tmp_path, rows(YORN, table, preds))
     assert sorted(verdicts) == ["1", "2", "3"]  # row 0 says yes: exact matching decides it
     assert (verdicts["1"].answer, verdicts["1"].tries) == ("No", 1)
     assert (verdicts["2"].answer, verdicts["2"].tries) == ("Yes", 3)
@@ -257,20 +261,19 @@ async def test_yorn_tries_five_temperatures_and_takes_the_first_yes_or_no(tmp_pa
 
 
 async def test_a_rerun_asks_nothing_and_a_new_judge_model_is_asked_afresh(tmp_path: Path):
-    factory = ItemFactory(MCQ, mcq_table(3), RULES)
-    items = [factory.item(str(i), "no idea") for i in range(3)]
+    source = rows(MCQ, mcq_table(3), {str(i): "no idea" for i in range(3)})
     async with ScriptedJudge(lambda call: ["?", "B"][min(call.nth, 1)], reported_model="served/x") as server:
-        first, s1 = await run_items(server.url, tmp_path, MCQ, items, run_id="r1")
-        again, s2 = await run_items(server.url, tmp_path, MCQ, items, run_id="r2")
+        first, s1 = await run_items(server.url, tmp_path, source, run_id="r1")
+        again, s2 = await run_items(server.url, tmp_path, source, run_id="r2")
         assert server.n_calls == 3 * 2 and s1.calls == 6
         assert s2.calls == 0 and s2.cached == 6 and first == again
         assert {v.reported_model for v in first.values()} == {"served/x"}
         assert (tmp_path / "judge-r1.arrow").is_file() and not (tmp_path / "judge-r2.arrow").exists()
         server.model = "judge-model-2"
         endpoint = JudgeEndpoint(server.url, "judge-model-2", None, "test")
-        async with Judge(endpoint, retry=0) as judge:
+        async with Judge(endpoint, attempts=1) as judge:
             jj = JobJudge(judge, JudgeCache(tmp_path, "r3"), rules=RULES)
-            await judge_items(jj, items, circular=False)
+            await judge_table(jj, source)
         # a different judge model shares no cached reply (the script, past its first ask, says B at once)
         assert (jj.stats.cached, jj.stats.calls) == (0, 3)
 
@@ -354,9 +357,7 @@ async def test_a_small_context_judge_gets_max_tokens_that_fit(tmp_path: Path):
         try:
             jj = run.job_judge(tmp_path)
             assert jj is not None
-            await judge_items(
-                jj, [ItemFactory(MCQ, mcq_table(1), RULES).item("0", "no idea")], circular=False
-            )
+            await judge_table(jj, rows(MCQ, mcq_table(1), {"0": "no idea"}))
         finally:
             await run.close()
     assert [c.max_tokens for c in server.calls] == [1024]

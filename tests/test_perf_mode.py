@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import itertools
@@ -19,6 +20,8 @@ from PIL import Image
 
 from fasteval.cli.app import run
 from fasteval.cli.args import build_parser
+from fasteval.cli.config import build_config
+from fasteval.cli.settings import load_settings
 from fasteval.errors import FastevalError
 from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool
@@ -77,6 +80,12 @@ class RecordingServer(FaultServer):
             self.live -= 1
 
 
+async def run_cli(args: argparse.Namespace, cwd: Path) -> int:
+    """What `bench.py` does after parsing: settings, the validated config, the run."""
+    settings = load_settings({}, cwd)
+    return await run(build_config(args, settings, {}), settings, environ={})
+
+
 def perf_args(tmp_path: Path, url: str, *extra: str) -> Any:
     return build_parser().parse_args(
         ["--mode", "perf", "--api-base", url, "--work-dir", str(tmp_path / "out"), *extra]
@@ -111,7 +120,7 @@ async def test_a_four_point_sweep_writes_vllm_named_json_a_csv_and_titled_plots(
             tmp_path, server.url, "--synthetic", "6:48x32", "--concurrency", "1", "2", "4", "8",
             "--num-prompts", "12", "--warmup", "2", "--max-tokens", "6",
         )  # fmt: skip
-        code = await run(args, environ={}, cwd=tmp_path)
+        code = await run_cli(args, tmp_path)
     assert code == 0
     out = tmp_path / "out" / MODEL / "perf"
     label = "synthetic-6x48x32"
@@ -203,7 +212,7 @@ async def test_open_loop_point_through_the_cli_records_its_rate(tmp_path: Path) 
             "--warmup", "0", "--burstiness", "2",
         )  # fmt: skip
         started = time.perf_counter()
-        assert await run(args, environ={}, cwd=tmp_path) == 0
+        assert await run_cli(args, tmp_path) == 0
         took = time.perf_counter() - started
     js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-4x16x16_r50.json").read_text())
     assert (js["request_rate"], js["burstiness"], js["concurrency"]) == (50.0, 2.0, None)
@@ -218,7 +227,7 @@ async def test_warmup_requests_reach_the_server_but_not_the_figures(tmp_path: Pa
             tmp_path, server.url, "--synthetic", "20:16x16", "--concurrency", "2", "--num-prompts", "5",
             "--warmup", "3",
         )  # fmt: skip
-        assert await run(args, environ={}, cwd=tmp_path) == 0
+        assert await run_cli(args, tmp_path) == 0
     js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-20x16x16_c2.json").read_text())
     assert len(server.bodies) == 8  # 3 warm-up + 5 measured
     assert (js["completed"], js["num_warmups"], js["total_output_tokens"]) == (5, 3, 15)
@@ -234,7 +243,7 @@ async def test_ignore_eos_and_max_tokens_are_sent_in_every_body(tmp_path: Path) 
             tmp_path, server.url, "--synthetic", "3:16x16", "--concurrency", "2", "--num-prompts", "4",
             "--warmup", "1", "--ignore-eos", "--max-tokens", "16",
         )  # fmt: skip
-        assert await run(args, environ={}, cwd=tmp_path) == 0
+        assert await run_cli(args, tmp_path) == 0
     assert len(server.bodies) == 5
     for body in server.bodies:
         assert body["ignore_eos"] is True and body["max_tokens"] == 16 and body["stream"] is True
@@ -250,7 +259,7 @@ async def test_failed_requests_are_counted_not_retried_and_set_the_exit_code(tmp
             tmp_path, server.url, "--synthetic", "4:16x16", "--concurrency", "2", "--num-prompts", "4",
             "--warmup", "0",
         )  # fmt: skip
-        assert await run(args, environ={}, cwd=tmp_path) == 3
+        assert await run_cli(args, tmp_path) == 3
     js = json.loads((tmp_path / "out" / MODEL / "perf" / "synthetic-4x16x16_c2.json").read_text())
     assert (js["completed"], js["failed"], len(server.bodies)) == (0, 4, 4)
 

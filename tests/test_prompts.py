@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fasteval.data.benchmarks import all_specs, get_spec
-from fasteval.kinds.prompts import STYLES, PromptError, build_prompt
-from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Kind, Prompt, Sample, TextPart
+from fasteval.kinds.prompts import PROMPT_STYLES, PromptError, build_prompt
+from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Prompt, Sample, TextPart
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IMG = ImageRef("iVBORw0KGgo=", "image/png")
@@ -17,11 +17,11 @@ IMG2 = ImageRef("/9j/4AAQ", "image/jpeg")
 MCQ_END = "Please select the correct answer from the options above. \n"
 
 
-def _spec(name: str, kind: Kind, *, yorn_suffix: str = "") -> BenchmarkSpec:
+def _spec(name: str, kind: str, *, suffix: str = "") -> BenchmarkSpec:
     """The real benchmark's spec (its TOML declares the model-style suffixes), else a bare one."""
-    if name in all_specs() and not yorn_suffix:
+    if name in all_specs() and not suffix:
         return get_spec(name)
-    return BenchmarkSpec(name=name, kind=kind, url=None, md5=None, scorer=kind, yorn_suffix=yorn_suffix)
+    return BenchmarkSpec(name=name, kind=kind, url=None, md5=None, scorer=kind, suffix=suffix)
 
 
 def _sample(question: str, options: dict[str, str] | None = None, hint: str | None = None) -> Sample:
@@ -51,8 +51,8 @@ def test_yorn_default_is_the_bare_question_after_the_image() -> None:
     assert prompt == Prompt(parts=(ImagePart(IMG), TextPart(MME_Q)))
 
 
-def test_yorn_suffix_from_the_spec_is_appended() -> None:
-    spec = _spec("AMBER", "yorn", yorn_suffix="\nPlease answer yes or no.")
+def test_suffix_from_the_spec_is_appended() -> None:
+    spec = _spec("AMBER", "yorn", suffix="\nPlease answer yes or no.")
     assert (
         _text(build_prompt(spec, _sample("Is there a dog?"))) == "Is there a dog?\nPlease answer yes or no."
     )
@@ -100,7 +100,7 @@ def test_internvl2_mcq_is_build_multi_choice_prompt() -> None:
     )
 
 
-def test_internvl2_yorn_suffix_depends_on_the_benchmark() -> None:
+def test_internvl2_suffix_depends_on_the_benchmark() -> None:
     assert _text(build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "internvl2")) == (
         MME_Q + " Answer the question using a single word or phrase."
     )
@@ -130,8 +130,43 @@ def test_qwen2vl_yorn_adds_its_suffix_only_where_vlmevalkit_does() -> None:
 
 
 def test_styles_are_listed_and_an_unknown_one_is_a_one_line_error() -> None:
-    assert set(STYLES) == {"default", "internvl2", "qwen2vl"}
+    assert set(PROMPT_STYLES) == {"default", "internvl2", "qwen2vl"}
     with pytest.raises(
         PromptError, match="unknown prompt style 'llava'; use one of: default, internvl2, qwen2vl"
     ):
         build_prompt(_spec("MME", "yorn"), _sample(MME_Q), "llava")
+
+
+# ---------------------------------------------------------------------------------------------
+# Images placed at their tags (MMMU's split_MMMU)
+# ---------------------------------------------------------------------------------------------
+
+
+def _mmmu_sample(question: str, n_images: int) -> Sample:
+    images = tuple(ImageRef(f"b64-{i}", "image/png") for i in range(1, n_images + 1))
+    return Sample(dataset="M", index=7, question=question, images=images, options={}, answer="A")
+
+
+def test_interleaved_benchmarks_place_each_image_at_its_tag_in_the_default_style() -> None:
+    spec = BenchmarkSpec(name="M", kind="mcq", url=None, md5=None, scorer="mcq", interleave_images=True)
+    sample = _mmmu_sample("Compare <image 2> with <image 1>. Which <image 2>?", 3)
+    parts = build_prompt(spec, sample).parts
+    kinds = [p.image.b64 if isinstance(p, ImagePart) else p.text for p in parts]
+    assert kinds == [
+        "Question: Compare ",
+        "b64-2",
+        " with ",
+        "b64-1",
+        ". Which ",
+        "b64-2",  # named twice: sent twice; image 3 is never named, so never sent
+        "?\n",
+    ]
+    internvl = build_prompt(spec, sample, "internvl2").parts  # model styles: images first, tags as text
+    assert [type(p) for p in internvl] == [ImagePart, ImagePart, ImagePart, TextPart]
+    assert "<image 2>" in internvl[-1].text  # type: ignore[union-attr]
+
+
+def test_a_tag_naming_a_missing_image_is_one_line_naming_the_row() -> None:
+    spec = BenchmarkSpec(name="M", kind="mcq", url=None, md5=None, scorer="mcq", interleave_images=True)
+    with pytest.raises(PromptError, match=r"M row 7: the question names <image 3> but the row has 2"):
+        build_prompt(spec, _mmmu_sample("See <image 3>", 2))

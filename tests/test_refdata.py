@@ -16,7 +16,8 @@ import pytest
 
 from fasteval.data.benchmarks import get_spec
 from fasteval.data.tabular import read_table
-from fasteval.scoring.evaluate import evaluate_file, score_predictions
+from fasteval.report.files import evaluate_file
+from fasteval.scoring.evaluate import score_predictions
 
 SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = SHARED / "refdata"

@@ -8,20 +8,22 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.data.benchmarks import SCORER_NAMES, get_spec
-from fasteval.report.files import headline, samples_frame, score_file_name, score_table, write_reports
-from fasteval.scoring import SCORERS, ScoreOptions, ScoringError, pending_judge, score_mme, wilson_interval
+from fasteval.data.benchmarks import all_specs, get_spec
+from fasteval.kinds import kind_named
+from fasteval.kinds.base import Verdict
+from fasteval.report.files import headline, samples_frame, score_table, write_reports
+from fasteval.scoring import SCORERS, ScoreOptions, ScoringError, score_mme, wilson_interval
 from fasteval.scoring.evaluate import score_predictions
 from fasteval.scoring.yorn import MME_PERCEPTION, MME_REASONING
-from fasteval.types import BenchmarkSpec
+from fasteval.types import BenchmarkSpec, Method
 
 MCQ = BenchmarkSpec(name="T", kind="mcq", url=None, md5=None, scorer="mcq")
 CIRC = BenchmarkSpec(name="T", kind="mcq", url=None, md5=None, scorer="mcq", circular=True)
 OPTS = {"A": ["red"] * 6, "B": ["blue"] * 6, "C": ["green"] * 6}
 
 
-def test_registry_covers_every_scorer_a_spec_may_name() -> None:
-    assert set(SCORERS) == set(SCORER_NAMES)
+def test_every_benchmark_names_a_registered_scorer() -> None:
+    assert {spec.scorer for spec in all_specs().values()} <= set(SCORERS)
 
 
 def _mme_rows(answer: str) -> pl.DataFrame:
@@ -94,23 +96,19 @@ def test_circular_group_hits_only_if_every_present_rotation_hits() -> None:
     assert headline(scored)["n"] == 2
 
 
-def test_unresolved_rows_are_misses_and_only_viable_ones_go_to_a_judge() -> None:
+def test_unresolved_rows_are_misses_and_judge_verdicts_decide_only_those() -> None:
     dataset = pl.DataFrame(
         {"index": [1, 1_000_001, 2, 1_000_002], **{k: v[:4] for k, v in OPTS.items()}, "answer": list("ABAC")}
     )
     preds = dataset.drop("answer").with_columns(prediction=pl.Series(["A", "purple?", "B", "purple?"]))
     scored = score_predictions(CIRC, preds, dataset=dataset)
     assert scored.n_unresolved == 2 and scored.result.table["Overall"][0] == 0.0
-    pending = pending_judge(
-        scored.result.rows.with_columns(
-            extracted=pl.when(pl.col("method") == "unresolved").then(None).otherwise(pl.col("extracted"))
-        ),
-        circular=True,
-    )
-    assert pending["index"].to_list() == [1_000_001]  # group 2 already failed on an exact mismatch
-    judged = score_predictions(CIRC, preds, dataset=dataset, judge_answers={1_000_001: "B"})
-    assert judged.result.table["Overall"][0] == 0.5
-    assert "judge" in judged.result.rows["method"].to_list()
+    said = {k: Verdict("B", Method.JUDGE, "B", 1, "judge-m") for k in ("1", "1000001")}
+    judged = score_predictions(CIRC, preds, dataset=dataset, verdicts=said)
+    assert judged.result.table["Overall"][0] == 0.5  # row 1 was exact (A): the verdict for it is ignored
+    rows = judged.result.rows
+    assert rows.filter(pl.col("method") == "judge")["index"].to_list() == [1_000_001]
+    assert rows.filter(pl.col("index") == 1_000_001)["judge_model"].to_list() == ["judge-m"]
 
 
 def test_mcq_ground_truth_comes_from_the_dataset_not_the_predictions() -> None:
@@ -166,8 +164,8 @@ def test_wilson_interval_brackets_the_proportion_and_stays_in_range() -> None:
 def test_reports_are_named_like_vlmevalkit_and_carry_the_rules(tmp_path: Path) -> None:
     scored = score_predictions(get_spec("MME"), _mme_rows("Yes"))
     paths = write_reports(scored, model="M", out_dir=tmp_path)
-    assert paths["score"].name == score_file_name("M", "MME", "yorn") == "M_MME_score.csv"
-    assert score_file_name("M", "MMStar", "mcq") == "M_MMStar_acc.csv"
+    assert paths["score"].name == "M_MME_score.csv"
+    assert kind_named("mcq").score_file("M", get_spec("MMStar")) == "M_MMStar_acc.csv"
     samples = pl.read_parquet(paths["samples"])
     assert samples.height == samples_frame(scored).height == 84
     assert set(samples["rules"]) == {scored.effective_rules}

@@ -7,7 +7,6 @@ Modes: `all` (infer, then score each dataset as soon as its last answer is store
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -23,28 +22,24 @@ from rich.console import Console
 from rich.table import Table
 
 from fasteval import __version__
-from fasteval.cli.settings import Settings, load_settings
+from fasteval.cli.progress import RunProgress
+from fasteval.cli.settings import Settings
+from fasteval.config import RunConfig
 from fasteval.data.benchmarks import resolve_spec
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
 from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
 from fasteval.errors import FastevalError
-from fasteval.inference.progress import RunProgress
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
 from fasteval.inference.store import RunStore
-from fasteval.inference.targets import api_key, resolve_targets
-from fasteval.judge.core import (
-    EXACT_MATCHING,
-    ItemFactory,
-    JudgeOutcome,
-    JudgeRun,
-    JudgeStage,
-    judge_items,
-    resolve_judge,
-)
+from fasteval.inference.targets import resolve_targets
+from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
+from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
+from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
-from fasteval.report.files import headline, method_counts, score_table, write_reports
-from fasteval.scoring.evaluate import Scored, evaluate_file, judge_table, read_dataset, score_predictions
+from fasteval.report.files import evaluate_file, headline, method_counts, score_table, write_reports
+from fasteval.report.text import fmt_number
+from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
@@ -57,34 +52,30 @@ class Loaded:
     dataset: Dataset
 
 
-async def run(args: argparse.Namespace, *, environ: Mapping[str, str], cwd: Path) -> int:
-    settings = load_settings(environ, cwd)
+async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str]) -> int:
     console = Console(stderr=False, highlight=False)
-    lmudata = args.lmudata or settings.lmudata
-    args.dataset_cache = settings.cache_dir / "datasets"  # never write into a (shared) LMUData
-    if args.mode == "eval":
-        return await _eval(args, settings, lmudata, console, environ)
-    specs = [resolve_spec(name, lmudata) for name in args.data or ()]  # unknown names fail first
-    targets = await resolve_targets(args, environ)
-    if args.mode == "perf":
+    lmudata = cfg.lmudata
+    if cfg.mode == "eval":
+        return await _eval(cfg, settings, lmudata, console, environ)
+    specs = [resolve_spec(name, lmudata) for name in cfg.data]  # unknown names fail first
+    targets = await resolve_targets(cfg)
+    if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
-        return await run_perf(
-            args, targets=targets, specs=specs, lmudata=lmudata, console=console, environ=environ
-        )
-    judges = judge_run(args, settings, environ) if args.mode == "all" else None
+        return await run_perf(cfg, targets=targets, specs=specs, console=console)
+    judges = judge_run(cfg, settings, environ) if cfg.mode == "all" else None
     if judges is not None:
         await judges.start(specs)  # a dead judge stops the run here, before any generation
         _say_fell_back(judges)
     try:
-        return await _infer(args, settings, lmudata, console, environ, specs, targets, judges)
+        return await _infer(cfg, settings, lmudata, console, environ, specs, targets, judges)
     finally:
         if judges is not None:
             await judges.close()
 
 
 async def _infer(
-    args: argparse.Namespace,
+    cfg: RunConfig,
     settings: Settings,
     lmudata: Path,
     console: Console,
@@ -93,11 +84,11 @@ async def _infer(
     targets: list[Target],
     judges: JudgeRun | None,
 ) -> int:
-    concurrency = args.concurrency[0]
-    loaded = [_load(spec, lmudata, args, console) for spec in specs]
-    params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, timeout_s=args.timeout)
+    concurrency = cfg.concurrency[0]
+    loaded = [_load(spec, lmudata, cfg, console) for spec in specs]
+    params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
     jobs = {
-        t.name: [make_job(t, d.spec, d.dataset, d.file, args.work_dir, params, args.limit) for d in loaded]
+        t.name: [make_job(t, d.spec, d.dataset, d.file, cfg.work_dir, params, cfg.limit) for d in loaded]
         for t in targets
     }
     for target_jobs in jobs.values():
@@ -107,7 +98,7 @@ async def _infer(
                     f"{job.dataset_file.path} has no image column: it can be scored "
                     "(--mode eval --pred FILE) but not sent to a model; use the full VLMEvalKit TSV"
                 )
-    progress = RunProgress(console, [j for js in jobs.values() for j in js], args.rules)
+    progress = RunProgress(console, [j for js in jobs.values() for j in js], cfg.rules)
     outcomes: list[JobOutcome] = []
     stages: dict[int, JudgeStage] = {}
     if judges is not None:
@@ -129,12 +120,12 @@ async def _infer(
         job_judge = stage.job_judge if stage is not None else None
         judged = judges.outcome(job.spec, job_judge, verdicts) if judges is not None else None
         outcome = await asyncio.to_thread(
-            finalize, job, args, settings, score=args.mode == "all", judged=judged
+            finalize, job, cfg, settings, score=cfg.mode == "all", judged=judged
         )
         outcomes.append(outcome)
         progress.job_finished(job, outcome.scored)
 
-    key = api_key(args, environ)
+    key = cfg.api_key
     with progress:
         reports = await asyncio.gather(
             *(
@@ -142,7 +133,7 @@ async def _infer(
                     t,
                     jobs[t.name],
                     concurrency=concurrency,
-                    retry=args.retry,
+                    retry=cfg.retry,
                     params=params,
                     api_key=key,
                     on_result=progress.on_result,
@@ -155,7 +146,7 @@ async def _infer(
     for stage in stages.values():  # a crashed job leaves its judge calls behind: stop them
         await stage.cancel()
     for report in reports:
-        _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], args)
+        _write_target_summary(report, [o for o in outcomes if o.job.target is report.target], cfg)
     status = _judge_status(console, [(o.job.target.name, o.job.spec.name, o.judged) for o in outcomes])
     return _stop_status(reports, max(status, _report(console, outcomes, reports)))
 
@@ -196,22 +187,22 @@ def _stop_status(reports: list[TargetReport], status: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _locate(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console: Console) -> DatasetFile:
+def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> DatasetFile:
     """The benchmark's TSV (downloaded if missing); conversions and MD5s go to fasteval's cache."""
     file = locate(
         spec,
         lmudata,
-        download=not args.no_download,
+        download=not cfg.no_download,
         progress=console.is_terminal,
-        cache_dir=args.dataset_cache,
+        cache_dir=cfg.dataset_cache,
     )
     if file.warning:  # one line on stderr: stdout stays the results
         print(f"fasteval: warning: {file.warning}", file=sys.stderr)
     return file
 
 
-def _load(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console: Console) -> Loaded:
-    file = _locate(spec, lmudata, args, console)
+def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> Loaded:
+    file = _locate(spec, lmudata, cfg, console)
     return Loaded(spec, file, load(spec, file))
 
 
@@ -220,28 +211,29 @@ def _load(spec: BenchmarkSpec, lmudata: Path, args: argparse.Namespace, console:
 # ---------------------------------------------------------------------------------------------
 
 
-def judge_run(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> JudgeRun:
+def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) -> JudgeRun:
     """The run's judge from flags, then `.env`/environment, then the server `make judge` started."""
     servers: list[Any] = []
-    if args.judge != EXACT_MATCHING and not (args.judge_base_url or settings.openai_api_base):
+    if cfg.judge != EXACT_MATCHING and not (cfg.judge_base_url or settings.openai_api_base):
         from fasteval.serving.serve import default_state_dir, running_servers
 
-        servers = running_servers(args.state_dir or default_state_dir(), role="judge")
+        servers = running_servers(cfg.state_dir or default_state_dir(), role="judge")
     plan = resolve_judge(
-        judge=args.judge,
-        base_url=args.judge_base_url,
-        key=args.judge_key,
+        judge=cfg.judge,
+        base_url=cfg.judge_base_url,
+        key=cfg.judge_key,
         settings=settings,
         judge_servers=servers,
     )
     return JudgeRun(
         plan,
-        rules=args.rules,
-        concurrency=args.judge_concurrency,
-        retry=args.retry,
-        unparsed=args.judge_unparsed,
-        seed=args.seed,
-        fallback=args.judge_fallback,
+        rules=cfg.rules,
+        concurrency=cfg.judge_concurrency,
+        retry=cfg.retry,
+        unparsed=cfg.judge_unparsed,
+        seed=cfg.seed,
+        fallback=cfg.judge_fallback,
+        replay=cfg.mode == "eval",
     )
 
 
@@ -292,7 +284,7 @@ def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def finalize(
     job: Job,
-    args: argparse.Namespace,
+    cfg: RunConfig,
     settings: Settings,
     *,
     score: bool,
@@ -301,7 +293,7 @@ def finalize(
     """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary."""
     preds, stored = predictions_frame(job)
     model, name = job.target.name, job.spec.name
-    out_dir = args.work_dir / model
+    out_dir = cfg.work_dir / model
     out_dir.mkdir(parents=True, exist_ok=True)
     pred_path = out_dir / f"{model}_{name}.{settings.pred_format}"
     (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
@@ -312,11 +304,11 @@ def finalize(
     )
     scored = None
     if score and preds.height:
-        dataset = job.dataset.meta if job.spec.kind == "mcq" else None
-        partial = preds.height < len(job.keys)
+        dataset = job.dataset.meta if kind_named(job.spec.kind).needs_dataset else None
+        partial = preds.height < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
-            job.spec, preds, dataset=dataset, rules=args.rules, partial=partial, verdicts=verdicts
+            job.spec, preds, dataset=dataset, rules=cfg.rules, partial=partial, verdicts=verdicts
         )
         written = write_reports(
             scored, model=model, out_dir=out_dir, coverage=store_coverage(job.keys, stored)
@@ -325,11 +317,11 @@ def finalize(
     this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
     perf = summarize(this_run).to_json_dict() if this_run.height else {}
     outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged)
-    _write_dataset_summary(outcome, args)
+    _write_dataset_summary(outcome, cfg)
     return outcome
 
 
-def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> None:
+def _write_dataset_summary(outcome: JobOutcome, cfg: RunConfig) -> None:
     job = outcome.job
     entry: dict[str, Any] = {
         "dataset": job.spec.name,
@@ -344,29 +336,29 @@ def _write_dataset_summary(outcome: JobOutcome, args: argparse.Namespace) -> Non
         "scores_cover_rows": outcome.n_ok,
         "coverage": _coverage(outcome).to_json(),
         "rules": outcome.scored.effective_rules if outcome.scored else None,
-        "judge": _judge_summary(outcome.judged, args),
+        "judge": _judge_summary(outcome.judged, cfg),
         "scores": headline(outcome.scored) if outcome.scored else None,
         "unresolved_by_exact_matching": _unresolved_by_exact(outcome.scored),
         "extraction": method_counts(outcome.scored) if outcome.scored else None,
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
-        "gen_params": {"max_tokens": args.max_tokens, "temperature": args.temperature},
+        "gen_params": {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature},
         "perf": outcome.perf,
         "files": outcome.paths,
         "fasteval_version": __version__,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _update_summary(args.work_dir / job.target.name / "summary.json", {"datasets": {job.spec.name: entry}})
+    _update_summary(cfg.work_dir / job.target.name / "summary.json", {"datasets": {job.spec.name: entry}})
 
 
 def _coverage(outcome: JobOutcome) -> Coverage:
     return Coverage(rows=outcome.n_rows, scored=outcome.n_ok, failed=sum(outcome.failures.values()))
 
 
-def _judge_summary(judged: JudgeOutcome | None, args: argparse.Namespace) -> dict[str, Any]:
+def _judge_summary(judged: JudgeOutcome | None, cfg: RunConfig) -> dict[str, Any]:
     if judged is not None:
         return judged.summary()
-    return {"mode": EXACT_MATCHING, "reason": f"--mode {args.mode}: nothing was scored"}
+    return {"mode": EXACT_MATCHING, "reason": f"--mode {cfg.mode}: nothing was scored"}
 
 
 def _unresolved_by_exact(scored: Scored | None) -> int | None:
@@ -375,10 +367,10 @@ def _unresolved_by_exact(scored: Scored | None) -> int | None:
     return sum(n for method, n in method_counts(scored).items() if method != Method.EXACT.value)
 
 
-def _write_target_summary(report: TargetReport, outcomes: list[JobOutcome], args: argparse.Namespace) -> None:
+def _write_target_summary(report: TargetReport, outcomes: list[JobOutcome], cfg: RunConfig) -> None:
     endpoints = [asdict(s) for s in report.endpoints]
     _update_summary(
-        args.work_dir / report.target.name / "summary.json",
+        cfg.work_dir / report.target.name / "summary.json",
         {"run": {"run_id": report.run_id, "wall_s": report.wall_s, "endpoints": endpoints}},
     )
 
@@ -426,16 +418,16 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
         # the benchmark's own headline (e.g. MME perception/reasoning, MCQ Overall); full set in summary.json
         head = dict(o.scored.result.headline) if o.scored is not None else {}
-        scores = "\n".join(f"{k} {_fmt(v)}" for k, v in list(head.items())[:3])
+        scores = "\n".join(f"{k} {fmt_number(v)}" for k, v in list(head.items())[:3])
         perf = o.perf
         table.add_row(
             o.job.target.name,
             o.job.spec.name,
             f"{o.n_ok}/{o.n_rows}",
             scores or "-",
-            _fmt(perf.get("request_throughput")),
-            _fmt(perf.get("output_throughput")),
-            _fmt(perf.get("mean_ttft_ms")),
+            fmt_number(perf.get("request_throughput")),
+            fmt_number(perf.get("output_throughput")),
+            fmt_number(perf.get("mean_ttft_ms")),
         )
         if o.failures:
             any_failed = True
@@ -466,45 +458,29 @@ def _retry_hint(failures: Mapping[str, int]) -> str:
     return "rerun the same command to retry them"
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
-    return str(value)
-
-
 # ---------------------------------------------------------------------------------------------
 # --mode eval
 # ---------------------------------------------------------------------------------------------
 
 
 async def _eval(
-    args: argparse.Namespace, settings: Settings, lmudata: Path, console: Console, environ: Mapping[str, str]
+    cfg: RunConfig, settings: Settings, lmudata: Path, console: Console, environ: Mapping[str, str]
 ) -> int:
     """Score stored predictions (or a VLMEvalKit file with --pred), asking the judge what exact
     matching cannot resolve; replies already cached for this judge are not asked again."""
-    if args.pred is not None:
-        if len(args.data) != 1 or not args.model or len(args.model) != 1:
-            raise FastevalError("--pred scores one file: give exactly one --data NAME and one --model NAME")
-        if not args.pred.is_file():
-            raise FastevalError(f"prediction file {args.pred} not found: check the path")
-    elif not args.model:
-        raise FastevalError("--mode eval without --pred rescores stored runs: name them with --model NAME")
-    specs = [resolve_spec(name, lmudata) for name in args.data]
-    judges = judge_run(args, settings, environ)
+    specs = [resolve_spec(name, lmudata) for name in cfg.data]
+    judges = judge_run(cfg, settings, environ)
     await judges.start(specs)
     _say_fell_back(judges)
     judged: list[tuple[str, str, JudgeOutcome | None]] = []
     try:
-        if args.pred is not None:
-            judged.append(
-                (args.model[0], specs[0].name, await _eval_file(args, specs[0], lmudata, console, judges))
-            )
+        if cfg.pred is not None:
+            outcome = await _eval_file(cfg, cfg.pred, specs[0], lmudata, console, judges)
+            judged.append((cfg.model[0], specs[0].name, outcome))
         else:
-            for model in args.model:
+            for model in cfg.model:
                 for spec in specs:
-                    outcome = await _eval_stored(args, model, spec, lmudata, console, judges)
+                    outcome = await _eval_stored(cfg, model, spec, lmudata, console, judges)
                     judged.append((model, spec.name, outcome))
     finally:
         await judges.close()
@@ -518,78 +494,73 @@ async def _judge_frame(
     job_judge = judges.job_judge(store_dir) if judges.plan.for_spec(spec, judges.rules)[0] else None
     if job_judge is None:
         return judges.outcome(spec, None, {})
-    table = judge_table(spec, preds, dataset)
-    factory = ItemFactory(spec, table, judges.rules)
-    keys = [as_vlmeval_str(v) for v in table.get_column("index").to_list()]
-    texts = [as_vlmeval_str(v) for v in table.get_column("prediction").to_list()]
-    items = [factory.item(k, t) for k, t in zip(keys, texts, strict=True)]
-    verdicts = await judge_items(job_judge, items, circular=spec.circular)
+    verdicts = await judge_table(job_judge, RowSource(spec, preds, dataset, judges.rules))
     return judges.outcome(spec, job_judge, verdicts)
 
 
 async def _eval_file(
-    args: argparse.Namespace, spec: BenchmarkSpec, lmudata: Path, console: Console, judges: JudgeRun
+    cfg: RunConfig, pred_path: Path, spec: BenchmarkSpec, lmudata: Path, console: Console, judges: JudgeRun
 ) -> JudgeOutcome:
-    model = args.model[0]
-    file = _locate(spec, lmudata, args, console)
+    model = cfg.model[0]
+    file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
-    dataset = meta if spec.kind == "mcq" else None
-    pred = read_table(args.pred)
+    dataset = meta if kind_named(spec.kind).needs_dataset else None
+    pred = read_table(pred_path)
     coverage = file_coverage(meta, pred)
-    warn_duplicate_index(pred, args.pred)
+    warn_duplicate_index(pred, pred_path)
     judged = await _judge_frame(
-        judges, spec, pred, dataset, RunStore.for_run(args.work_dir, model, spec.name).dir
+        judges, spec, pred, dataset, RunStore.for_run(cfg.work_dir, model, spec.name).dir
     )
     result = evaluate_file(
         spec,
         file.path,
-        args.pred,
+        pred_path,
         model=model,
-        work_dir=args.work_dir,
-        rules=args.rules,
+        work_dir=cfg.work_dir,
+        rules=cfg.rules,
         verdicts=judged.verdicts,
         coverage=coverage,
     )
-    _eval_summary(args, model, spec, result.scored, judged, {k: str(v) for k, v in result.paths.items()})
+    _eval_summary(cfg, model, spec, result.scored, judged, {k: str(v) for k, v in result.paths.items()})
     console.print(score_table(result.scored))
-    console.print(f"{model} / {spec.name}: {coverage.line()} of {args.pred}")
+    console.print(f"{model} / {spec.name}: {coverage.line()} of {pred_path}")
     for role, path in result.paths.items():
         console.print(f"  {role}: {path}")
     return judged
 
 
 async def _eval_stored(
-    args: argparse.Namespace,
+    cfg: RunConfig,
     model: str,
     spec: BenchmarkSpec,
     lmudata: Path,
     console: Console,
     judges: JudgeRun,
 ) -> JudgeOutcome:
-    store = RunStore.for_run(args.work_dir, model, spec.name)
+    store = RunStore.for_run(cfg.work_dir, model, spec.name)
     if not store.segments():
         raise FastevalError(
-            f"no stored predictions for {model} / {spec.name} under {args.work_dir}: run --mode infer first"
+            f"no stored predictions for {model} / {spec.name} under {cfg.work_dir}: run --mode infer first"
         )
-    file = _locate(spec, lmudata, args, console)
+    file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
     stored = store.read()
     preds = answered_rows(meta, stored)
     coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
-    dataset = meta if spec.kind == "mcq" else None
+    dataset = meta if kind_named(spec.kind).needs_dataset else None
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(
-        spec, preds, dataset=dataset, rules=args.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec, preds, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
     )
-    paths = write_reports(scored, model=model, out_dir=args.work_dir / model, coverage=coverage)
-    _eval_summary(args, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
+    paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
+    _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
     console.print(score_table(scored))
     console.print(f"{model} / {spec.name}: {coverage.line()}; files: {paths['score']}")
     return judged
 
 
 def _eval_summary(
-    args: argparse.Namespace,
+    cfg: RunConfig,
     model: str,
     spec: BenchmarkSpec,
     scored: Scored,
@@ -606,5 +577,5 @@ def _eval_summary(
         "rescored_files": files,
         "rescored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    path = args.work_dir / model / "summary.json"
+    path = cfg.work_dir / model / "summary.json"
     _update_summary(path, {"datasets": {spec.name: fields}}, dataset_fields=True)

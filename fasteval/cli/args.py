@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:  # `fasteval report ...`; anything else is bench.py
+        from fasteval.report.cli import main as report_main
+
+        return report_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.data and not (args.mode == "perf" and args.synthetic):
@@ -117,9 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from fasteval.cli.app import run  # after parsing: `--help` stays instant
+    from fasteval.cli.config import build_config
+    from fasteval.cli.settings import load_settings
 
+    environ = dict(os.environ)
     try:
-        return asyncio.run(run(args, environ=dict(os.environ), cwd=Path.cwd()))
+        settings = load_settings(environ, Path.cwd())
+        cfg = build_config(args, settings, environ)  # every flag checked before anything is read or sent
+        return asyncio.run(run(cfg, settings, environ=environ))
     except FastevalError as exc:
         print(f"fasteval: error: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from fasteval.resources import cache_dir
+
 
 class Secret:
     """A string that never prints itself."""
@@ -49,7 +51,7 @@ class Settings:
     lmudata: Path
     pred_format: str  # "xlsx" (VLMEvalKit's default) or "tsv"
     # fasteval's own cache: dataset conversions and MD5s ($FASTEVAL_CACHE, default ~/.cache/fasteval)
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "fasteval")
+    cache_dir: Path = field(default_factory=cache_dir)
 
 
 def merged_env(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
@@ -74,5 +76,5 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         local_llm=env.get("LOCAL_LLM"),
         lmudata=Path(lmu).expanduser() if lmu else Path.home() / "LMUData",
         pred_format=pred_format,
-        cache_dir=Path(env.get("FASTEVAL_CACHE", "~/.cache/fasteval")).expanduser(),
+        cache_dir=cache_dir(env),
     )

@@ -11,17 +11,17 @@ import tomllib
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from fasteval.errors import FastevalError
+from fasteval.kinds import KINDS
 from fasteval.resources import data_dir
-from fasteval.types import BenchmarkSpec, Kind
+from fasteval.scoring import SCORERS
+from fasteval.types import BenchmarkSpec
 
-SCORER_NAMES: frozenset[str] = frozenset({"mme", "pope", "hallusion", "yorn", "mcq"})
 OFFICIAL_RULES: frozenset[str] = frozenset({"mme", "pope", "mmstar", "seed"})
-_KINDS: frozenset[str] = frozenset(get_args(Kind))
 _REQUIRED = ("name", "kind", "scorer")
-_STR_FIELDS = ("name", "kind", "scorer", "prompt", "judge", "yorn_suffix", "description")
+_STR_FIELDS = ("name", "kind", "scorer", "judge", "suffix", "description")
 _OPTIONAL_STR_FIELDS = ("url", "md5", "official_rule")
 
 
@@ -66,7 +66,6 @@ def resolve_spec(name: str, lmudata: Path) -> BenchmarkSpec:
             url=None,
             md5=None,
             scorer="mcq",
-            prompt="mcq",
             description=f"custom multiple-choice benchmark read from {tsv}",
         )
 
@@ -111,28 +110,25 @@ def spec_from_mapping(raw: dict[str, Any], *, source: str, expected_name: str | 
             raise bad(key, f"must be a string (omit it for none), got {type(raw[key]).__name__}")
     if expected_name is not None and raw["name"] != expected_name:
         raise bad("name", f"is {raw['name']!r} but the file is named {expected_name}.toml; make them equal")
-    if raw["kind"] not in _KINDS:
-        raise bad("kind", f"is {raw['kind']!r}; use one of {', '.join(sorted(_KINDS))}")
-    if raw["scorer"] not in SCORER_NAMES:
-        raise bad("scorer", f"is {raw['scorer']!r}; use one of {', '.join(sorted(SCORER_NAMES))}")
+    if raw["kind"] not in KINDS:
+        raise bad("kind", f"is {raw['kind']!r}; use one of {', '.join(sorted(KINDS))}")
+    if raw["scorer"] not in SCORERS:
+        raise bad("scorer", f"is {raw['scorer']!r}; use one of {', '.join(sorted(SCORERS))}")
     official = raw.get("official_rule")
     if official is not None and official not in OFFICIAL_RULES:
         allowed = ", ".join(sorted(OFFICIAL_RULES))
         raise bad("official_rule", f"is {official!r}; use one of {allowed} or omit it")
-    if "circular" in raw and not isinstance(raw["circular"], bool):
-        raise bad("circular", "must be true or false")
-    categories = raw.get("categories", [])
-    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-        raise bad("categories", "must be a list of strings")
+    for flag in ("circular", "interleave_images"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            raise bad(flag, "must be true or false")
     md5 = raw.get("md5")
     if md5 is not None and (len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5)):
         raise bad("md5", f"is {md5!r}; expected 32 lowercase hex digits")
-    suffixes = raw.get("style_yorn_suffix", {})
+    suffixes = raw.get("style_suffix", {})
     if not isinstance(suffixes, dict) or not all(isinstance(v, str) for v in suffixes.values()):
-        raise bad("style_yorn_suffix", 'must be a table of prompt style = "text"')
-    values = {k: v for k, v in raw.items() if k not in ("categories", "style_yorn_suffix")}
+        raise bad("style_suffix", 'must be a table of prompt style = "text"')
+    values = {k: v for k, v in raw.items() if k != "style_suffix"}
     return BenchmarkSpec(
         **{"url": None, "md5": None, **values},
-        categories=tuple(categories),
-        style_yorn_suffix=tuple(sorted(suffixes.items())),
+        style_suffix=tuple(sorted(suffixes.items())),
     )

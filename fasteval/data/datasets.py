@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import shutil
-import string
 import sys
 import tempfile
 from collections.abc import Collection, Iterator, Sequence
@@ -47,7 +46,7 @@ from fasteval.data.download import download_md5, file_md5
 from fasteval.data.images import ImageError, check_base64, is_reference, sniff_mime, split_cell
 from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str, read_table, warn_duplicate_index
 from fasteval.errors import FastevalError
-from fasteval.types import BenchmarkSpec, ImageRef, Sample
+from fasteval.types import OPTION_LETTERS, BenchmarkSpec, ImageRef, Sample
 
 CACHE_DIR = ".fasteval_cache"
 CACHE_VERSION = "v1"
@@ -55,10 +54,9 @@ ROW_GROUP_BYTES = 16 << 20
 """Image text per Parquet row group: what `iter_samples` holds in memory at once."""
 
 REQUIRED = ("index", "question", "answer")
-LETTERS = tuple(string.ascii_uppercase)
 _ROW = "__row"  # the row's position in images.parquet (= its data row in the TSV)
 _REF = "__ref_row"  # for a reference cell: the position of the row whose image it uses
-_TEXT = frozenset({"index", "question", "answer", "hint", "image", _ROW, _REF, *LETTERS})
+_TEXT = frozenset({"index", "question", "answer", "hint", "image", _ROW, _REF, *OPTION_LETTERS})
 
 
 class DatasetError(FastevalError):
@@ -235,7 +233,7 @@ def _sample(
         index=int(row["index"]) if as_int else key,
         question=as_vlmeval_str(row["question"]),
         images=images,
-        options={k: as_vlmeval_str(row[k]) for k in LETTERS if row.get(k) is not None},
+        options={k: as_vlmeval_str(row[k]) for k in OPTION_LETTERS if row.get(k) is not None},
         answer=None if answer is None else as_vlmeval_str(answer),
         hint=None if hint is None else as_vlmeval_str(hint),
         meta={c: row[c] for c in columns if c not in _TEXT},

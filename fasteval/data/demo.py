@@ -55,11 +55,11 @@ Shape = tuple[str, str, tuple[int, int], int]  # shape, colour name, centre, rad
 def _draw(shapes: Sequence[Shape]) -> Image.Image:
     img = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
     d = ImageDraw.Draw(img)
-    for kind, color, (x, y), r in shapes:
+    for shape, color, (x, y), r in shapes:
         box = (x - r, y - r, x + r, y + r)
-        if kind == "circle":
+        if shape == "circle":
             d.ellipse(box, fill=COLORS[color])
-        elif kind == "square":
+        elif shape == "square":
             d.rectangle(box, fill=COLORS[color])
         else:
             d.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=COLORS[color])

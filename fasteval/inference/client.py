@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import hashlib
 import json
 import random
 import re
@@ -38,7 +37,6 @@ __all__ = [
     "complete",
     "make_session",
     "parse_retry_after",
-    "request_hash",
 ]
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -127,20 +125,6 @@ def build_body(model: str, prompt: Prompt, params: GenParams, *, stream: bool = 
             pieces.append(json.dumps(url_prefix + image.b64)[1:-1].encode())
     pieces.append(rest.encode())
     return b"".join(pieces)
-
-
-def request_hash(model: str, prompt: Prompt, params: GenParams) -> str:
-    """A digest of everything that changes the answer, so resume never reuses a different request's reply.
-
-    Computed from the request skeleton and the raw image base64 without building the body.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps(_skeleton(model, prompt, params, True, "img"), sort_keys=True).encode())
-    for part in prompt.parts:
-        if isinstance(part, ImagePart):
-            h.update(part.image.mime.encode())
-            h.update(part.image.b64.encode("ascii", "surrogateescape"))
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

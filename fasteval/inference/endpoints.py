@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from fasteval.errors import FastevalError
+from fasteval.inference.model_list import parse_model_list
 from fasteval.types import ErrorKind
 
 __all__ = [
@@ -128,12 +129,12 @@ async def list_models(
             data = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise EndpointsUnreachable(f"{_fix_hint([base])} ({type(exc).__name__})") from exc
-    items = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(items, list):
+    try:
+        return [m.id for m in parse_model_list(data)]
+    except ValueError:
         raise EndpointsUnreachable(
             f"GET {shown} did not return an OpenAI model list: is it an OpenAI-compatible /v1?"
-        )
-    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
+        ) from None
 
 
 async def probe(

@@ -28,7 +28,7 @@ import pyarrow as pa
 from fasteval.errors import FastevalError
 from fasteval.types import Completion, Status
 
-__all__ = ["SCHEMA", "RunStore", "StoreError", "StoreLock", "StoreWriter", "new_run_id"]
+__all__ = ["SCHEMA", "RunStore", "StoreError", "StoreLock", "StoreWriter", "new_run_id", "read_segment"]
 
 SCHEMA = pa.schema(
     [
@@ -130,10 +130,10 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
     }
 
 
-def _read_segment(path: Path) -> list[pa.RecordBatch]:
-    """Every complete batch of one segment; a crash-truncated tail (or empty file) is dropped.
-
-    Segments written before a column was added get that column as nulls, so old runs stay readable.
+def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]:
+    """Every complete batch of one append-only segment (this store's, or the judge cache's); a
+    crash-truncated tail (or empty file) is dropped. Batches are conformed to `schema`, so segments
+    written before a column was added get that column as nulls and old runs stay readable.
     """
     batches: list[pa.RecordBatch] = []
     try:
@@ -141,7 +141,7 @@ def _read_segment(path: Path) -> list[pa.RecordBatch]:
             reader = pa.ipc.open_stream(f)
             while True:
                 try:
-                    batches.append(_conform(reader.read_next_batch()))
+                    batches.append(_conform(reader.read_next_batch(), schema))
                 except StopIteration:
                     break
     except (pa.ArrowInvalid, OSError, EOFError):
@@ -149,16 +149,16 @@ def _read_segment(path: Path) -> list[pa.RecordBatch]:
     return batches
 
 
-def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """`batch` in SCHEMA's column order, with columns it predates filled with nulls."""
-    if batch.schema.equals(SCHEMA):
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` in `schema`'s column order, with columns it predates filled with nulls."""
+    if batch.schema.equals(schema):
         return batch
     names = set(batch.schema.names)
     columns = [
         batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(batch.num_rows, f.type)
-        for f in SCHEMA
+        for f in schema
     ]
-    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 class StoreWriter:
@@ -296,7 +296,7 @@ class RunStore:
 
     def read_all(self) -> pl.DataFrame:
         """Every stored row of every run, in no particular order (for audits and perf of one run)."""
-        batches = [b for seg in self.segments() for b in _read_segment(seg)]
+        batches = [b for seg in self.segments() for b in read_segment(seg)]
         table = pa.Table.from_batches(batches, schema=SCHEMA)
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)

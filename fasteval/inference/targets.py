@@ -6,12 +6,11 @@ served name) become one target whose endpoints share the load.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
+from fasteval.config import RunConfig
 from fasteval.errors import FastevalError
 from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
@@ -21,44 +20,39 @@ class NoModel(FastevalError):
     """No server to evaluate was named or found."""
 
 
-def api_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
-    key: str | None = args.api_key or environ.get("FASTEVAL_API_KEY")
-    return key
-
-
-async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Target]:
+async def resolve_targets(cfg: RunConfig) -> list[Target]:
     """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
-    if args.api_base:
-        served = args.model_name or await _discover_served_name(args.api_base, api_key(args, environ))
-        names = args.model or [served]
+    if cfg.api_base:
+        served = cfg.model_name or await _discover_served_name(list(cfg.api_base), cfg.api_key)
+        names = list(cfg.model) or [served]
         if len(names) != 1:
             raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
         return [
             Target(
                 name=names[0],
                 served_name=served,
-                endpoints=tuple(args.api_base),
-                prompt_style=args.prompt_style or _registry_style(names[0]) or "default",
-                origin={"api_base": [redact_url(u) for u in args.api_base]},
+                endpoints=tuple(cfg.api_base),
+                prompt_style=cfg.prompt_style or _registry_style(names[0]) or "default",
+                origin={"api_base": [redact_url(u) for u in cfg.api_base]},
             )
         ]
     from fasteval.serving.serve import default_state_dir, running_servers
 
-    servers = running_servers(args.state_dir or default_state_dir(), role="vlm")
+    servers = running_servers(cfg.state_dir or default_state_dir(), role="vlm")
     if not servers:
         raise NoModel(
             "no model server is running: start one with `make serve MODEL=InternVL2-2B`, "
             "or evaluate any OpenAI-compatible endpoint with --api-base http://HOST:PORT/v1"
         )
-    if args.model:
+    if cfg.model:
         by_name = {s.name: s for s in servers} | {s.served_name: s for s in servers}
-        missing = [m for m in args.model if m not in by_name]
+        missing = [m for m in cfg.model if m not in by_name]
         if missing:
             raise NoModel(
                 f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
                 + _serve_hint(missing[0])
             )
-        chosen = [by_name[m] for m in args.model]
+        chosen = [by_name[m] for m in cfg.model]
     elif len(servers) > 1:
         raise NoModel(
             f"several models are running ({', '.join(s.name for s in servers)}): pick one with --model"
@@ -73,7 +67,7 @@ async def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) 
             name=group[0].name,
             served_name=served,
             endpoints=tuple(s.base_url for s in group),
-            prompt_style=args.prompt_style or _registry_style(group[0].name) or "default",
+            prompt_style=cfg.prompt_style or _registry_style(group[0].name) or "default",
             origin={
                 "engine": group[0].engine,
                 "argv": list(group[0].argv),

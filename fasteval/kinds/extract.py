@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from fasteval.errors import FastevalError
+from fasteval.types import OPTION_LETTERS
 
 RULES_2024: Final = "vlmevalkit-2024.07"
 RULES_2025: Final = "vlmevalkit-2025.08"
@@ -39,7 +40,6 @@ _REFUSALS = (
     "I'm sorry, but without the image provided",
     "Cannot determine the answer",
 )
-_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OPTION_PUNCT = str.maketrans({c: " " for c in ".()[],:;!*#{}"})
 _ANSWER_IS = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 
@@ -181,14 +181,8 @@ def extract_yorn(prediction: str, rules: str = DEFAULT_RULES, *, official_rule: 
 # ---------------------------------------------------------------------------------------------
 
 
-def can_infer_option(
-    prediction: str, choices: Mapping[str, str], matcher: McqMatcher, *, article_a_guard: bool = False
-) -> str | None:
-    """The option letter named in the prediction, 'Z' for a refusal, None when no letter decides.
-
-    `article_a_guard` reproduces what any non-empty `VERBOSE` environment variable does upstream:
-    a lone 'A' among more than 3 tokens is read as an article, not an option.
-    """
+def can_infer_option(prediction: str, choices: Mapping[str, str], matcher: McqMatcher) -> str | None:
+    """The option letter named in the prediction, 'Z' for a refusal, None when no letter decides."""
     if FAILED_API in prediction:
         return None
     if any(refusal in prediction for refusal in _REFUSALS):
@@ -196,8 +190,6 @@ def can_infer_option(
     tokens = prediction.translate(_OPTION_PUNCT).split()
     present = [ch for ch in choices if ch in tokens]
     if len(present) == 1:
-        if article_a_guard and "A" in tokens and len(tokens) > 3:
-            return None
         letter = present[0]
         if not matcher.last_tokens_rule or tokens.index(letter) > len(tokens) - 5:
             return letter
@@ -242,7 +234,7 @@ def mcq_seed_official(prediction: str, choices: Mapping[str, str]) -> str:
     """The letter rule behind SEED-Bench's published generation numbers (LLaVA's converter): the
     prediction must equal the answer letter exactly, so only a bare uppercase letter counts (even
     one whose option text pandas read as NA)."""
-    return prediction if len(prediction) == 1 and prediction in _UPPER else REFUSED
+    return prediction if len(prediction) == 1 and prediction in OPTION_LETTERS else REFUSED
 
 
 _MCQ_OFFICIAL = {"mmstar": mcq_mmstar_official, "seed": mcq_seed_official}
@@ -254,7 +246,6 @@ def extract_mcq(
     rules: str = DEFAULT_RULES,
     *,
     official_rule: str | None = None,
-    article_a_guard: bool = False,
 ) -> str | None:
     """An option letter or 'Z', or None when exact matching cannot decide (a judge may; else 'Z').
 
@@ -268,7 +259,7 @@ def extract_mcq(
             return _MCQ_OFFICIAL[rule](prediction, choices)
         eff = DEFAULT_RULES
     matcher = MATCHERS[eff]
-    letter = can_infer_option(prediction, choices, matcher, article_a_guard=article_a_guard)
+    letter = can_infer_option(prediction, choices, matcher)
     if letter is not None:
         return letter
     return can_infer_text(prediction, choices, matcher)

@@ -1,109 +1,61 @@
 """The user message for one sample, byte-for-byte as VLMEvalKit builds it.
 
-VLMEvalKit sends the dataset's template unless the model class opts in to its own prompt for
-that dataset (`use_custom_prompt`), and published numbers depend on which one was used. So the
-prompt is chosen by two things only: the benchmark's spec (kind, template, suffixes) and the
-model's prompt-style name from the engine registry. `STYLES` lists the styles:
+VLMEvalKit sends the dataset's template unless the model class opts in to its own prompt for that
+dataset (`use_custom_prompt`), and published numbers depend on which one was used. So the text is
+chosen by two things only: the benchmark's kind (which owns its text per style) and the model's
+prompt-style name from the engine registry (`PROMPT_STYLES`):
 
 * `default`: the dataset template (`ImageYORNDataset` / `ImageMCQDataset.build_prompt`).
-* `internvl2`: `InternVLChat.build_prompt` (`vlm/internvl/internvl_chat.py`, `utils.py:
-  build_multi_choice_prompt`), without the opt-in `USE_COT` / MPO variants.
-* `qwen2vl`: `Qwen2VLPromptMixin` (`vlm/qwen2_vl/prompt.py`).
+* `internvl2`: `InternVLChat.build_prompt` (without the opt-in `USE_COT` / MPO variants).
+* `qwen2vl`: `Qwen2VLPromptMixin`.
 
-Images always come first. InternVL lists its text part before the images, but its chat code puts
+Images come first. InternVL lists its text part before the images, but its chat code puts
 `<image>` ahead of the text (`reorganize_prompt`), which is what an image-first message gives.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-
-from fasteval.errors import FastevalError
+from fasteval.kinds import kind_named
+from fasteval.kinds.base import PROMPT_STYLES, PromptError
 from fasteval.types import BenchmarkSpec, ImagePart, Part, Prompt, Sample, TextPart
 
-
-class PromptError(FastevalError):
-    """A prompt that cannot be built as asked."""
+__all__ = ["PROMPT_STYLES", "PromptError", "build_prompt", "prompt_text"]
 
 
-_CJK = re.compile("[\u4e00-\u9fff]")
-MCQ_SELECT = "Please select the correct answer from the options above."
-INTERNVL_LETTER = "Answer with the option's letter from the given choices directly."
-INTERNVL_DIRECT = "Answer the question directly."
-CN_LETTER = "请直接回答选项字母。"
-CN_DIRECT = "请直接回答问题。"
+def prompt_text(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> str:
+    """The text part of the message: the benchmark kind's text for `style`."""
+    if style not in PROMPT_STYLES:
+        raise PromptError(f"unknown prompt style {style!r}; use one of: {', '.join(PROMPT_STYLES)}")
+    return kind_named(spec.kind).prompt_text(spec, sample, style)
 
 
 def build_prompt(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> Prompt:
-    """Images first, then the text `style` builds for this benchmark's kind."""
-    builder = STYLES.get(style)
-    if builder is None:
-        raise PromptError(f"unknown prompt style {style!r}; use one of: {', '.join(STYLES)}")
+    """Images first, then the text `style` builds for this benchmark's kind; or, for a benchmark
+    whose own prompt places images at `<image k>` tags (MMMU), interleaved there."""
+    text = prompt_text(spec, sample, style)
+    if spec.interleave_images and style == "default" and "<image " in text:
+        return Prompt(parts=interleave(text, sample))
     images: tuple[Part, ...] = tuple(ImagePart(image) for image in sample.images)
-    return Prompt(parts=(*images, TextPart(builder(spec, sample))))
+    return Prompt(parts=(*images, TextPart(text)))
 
 
-def _template(spec: BenchmarkSpec) -> str:
-    return spec.prompt if spec.prompt in ("yorn", "mcq") else spec.kind
-
-
-def _style_suffix(spec: BenchmarkSpec, style: str) -> str | None:
-    """The text `style` appends to this benchmark's Y/N question instead of the dataset prompt, if any."""
-    return dict(spec.style_yorn_suffix).get(style)
-
-
-# ---------------------------------------------------------------------------------------------
-# Dataset templates
-# ---------------------------------------------------------------------------------------------
-
-
-def dataset_text(spec: BenchmarkSpec, sample: Sample) -> str:
-    """Y/N: the question (+ the benchmark's suffix); MCQ: hint, question, options (`ImageMCQDataset`)."""
-    if _template(spec) == "yorn":
-        return sample.question + spec.yorn_suffix
-    text = f"Hint: {sample.hint}\n" if sample.hint is not None else ""
-    text += f"Question: {sample.question}\n"
-    if sample.options:
-        text += "Options:\n" + "".join(f"{k}. {v}\n" for k, v in sample.options.items())
-        text += MCQ_SELECT + " \n"
-    return text
-
-
-# ---------------------------------------------------------------------------------------------
-# Model styles
-# ---------------------------------------------------------------------------------------------
-
-
-def internvl2_text(spec: BenchmarkSpec, sample: Sample) -> str:
-    """InternVL2's `build_prompt`: a per-benchmark Y/N suffix; `build_multi_choice_prompt` for MCQ."""
-    if _template(spec) == "yorn":
-        suffix = _style_suffix(spec, "internvl2")
-        return dataset_text(spec, sample) if suffix is None else sample.question + suffix
-    text = sample.question if sample.hint is None else f"{sample.hint}\n{sample.question}"
-    text += "".join(f"\n{k}. {v}" for k, v in sample.options.items())
-    cn = _CJK.search(text) is not None
-    if sample.options:
-        return text + "\n" + (CN_LETTER if cn else INTERNVL_LETTER)
-    return text + "\n" + (CN_DIRECT if cn else INTERNVL_DIRECT)
-
-
-def qwen2vl_text(spec: BenchmarkSpec, sample: Sample) -> str:
-    """Qwen2-VL's prompt mixin: its own MCQ ending (stripped); a Y/N suffix for the benchmarks it names."""
-    if _template(spec) == "yorn":
-        suffix = _style_suffix(spec, "qwen2vl")
-        return dataset_text(spec, sample) if suffix is None else sample.question + suffix
-    text = f"Hint: {sample.hint}\n" if sample.hint is not None else ""
-    text += f"Question: {sample.question}\n"
-    if sample.options:
-        text += "Options:\n" + "".join(f"{k}. {v}\n" for k, v in sample.options.items())
-        text += CN_LETTER if _CJK.search(text) else MCQ_SELECT
-    return text.rstrip()
-
-
-STYLES: Mapping[str, Callable[[BenchmarkSpec, Sample], str]] = {
-    "default": dataset_text,
-    "internvl2": internvl2_text,
-    "qwen2vl": qwen2vl_text,
-}
-"""Prompt styles by name: the `prompt_style` an engine registry entry may name."""
+def interleave(text: str, sample: Sample) -> tuple[Part, ...]:
+    """`split_MMMU`: each `<image k>` tag becomes image k (1-based; single digit, as upstream);
+    an image named twice is sent twice, one never named is not sent; empty text is left out."""
+    first, *rest = text.split("<image ")
+    parts: list[Part] = [TextPart(first)] if first else []
+    for seg in rest:
+        if len(seg) < 2 or not seg[0].isdigit() or seg[1] != ">":
+            raise PromptError(
+                f"{sample.dataset} row {sample.index}: malformed image tag '<image {seg[:3]}' in the question"
+            )
+        k = int(seg[0])
+        if not 1 <= k <= len(sample.images):
+            raise PromptError(
+                f"{sample.dataset} row {sample.index}: the question names <image {k}> but the row has "
+                f"{len(sample.images)} image(s); check the TSV's image cell"
+            )
+        parts.append(ImagePart(sample.images[k - 1]))
+        if seg[2:]:
+            parts.append(TextPart(seg[2:]))
+    return tuple(parts)

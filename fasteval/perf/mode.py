@@ -15,7 +15,6 @@ raw per-request timings as Parquet, a sweep CSV and PNG plots).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import csv
@@ -24,7 +23,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fasteval import __version__
+from fasteval.config import RunConfig
 from fasteval.data.datasets import load, locate
 from fasteval.errors import FastevalError
 from fasteval.inference.client import Client, build_body
@@ -43,6 +43,7 @@ from fasteval.inference.runner import Target
 from fasteval.kinds.prompts import build_prompt
 from fasteval.perf.metrics import summarize
 from fasteval.perf.plots import throughput_latency_plot, ttft_distribution_plot
+from fasteval.report.text import fmt_number
 from fasteval.types import BenchmarkSpec, Completion, GenParams, ImagePart, ImageRef, Prompt, TextPart
 
 __all__ = [
@@ -314,50 +315,29 @@ async def run_point(
     return PointResult(point, shots, result)
 
 
-def points_of(args: argparse.Namespace) -> list[Point]:
+def points_of(cfg: RunConfig) -> list[Point]:
     """Closed-loop points for each --concurrency, or open-loop points for each --request-rate."""
-    conc = [int(c) for c in args.concurrency]
-    if min(conc) <= 0:
-        raise FastevalError("--concurrency must be positive")
-    if args.request_rate:
-        return [Point(max(conc), float(r)) for r in args.request_rate]
-    return [Point(c) for c in conc]
+    if cfg.request_rate:
+        return [Point(max(cfg.concurrency), r) for r in cfg.request_rate]
+    return [Point(c) for c in cfg.concurrency]
 
 
-def _percentiles(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise FastevalError(
-            f"--percentiles {text!r}: write numbers separated by commas, e.g. 50,90,99"
-        ) from None
-    if any(not 0 <= p <= 100 for p in values):
-        raise FastevalError(f"--percentiles {text!r}: each must be between 0 and 100")
-    return values
-
-
-def options_of(args: argparse.Namespace, environ: Mapping[str, str]) -> PerfOptions:
-    num = args.num_prompts or args.limit
-    if num is not None and num <= 0:
-        raise FastevalError("--num-prompts must be positive")
-    if args.warmup < 0:
-        raise FastevalError("--warmup must be 0 or more")
+def options_of(cfg: RunConfig) -> PerfOptions:
     params = GenParams(
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        ignore_eos=args.ignore_eos,
-        timeout_s=args.timeout,
+        max_tokens=cfg.max_tokens,
+        temperature=cfg.temperature,
+        ignore_eos=cfg.ignore_eos,
+        timeout_s=cfg.timeout,
     )
-    key = args.api_key or environ.get("FASTEVAL_API_KEY")
     return PerfOptions(
-        num_prompts=num,
-        warmup=args.warmup,
-        burstiness=args.burstiness,
-        percentiles=_percentiles(args.percentiles),
-        slos=tuple(args.goodput or ()),
-        seed=args.seed,
+        num_prompts=cfg.num_prompts or cfg.limit,
+        warmup=cfg.warmup,
+        burstiness=cfg.burstiness,
+        percentiles=cfg.percentiles,
+        slos=cfg.goodput,
+        seed=cfg.seed,
         params=params,
-        api_key=key,
+        api_key=cfg.api_key,
     )
 
 
@@ -474,14 +454,6 @@ def write_sweep(
     return paths
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)
-
-
 def results_table(results: Sequence[tuple[str, PointResult]]) -> Table:
     """One row per point: load, completions, throughput, and TTFT / TPOT / E2EL mean and p99."""
     table = Table(title="fasteval --mode perf: one row per point (latencies in ms)")
@@ -504,38 +476,36 @@ def results_table(results: Sequence[tuple[str, PointResult]]) -> Table:
         table.add_row(
             f"{where} {r.point.label}",
             f"{js['completed']}/{js['failed']}",
-            *(_fmt(js.get(field)) for _, field in metrics),
+            *(fmt_number(js.get(field)) for _, field in metrics),
         )
     return table
 
 
 async def run_perf(
-    args: argparse.Namespace,
+    cfg: RunConfig,
     *,
     targets: Sequence[Target],
     specs: Sequence[BenchmarkSpec],
-    lmudata: Path,
     console: Console,
-    environ: Mapping[str, str],
 ) -> int:
     """The sweep for every target and every source; returns the exit code (3 if any request failed)."""
-    opts = options_of(args, environ)
-    points = points_of(args)
-    synthetic = synthetic_source(*parse_synthetic(args.synthetic), seed=args.seed) if args.synthetic else None
+    opts = options_of(cfg)
+    points = points_of(cfg)
+    synthetic = synthetic_source(*parse_synthetic(cfg.synthetic), seed=cfg.seed) if cfg.synthetic else None
     done: list[tuple[str, PointResult]] = []
     for target in targets:
         sources = [synthetic] if synthetic is not None else []
         sources += [
             dataset_source(
                 spec,
-                lmudata,
+                cfg.lmudata,
                 target.prompt_style,
-                download=not args.no_download,
-                cache_dir=getattr(args, "dataset_cache", None),
+                download=not cfg.no_download,
+                cache_dir=cfg.dataset_cache,
             )
             for spec in specs
         ]
-        out_dir = args.work_dir / target.name / "perf"
+        out_dir = cfg.work_dir / target.name / "perf"
         for source in sources:
             for res in await run_sweep(target, source, points, opts, out_dir, console):
                 done.append((f"{target.name}/{source.label}", res))

@@ -7,23 +7,23 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from rich.table import Table
 
-from fasteval.data.tabular import TableError, write_csv_quote_all
+from fasteval.data.tabular import TableError, read_table, write_csv_quote_all
+from fasteval.kinds import kind_named
+from fasteval.kinds.base import Verdict
+from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
+from fasteval.report.text import fmt_number
 from fasteval.scoring import wilson_interval
-from fasteval.scoring.evaluate import Scored
-from fasteval.types import Method
-
-
-def score_file_name(model: str, dataset: str, kind: str, *, official: bool = False) -> str:
-    """`{model}_{dataset}_score.csv` (Y/N) or `_acc.csv` (MCQ), as VLMEvalKit names them."""
-    if official:
-        return f"{model}_{dataset}_official.csv"
-    return f"{model}_{dataset}_{'score' if kind == 'yorn' else 'acc'}.csv"
+from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
+from fasteval.types import BenchmarkSpec, Method
 
 
 def samples_frame(scored: Scored) -> pl.DataFrame:
@@ -49,6 +49,10 @@ def samples_frame(scored: Scored) -> pl.DataFrame:
             "judge_model",
             "judge_reported_model",
             "judge_host",
+            "judge_score",
+            "score",
+            "res",
+            "log",
         )
         if c in rows.columns
     ]
@@ -74,14 +78,19 @@ def write_reports(
     the other name's stale file is removed, so exactly one score file says what was scored last.
     """
     name = scored.spec.name
-    full = out_dir / score_file_name(model, name, scored.spec.kind, official=scored.official)
+    full = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     partial = full.with_name(full.stem + PARTIAL_SUFFIX + full.suffix)
     score_path, stale = (partial, full) if coverage is not None and coverage.partial else (full, partial)
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
+    paths = {"score": score_path, "samples": samples_path}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_csv_quote_all(scored.result.table, score_path)
         stale.unlink(missing_ok=True)
+        for key, table in scored.result.extra_tables.items():  # e.g. MMVet's `_score_fine.csv`
+            extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")
+            write_csv_quote_all(table, extra)
+            paths[key] = extra
         tmp = samples_path.with_name(f".{samples_path.name}.tmp")
         samples_frame(scored).write_parquet(tmp)
         tmp.replace(samples_path)
@@ -89,7 +98,7 @@ def write_reports(
         raise TableError(
             f"cannot write scores into {out_dir}: {exc.strerror}; pick a writable --work-dir"
         ) from None
-    return {"score": score_path, "samples": samples_path}
+    return paths
 
 
 def _accuracy_counts(scored: Scored) -> tuple[int, int]:
@@ -97,26 +106,28 @@ def _accuracy_counts(scored: Scored) -> tuple[int, int]:
     rows = scored.result.rows
     if "g_index" in rows.columns:
         rows = rows.filter(pl.col("index").cast(pl.Int64) == pl.col("g_index"))
-    return int(rows["hit"].sum()), rows.height
+    return int(rows["hit"].cast(pl.Int64).sum()), rows.height
 
 
 def headline(scored: Scored) -> dict[str, float]:
-    """The summary numbers: the scorer's headline, plus accuracy with its Wilson 95% interval
-    (fractions) when the benchmark's headline is an accuracy."""
+    """The summary numbers: the scorer's headline, plus the per-row mean with its 95% interval
+    (fractions): Wilson for hit rates, the normal interval of the mean for graded scores."""
     out = dict(scored.result.headline)
-    hits, n = _accuracy_counts(scored)
-    if n:
-        lo, hi = wilson_interval(hits, n)
-        out.update({"accuracy": hits / n, "accuracy_ci95_lo": lo, "accuracy_ci95_hi": hi, "n": float(n)})
+    rows = scored.result.rows
+    if "hit" in rows.columns:
+        hits, n = _accuracy_counts(scored)
+        if n:
+            lo, hi = wilson_interval(hits, n)
+            out.update({"accuracy": hits / n, "accuracy_ci95_lo": lo, "accuracy_ci95_hi": hi, "n": float(n)})
+    elif "score" in rows.columns:
+        scores = [float(s) for s in rows["score"].cast(pl.Float64).drop_nulls().to_list()]
+        if scores:
+            mean, n = statistics.fmean(scores), len(scores)
+            half = 1.959963984540054 * statistics.stdev(scores) / n**0.5 if n > 1 else float("nan")
+            out.update(
+                {"score": mean, "score_ci95_lo": mean - half, "score_ci95_hi": mean + half, "n": float(n)}
+            )
     return out
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) <= 1 else f"{value:.2f}"
-    return str(value)
 
 
 def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
@@ -127,5 +138,42 @@ def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
     for c in columns:
         table.add_column(c, justify="left" if frame.schema[c] == pl.String else "right")
     for row in frame.select(columns).iter_rows():
-        table.add_row(*(_fmt(v) for v in row))
+        table.add_row(*(fmt_number(v, missing="") for v in row))
     return table
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """What `evaluate_file` produced: scores, the table as written, and the files it wrote."""
+
+    scored: Scored
+    headline: dict[str, float]
+    table: pl.DataFrame
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> str:
+        return self.scored.effective_rules
+
+
+def evaluate_file(
+    spec: BenchmarkSpec,
+    dataset_path: Path,
+    pred_path: Path,
+    *,
+    model: str,
+    work_dir: Path,
+    rules: str = DEFAULT_RULES,
+    verdicts: Mapping[str, Verdict] | None = None,
+    coverage: Coverage | None = None,
+) -> EvalResult:
+    """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
+    into `{work_dir}/{model}/`; a file covering fewer rows than the dataset (`coverage`) is scored
+    as a partial run and its score file named so."""
+    dataset = read_dataset(dataset_path) if kind_named(spec.kind).needs_dataset else None
+    partial = coverage is not None and coverage.partial
+    scored = score_predictions(
+        spec, read_table(pred_path), dataset=dataset, rules=rules, verdicts=verdicts, partial=partial
+    )
+    paths = write_reports(scored, model=model, out_dir=work_dir / model, coverage=coverage)
+    return EvalResult(scored=scored, headline=headline(scored), table=scored.result.table, paths=paths)

@@ -1,23 +1,37 @@
 """Scorers: pure functions from per-row extracted answers (a polars frame) to VLMEvalKit's tables.
 
-`SCORERS` is keyed by `BenchmarkSpec.scorer`; nothing here looks at a dataset's name.
+`SCORERS` is keyed by `BenchmarkSpec.scorer`; each entry declares the dataset columns it reads
+(besides index, prediction, answer and the extraction), so the rows it receives carry exactly
+those. Nothing here looks at a dataset's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
-from fasteval.scoring.mcq import apply_judge, pending_judge, report_acc, score_mcq
+from fasteval.scoring.mathvista import score_mathvista
+from fasteval.scoring.mcq import report_acc, score_mcq
+from fasteval.scoring.mmvet import score_mmvet
 from fasteval.scoring.stats import wilson_interval
 from fasteval.scoring.yorn import score_hallusion, score_mme, score_pope, score_yorn
 
-SCORERS: Mapping[str, Scorer] = {
-    "mme": score_mme,
-    "pope": score_pope,
-    "hallusion": score_hallusion,
-    "yorn": score_yorn,
-    "mcq": score_mcq,
+
+@dataclass(frozen=True, slots=True)
+class ScorerEntry:
+    score: Scorer
+    columns: tuple[str, ...]  # dataset columns the scorer groups by, passed through when present
+
+
+SCORERS: Mapping[str, ScorerEntry] = {
+    "mme": ScorerEntry(score_mme, ("category", "image_path")),
+    "pope": ScorerEntry(score_pope, ("category",)),
+    "hallusion": ScorerEntry(score_hallusion, ("category", "l2-category")),
+    "yorn": ScorerEntry(score_yorn, ("category", "l2-category")),
+    "mcq": ScorerEntry(score_mcq, ("split", "category", "l2-category")),
+    "mathvista": ScorerEntry(score_mathvista, ("task", "skills")),
+    "mmvet": ScorerEntry(score_mmvet, ("category",)),
 }
 
 __all__ = [
@@ -25,13 +39,14 @@ __all__ = [
     "ScoreOptions",
     "ScoreResult",
     "Scorer",
+    "ScorerEntry",
     "ScoringError",
-    "apply_judge",
-    "pending_judge",
     "report_acc",
     "score_hallusion",
+    "score_mathvista",
     "score_mcq",
     "score_mme",
+    "score_mmvet",
     "score_pope",
     "score_yorn",
     "wilson_interval",

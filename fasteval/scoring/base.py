@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from fasteval.errors import FastevalError
+from fasteval.errors import ScoringError
 
-
-class ScoringError(FastevalError):
-    """Predictions whose shape the benchmark's scoring rule cannot handle."""
+__all__ = ["ScoreOptions", "ScoreResult", "Scorer", "ScoringError", "require_columns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +35,8 @@ class ScoreResult:
     table: pl.DataFrame
     rows: pl.DataFrame
     headline: dict[str, float] = field(default_factory=dict)
+    # More tables a scorer writes beside `table`, by file suffix (MMVet: "score_fine").
+    extra_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]

@@ -2,9 +2,8 @@
 
 Input rows carry `index`, `answer` (ground truth from the dataset TSV: VLMEvalKit ignores the
 prediction file's) and `extracted`: an option letter, 'Z', or null when exact matching could not
-decide. Nulls are what a judge would take; `pending_judge` lists the ones worth asking and
-`apply_judge` folds its answers back in. Whatever is still null when scoring is 'Z' (a miss), as
-under VLMEvalKit's `exact_matching`.
+decide (and no judge decided). Whatever is still null when scoring is 'Z' (a miss), as under
+VLMEvalKit's `exact_matching`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from fasteval.kinds.mcq import CIRCULAR_STRIDE
 from fasteval.scoring.base import ScoreOptions, ScoreResult, require_columns
 from fasteval.types import Method
 
@@ -24,7 +24,6 @@ MMB_ABBRS: Mapping[str, str] = {
     "relation_reasoning": "RR",
     "attribute_reasoning": "AR",
 }
-CIRCULAR_STRIDE = 1_000_000
 
 
 def _g_index() -> pl.Expr:
@@ -35,39 +34,6 @@ def _row_hits(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(
         row_hit=(pl.col("extracted") == pl.col("answer").cast(pl.String)).fill_null(False).cast(pl.Int64)
     )
-
-
-def pending_judge(rows: pl.DataFrame, *, circular: bool) -> pl.DataFrame:
-    """The unresolved rows a judge should see. In circular mode a group that already has an
-    exactly-matched wrong row has failed, so its unresolved rows are not worth a judge call."""
-    require_columns(rows, ("index", "answer", "extracted"), "MCQ scoring")
-    if not circular:
-        return rows.filter(pl.col("extracted").is_null())
-    flagged = rows.with_columns(_g_index()).with_columns(
-        doomed=(pl.col("extracted").is_not_null() & (pl.col("extracted") != pl.col("answer").cast(pl.String)))
-        .any()
-        .over("g_index")
-    )
-    return flagged.filter(pl.col("extracted").is_null() & ~pl.col("doomed")).drop("g_index", "doomed")
-
-
-def apply_judge(rows: pl.DataFrame, answers: Mapping[object, str]) -> pl.DataFrame:
-    """Fill unresolved rows with a judge's letters (keyed by `index`); marks them `method=judge`."""
-    if not answers:
-        return rows
-    judged = pl.DataFrame(
-        {"index": list(answers), "_judge": list(answers.values())},
-        schema={"index": rows.schema["index"], "_judge": pl.String},
-    )
-    out = rows.join(judged, on="index", how="left", maintain_order="left")
-    take = pl.col("extracted").is_null() & pl.col("_judge").is_not_null()
-    out = out.with_columns(
-        extracted=pl.when(take).then(pl.col("_judge")).otherwise(pl.col("extracted")),
-        method=pl.when(take).then(pl.lit(Method.JUDGE.value)).otherwise(pl.col("method"))
-        if "method" in out.columns
-        else pl.when(take).then(pl.lit(Method.JUDGE.value)).otherwise(pl.lit(Method.EXACT.value)),
-    )
-    return out.drop("_judge")
 
 
 def finalize_unresolved(rows: pl.DataFrame) -> pl.DataFrame:

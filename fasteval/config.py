@@ -1,0 +1,66 @@
+"""The run's configuration as the library receives it: typed, validated, one object.
+
+Library code takes a `RunConfig`, never an `argparse.Namespace`, so a misspelt attribute fails
+mypy; `fasteval.cli.config.build_config` checks every value before a dataset is read or a request
+is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from fasteval.errors import FastevalError
+
+Mode = Literal["all", "infer", "eval", "perf"]
+Unparsed = Literal["seeded", "z"]
+
+
+class ConfigError(FastevalError):
+    """A flag value that cannot work (one line: the flag, the value, what is allowed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything one `bench.py` run was asked to do, validated. Field names follow the flags."""
+
+    mode: Mode
+    data: tuple[str, ...]
+    model: tuple[str, ...]
+    work_dir: Path
+    lmudata: Path
+    dataset_cache: Path  # fasteval's own conversions and MD5s: never written into LMUData
+    api_base: tuple[str, ...]
+    model_name: str | None
+    concurrency: tuple[int, ...]
+    retry: int
+    max_tokens: int
+    temperature: float
+    timeout: float
+    limit: int | None
+    prompt_style: str | None
+    rules: str
+    pred: Path | None
+    no_download: bool
+    state_dir: Path | None
+    verbose: bool
+    seed: int
+    pred_format: str
+    # judge
+    judge: str | None
+    judge_base_url: str | None
+    judge_key: str | None = field(repr=False)
+    judge_concurrency: int
+    judge_fallback: Literal["error", "exact_matching"]
+    judge_unparsed: Unparsed
+    # throughput
+    request_rate: tuple[float, ...]
+    burstiness: float
+    num_prompts: int | None
+    warmup: int
+    ignore_eos: bool
+    goodput: tuple[str, ...]
+    percentiles: tuple[float, ...]
+    synthetic: str | None
+    api_key: str | None = field(default=None, repr=False)  # --api-key, else FASTEVAL_API_KEY

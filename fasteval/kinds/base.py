@@ -1,0 +1,243 @@
+"""The task-kind interface: everything that differs between answer types, in one place per kind.
+
+A kind (`yorn`, `mcq`, ...) owns the text a benchmark row becomes for each prompt style, how a
+model's raw answer becomes an extraction (one function, used alike by the live progress, the judge
+stage and the scorer), whether and how a judge is asked and how its reply is read, where ground
+truth comes from, and the name of the score file VLMEvalKit writes. The rest of the pipeline holds
+a `TaskKind` and never asks which one it is.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+import polars as pl
+
+from fasteval.config import Unparsed
+from fasteval.data.tabular import as_vlmeval_str
+from fasteval.errors import FastevalError, ScoringError
+from fasteval.types import BenchmarkSpec, Method, Sample
+
+PROMPT_STYLES: tuple[str, ...] = ("default", "internvl2", "qwen2vl")
+"""Prompt styles a registry entry may name (VLMEvalKit's dataset prompt, or a model class's own)."""
+
+
+class PromptError(FastevalError):
+    """A prompt that cannot be built as asked."""
+
+
+class JudgeUse(StrEnum):
+    """When a kind asks the judge about a row."""
+
+    NEVER = "never"  # scored by its own rules only
+    ON_MISS = "on_miss"  # extract with the judge when exact matching cannot decide (VLMEvalKit MCQ, Y/N)
+    EVERY_ROW = "every_row"  # the judge grades (or extracts from) every row that needs it
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One answered row as a kind reads it: the prediction, and ground truth from where VLMEvalKit
+    takes it (the kind's `table`)."""
+
+    key: str  # str(index), the store's and the judge cache's row key
+    question: str
+    prediction: str  # already str()-ed as VLMEvalKit does (a missing answer is 'nan')
+    answer: str | None  # ground truth
+    choices: Mapping[str, str] = field(default_factory=dict)  # present options, letter -> text
+    group: int | None = None  # circular group (g_index), else None
+    fields: Mapping[str, Any] = field(default_factory=dict)  # other columns a kind reads
+
+    @classmethod
+    def from_sample(cls, sample: Sample, prediction: str) -> Item:
+        """The live view of a row (progress): the dataset's own answer and options."""
+        return cls(as_vlmeval_str(sample.index), sample.question, prediction, sample.answer, sample.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What exact matching (or a kind's own rule) made of a prediction."""
+
+    answer: str | None  # an option letter / 'Z', 'Yes' / 'No' / 'Unknown'; None: undecided
+    method: Method  # EXACT, or UNRESOLVED when the rules could not decide
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One judge try as the judge layer returns it: never raises, a failure is a value."""
+
+    ok: bool
+    text: str | None
+    error: str | None = None
+    reported_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """How the judge decided one row: an extracted answer and/or a grade, with its record."""
+
+    answer: str | None  # extracted answer (letter, Yes/No/Unknown, free text); None for pure grades
+    method: Method  # JUDGE; FALLBACK (seeded choice or Z after failed tries); UNRESOLVED (no reply)
+    reply: str | None  # the judge's raw reply that decided (else the last one, else the last error)
+    tries: int
+    model: str = ""  # judge model asked (filled in by the judge layer)
+    reported_model: str | None = None  # the model the engine named in its reply
+    host: str = ""
+    score: float | None = None  # a grade in [0, 1] for kinds whose judge grades
+    log: str = ""  # the kind's own account of its tries, where VLMEvalKit records one
+    call_failed: bool = False  # the last try failed as a request: the fallback, not the judge, decided
+
+    @classmethod
+    def from_reply(
+        cls,
+        answer: str | None,
+        method: Method,
+        reply: Reply | None,
+        tries: int,
+        *,
+        score: float | None = None,
+        log: str = "",
+    ) -> Verdict:
+        """A verdict recording `reply` (the deciding one, else the last; a failure as its error)."""
+        text = None if reply is None else reply.text if reply.ok else f"[judge call failed] {reply.error}"
+        reported = None if reply is None else reply.reported_model
+        failed = reply is not None and not reply.ok
+        return cls(
+            answer, method, text, tries, reported_model=reported, score=score, log=log, call_failed=failed
+        )
+
+
+class Ask(Protocol):
+    """One judge try about row `row_key` (cached, recorded) as the judge layer runs it; never raises."""
+
+    def __call__(
+        self, row_key: str, prompt: str, temperature: float, attempt: int, *, max_tokens: int | None = None
+    ) -> Awaitable[Reply]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeContext:
+    """What a kind's judge policy may use: the call, the rule set, and the unparsed-row policy."""
+
+    ask: Ask
+    rules: str
+    unparsed: Unparsed = "seeded"
+    seed: int = 0
+
+    def seeded_choice(self, key: str, options: Sequence[str]) -> str:
+        """VLMEvalKit picks an unseeded random option after failed tries; we seed it by row."""
+        return random.Random(f"{self.seed}:{key}").choice(list(options))
+
+
+class TaskKind(ABC):
+    """One answer type. Subclasses are stateless singletons registered in `fasteval.kinds.KINDS`."""
+
+    name: ClassVar[str]
+    judge_use: ClassVar[JudgeUse] = JudgeUse.NEVER
+    judge_required: ClassVar[bool] = False  # VLMEvalKit refuses to score without a working judge
+    score_suffix: ClassVar[str] = "acc"  # `{model}_{dataset}_{suffix}.csv`, as VLMEvalKit names it
+    needs_dataset: ClassVar[bool] = False  # ground truth / options read from the dataset TSV
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
+        """The text part of the user message for `style` (images are placed by `build_prompt`)."""
+
+    # -- rows and extraction ---------------------------------------------------------------
+
+    @abstractmethod
+    def table(
+        self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
+    ) -> pl.DataFrame:
+        """Predictions joined with ground truth (and options) from where VLMEvalKit reads them;
+        column names already normalised. Raises `ScoringError` (one line) on a missing column."""
+
+    @abstractmethod
+    def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
+        """One row of `table` as an `Item`."""
+
+    @abstractmethod
+    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
+        """Exact matching under `rules`: the one extraction every layer uses."""
+
+    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
+        """A per-row hint for the progress line (no judge, no groups); None when not meaningful."""
+        if item.answer is None:
+            return None
+        return self.extract(spec, item, rules).answer == item.answer
+
+    # -- the judge ---------------------------------------------------------------------------
+
+    def needs_judge(self, spec: BenchmarkSpec, item: Item, exact: Extraction) -> bool:
+        """Whether this row goes to the judge (when one is configured)."""
+        if self.judge_use is JudgeUse.NEVER:
+            return False
+        return self.judge_use is JudgeUse.EVERY_ROW or exact.method is Method.UNRESOLVED
+
+    async def judge(self, spec: BenchmarkSpec, item: Item, ctx: JudgeContext) -> Verdict:
+        """Ask the judge about one row with the kind's prompt, try schedule and reply parse."""
+        raise NotImplementedError(f"{self.name} rows are never judged")
+
+    async def judge_group(
+        self, spec: BenchmarkSpec, items: Sequence[tuple[Item, Extraction]], ctx: JudgeContext
+    ) -> dict[str, Verdict]:
+        """A group of rows scored together (circular MCQ); default: row by row."""
+        out: dict[str, Verdict] = {}
+        for item, exact in items:
+            if self.needs_judge(spec, item, exact):
+                out[item.key] = await self.judge(spec, item, ctx)
+        return out
+
+    def group_of(self, spec: BenchmarkSpec, key: str) -> int | None:
+        """The group a row is judged and scored with, or None (rows stand alone)."""
+        return None
+
+    def row_fields(
+        self, spec: BenchmarkSpec, item: Item, exact: Extraction, verdict: Verdict | None, rules: str
+    ) -> dict[str, Any]:
+        """Per-row columns the kind's scorer reads beyond the extraction (e.g. MathVista's `hit` and
+        `log`, MMVet's `score`); values of one column share one type across rows."""
+        return {}
+
+    def score_file(self, model: str, spec: BenchmarkSpec, *, official: bool = False) -> str:
+        """The score CSV's name as VLMEvalKit writes it (official-rule tables: their own name)."""
+        if official:
+            return f"{model}_{spec.name}_official.csv"
+        return f"{model}_{spec.name}_{self.score_suffix}.csv"
+
+
+# ---------------------------------------------------------------------------------------------
+# Table helpers shared by the kinds
+# ---------------------------------------------------------------------------------------------
+
+
+def normalise_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """VLMEvalKit lowercases prediction column names, except single uppercase letters (options)."""
+    renames = {c: c.lower() for c in frame.columns if not (len(c) == 1 and c.isupper()) and c != c.lower()}
+    return frame.rename(renames) if renames else frame
+
+
+def row_keys(frame: pl.DataFrame) -> list[str]:
+    """`str(index)` per row, as pandas prints it: the key of the store and the judge cache."""
+    return [as_vlmeval_str(v) for v in frame["index"].to_list()]
+
+
+def require(frame: pl.DataFrame, spec: BenchmarkSpec, what: str, *columns: str) -> None:
+    """One line naming the first missing column and where it must come from."""
+    for col in columns:
+        if col not in frame.columns:
+            raise ScoringError(f"{spec.name} {what} have no `{col}` column; add it")
+
+
+def with_question(preds: pl.DataFrame, dataset: pl.DataFrame | None) -> pl.DataFrame:
+    """The judge needs the question: take it from the dataset when the predictions lack it."""
+    if "question" in preds.columns or dataset is None or "question" not in dataset.columns:
+        return preds
+    keyed = dataset.select("question").with_columns(pl.Series("__key", row_keys(dataset)))
+    out = preds.with_columns(pl.Series("__key", row_keys(preds)))
+    return out.join(keyed, on="__key", how="left", maintain_order="left").drop("__key")
