@@ -17,8 +17,13 @@ from typing import Any
 import polars as pl
 
 from fasteval.data.tabular import read_table
+from fasteval.report.coverage import PARTIAL_SUFFIX
 
-SCORE_SUFFIXES = ("_score.csv", "_acc.csv", "_official.csv")
+_FULL_SCORE_SUFFIXES = ("_score.csv", "_acc.csv", "_official.csv")
+# a run that did not cover every row writes `..._score_partial.csv` (fasteval.report.coverage)
+SCORE_SUFFIXES = _FULL_SCORE_SUFFIXES + tuple(
+    s.replace(".csv", f"{PARTIAL_SUFFIX}.csv") for s in _FULL_SCORE_SUFFIXES
+)
 PREDICTION_SUFFIXES = (".xlsx", ".tsv")
 
 
