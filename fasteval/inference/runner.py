@@ -30,7 +30,7 @@ from fasteval.inference.endpoints import (
     list_models,
     unknown_model_message,
 )
-from fasteval.inference.store import RunStore, new_run_id
+from fasteval.inference.store import RunStore, StoreLock, new_run_id
 from fasteval.kinds.prompts import build_prompt
 from fasteval.types import BenchmarkSpec, Completion, GenParams, Sample
 
@@ -144,8 +144,10 @@ async def run_target(
     pool = EndpointPool(target.endpoints, api_key, dead_after_s=dead_after_s, hold_when_down=True)
     slots = asyncio.Semaphore(concurrency)
     started = time.perf_counter()
-    locks = [job.store.lock() for job in jobs]  # one run per (work dir, model, dataset) at a time
+    locks: list[StoreLock] = []
     try:
+        for job in jobs:  # one run per (work dir, model, dataset) at a time
+            locks.append(job.store.lock())
         async with Client(pool, concurrency=concurrency, retry=retry, api_key=api_key) as client:
             await pool.preflight(client.session, target.served_name)  # key and model name, before any chat
             finishing = [
