@@ -526,3 +526,15 @@ def test_a_key_revoked_mid_run_stops_after_a_few_refusals(lmudata: Path, tmp_pat
     assert "rerun" not in r.stdout + r.stderr
     # three refusals stop it: at most those, the requests in flight and the slots the refusals freed
     assert 40 + 3 <= chats <= 40 + 8 + 3
+
+
+def test_an_unusable_work_dir_is_one_line_before_any_request(server: Server, lmudata: Path, tmp_path: Path):
+    (tmp_path / "file").write_text("not a directory")
+    r = bench(
+        "--data", "MME", "--api-base", server.url, "--lmudata", str(lmudata), "--work-dir", "file/out",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert_clean(r)
+    assert len(error_lines(r)) == 1 and "cannot write file/out/fake-vlm/.fasteval/MME" in r.stderr
+    assert server.stats()["chat_requests"] == 0
