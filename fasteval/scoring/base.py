@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -21,6 +22,9 @@ class ScoreOptions:
     # Some rows failed for good and were left out (the runner's case): a question pair with a
     # missing partner is left out of pair metrics (MME acc+) instead of being an error.
     partial: bool = False
+    # The VLMEvalKit generation for rule-dependent scorers (VQA period regex, ChartQA argument
+    # order); the default is kinds.extract.DEFAULT_RULES, spelled out to keep scoring import-free.
+    rules: str = "vlmevalkit-2026.06"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,7 @@ class ScoreResult:
     headline: dict[str, float] = field(default_factory=dict)
     # More tables a scorer writes beside `table`, by file suffix (MMVet: "score_fine").
     extra_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    json: dict[str, Any] | None = None  # a JSON score file's payload (OCRBench `_score.json`), else None
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]
