@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
+from fasteval.data.tabular import as_vlmeval_str
 from fasteval.kinds.extract import RULES_2024
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError, require_columns
 
@@ -210,6 +211,25 @@ _CONTRACTIONS = {
 # ---------------------------------------------------------------------------------------------
 # Answers
 # ---------------------------------------------------------------------------------------------
+
+_META = ("split", "category")
+
+
+def vqa_rows(predictions: pl.DataFrame) -> pl.DataFrame:
+    """The rows the VQA-family scorers (and OCRBench) take, from a prediction file as read
+    (`fasteval.data.tabular.read_table`): `index`, `prediction` and `answer` `str()`-ed as VLMEvalKit
+    does (NA -> 'nan'), plus `split` / `category` when present."""
+    require_columns(predictions, ("index", "prediction", "answer"), "VQA scoring")
+    cols = [
+        predictions["index"],
+        pl.Series("prediction", [as_vlmeval_str(v) for v in predictions["prediction"].to_list()], pl.String),
+        pl.Series("answer", [as_vlmeval_str(v) for v in predictions["answer"].to_list()], pl.String),
+    ]
+    for m in _META:
+        if m in predictions.columns:
+            values = [None if v is None else as_vlmeval_str(v) for v in predictions[m].to_list()]
+            cols.append(pl.Series(m, values, pl.String))
+    return pl.DataFrame(cols)
 
 
 def parse_answers(answer: str) -> list[object]:
