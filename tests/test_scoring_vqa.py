@@ -21,6 +21,7 @@ from fasteval.data.tabular import format_csv_quote_all, read_table
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError
 from fasteval.scoring.mmmu import OTHER_ANSWERS, mmmu_choices, mmmu_gt_letter, mmmu_rows, score_mmmu
+from fasteval.scoring.mmt import score_mmt
 from fasteval.scoring.ocrbench import HMER, ocrbench_hit, score_ocrbench
 from fasteval.scoring.vqa import (
     anls_distance,
@@ -482,3 +483,68 @@ def test_mmmu_case_matches_vlmevalkit(version: str, ext: str) -> None:
     xlsx = read_table(folder / "KitModel_MMMU_DEV_VAL_exact_matching_result.xlsx")
     hits = dict(zip(xlsx["index"].to_list(), xlsx["hit"].to_list(), strict=True))
     assert {k: float(v) for k, v in hits.items()} == {k: r["score"] for k, r in rows.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# MMT-Bench (report_acc_MMT) and the benchmark files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mmt_report_macro_averages_sub_tasks_per_task() -> None:
+    rows = pl.DataFrame(
+        {
+            "index": list(range(7)),
+            "answer": ["A"] * 7,
+            "extracted": ["A", "B", "A", "A", "A", None, "A"],
+            "split": ["val"] * 7,
+            "category": ["s1", "s1", "s2", "s3", "s3", "s3", "odd"],
+            "l2-category": [
+                "ocr",
+                "ocr",
+                "ocr",
+                "visual_recognition",
+                "visual_recognition",
+                "visual_recognition",
+                "new_task",
+            ],
+        }
+    )
+    result = score_mmt(rows, ScoreOptions())
+    table = result.table
+    # tasks in MMT_ABBRS order (VR before OCR), then sorted sub-tasks, then unabbreviated tasks
+    assert table.columns == ["split", "Overall", "VR", "OCR", "odd", "s1", "s2", "s3", "new_task"]
+    assert table["split"].to_list() == ["val", "ALL"]
+    row = dict(zip(table.columns, table.row(1), strict=True))
+    assert row["Overall"] == 5 / 7
+    assert row["OCR"] == (0.5 + 1.0) / 2  # macro mean over s1 (1/2) and s2 (1/1), not 2/3
+    assert row["VR"] == 2 / 3
+    assert row["new_task"] == 1.0
+    assert table.row(0)[1:] == table.row(1)[1:]
+    assert result.headline == {"Overall": 5 / 7}
+
+
+NEW_BENCHMARKS = {
+    "TextVQA_VAL": ("vqa", "vqa_acc"),
+    "ChartQA_TEST": ("vqa", "relaxed_acc"),
+    "DocVQA_VAL": ("vqa", "anls"),
+    "InfoVQA_VAL": ("vqa", "anls"),
+    "OCRBench": ("vqa", "ocrbench"),
+    "MMMU_DEV_VAL": ("mcq", "mmmu"),
+    "MMBench_DEV_CN_V11": ("mcq", "mcq"),
+    "MMBench_TEST_EN_V11": ("mcq", "mcq"),
+    "MMBench_TEST_CN_V11": ("mcq", "mcq"),
+    "MMT-Bench_VAL": ("mcq", "mmt"),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_BENCHMARKS))
+def test_new_benchmark_files(name: str) -> None:
+    from fasteval.data.benchmarks import get_spec
+    from fasteval.scoring import SCORERS
+
+    spec = get_spec(name)
+    assert (spec.kind, spec.scorer) == NEW_BENCHMARKS[name]
+    assert spec.scorer in SCORERS
+    assert spec.url and spec.url.endswith(f"/{name}.tsv")
+    assert spec.md5 and len(spec.md5) == 32
+    assert spec.circular == name.startswith("MMBench")

@@ -106,6 +106,11 @@ def _choices_of(row: Mapping[str, object], letters: list[str]) -> dict[str, str]
 def score_mmmu(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
     """Extract letters with `opts.rules` (unless `extracted` is already there, e.g. judge-resolved
     rows), then vanilla MCQ scoring: `hit`/`score` per row and `report_acc` per split."""
+    if "open_question" not in rows.columns:
+        raise ScoringError(
+            "MMMU scoring needs the rows fasteval.scoring.mmmu.mmmu_rows prepares (open questions "
+            "converted, ground truth letters from the TSV); generic MCQ rows would score open questions wrong"
+        )
     require_columns(rows, ("index", "prediction", "answer"), "MMMU scoring")
     if "extracted" not in rows.columns:
         letters = [c for c in _LETTERS if c in rows.columns]
