@@ -60,6 +60,28 @@ def test_parse_answers_takes_only_list_literals(answer: str, parsed: list[str]) 
     assert parse_answers(answer) == parsed
 
 
+def test_parse_answers_fast_path_agrees_with_literal_eval() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = ["a", "b", " ", ",", "'", '"', "\\", "\n", "\t", "[", "]", "u", "2", "é"]
+    for _ in range(3000):
+        items = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(rng.randint(0, 4))
+        ]
+        candidates = [str(items), repr(items).replace(", ", ","), str(items)[:-1], str(items) + " "]
+        candidates.append(
+            "[" + " ".join(rng.choice(["'a'", '"b"', ",", " ", "'", "]"]) for _ in range(4)) + "]"
+        )
+        for text in candidates:
+            try:
+                value = ast.literal_eval(text)
+                want = list(value) if isinstance(value, list) else [text]
+            except Exception:
+                want = [text]
+            assert parse_answers(text) == want, text
+
+
 @pytest.mark.parametrize(
     ("text", "normalised"),
     [

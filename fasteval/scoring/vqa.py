@@ -232,10 +232,17 @@ def vqa_rows(predictions: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
+_ITEM = r"""(?:'[^'\\\n\r\x00]*'|"[^"\\\n\r\x00]*")"""
+_SIMPLE_LIST = re.compile(rf"\[(?:[ \t]*{_ITEM}(?:[ \t]*,[ \t]*{_ITEM})*[ \t]*,?)?[ \t]*\]")
+_QUOTED = re.compile(_ITEM)
+
+
 def parse_answers(answer: str) -> list[object]:
     """`process_line`'s answer list: `eval(answer)` when that is a list (`istype(x, list)`), else
     `[answer]`. `ast.literal_eval` stands in for `eval`: `2015`, `Asia` (a NameError upstream) or
     `1e3` stay one answer, the original string. List items are returned as evaluated."""
+    if _SIMPLE_LIST.fullmatch(answer):  # fast path: quoted items with no escapes, as repr() writes them
+        return [item[1:-1] for item in _QUOTED.findall(answer)]
     try:
         value = ast.literal_eval(answer)
     except Exception:  # upstream: any exception means "not a list"
@@ -418,6 +425,7 @@ def _vqa_result(
     preds: list[str],
     matches: Sequence[Sequence[float]],
     hits: list[float],
+    eval_scores: Sequence[float] | None = None,
 ) -> ScoreResult:
     """Rows get VLMEvalKit's `_results.xlsx` columns (`eval_gt`, `eval_pred`, `eval_match` as the
     list's text, `eval_score` = mean of the match list, which for ANLS/relaxed is not the hit) and
@@ -426,7 +434,11 @@ def _vqa_result(
         pl.Series("eval_gt", gts, dtype=pl.String),
         pl.Series("eval_pred", preds, dtype=pl.String),
         pl.Series("eval_match", [str(list(m)) for m in matches], dtype=pl.String),
-        pl.Series("eval_score", [_np_mean([float(x) for x in m]) for m in matches], dtype=pl.Float64),
+        pl.Series(
+            "eval_score",
+            [_np_mean([float(x) for x in m]) for m in matches] if eval_scores is None else eval_scores,
+            dtype=pl.Float64,
+        ),
         pl.Series("score", hits, dtype=pl.Float64),
     )
     table = vqa_table(rows, hits)
@@ -454,7 +466,7 @@ def score_vqa_acc(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
         eval_preds.append(p)
         matches.append(match)
         hits.append(_np_mean(match))
-    return _vqa_result(rows, gts, eval_preds, matches, hits)
+    return _vqa_result(rows, gts, eval_preds, matches, hits, eval_scores=hits)  # hit = mean(match) here
 
 
 def score_anls(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
