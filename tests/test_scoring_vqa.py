@@ -22,7 +22,7 @@ from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError
 from fasteval.scoring.mmmu import OTHER_ANSWERS, mmmu_choices, mmmu_gt_letter, mmmu_rows, score_mmmu
 from fasteval.scoring.mmt import score_mmt
-from fasteval.scoring.ocrbench import HMER, ocrbench_hit, score_ocrbench
+from fasteval.scoring.ocrbench import HMER, ocrbench_hit, score_json_text, score_ocrbench
 from fasteval.scoring.vqa import (
     anls_distance,
     anls_hit,
@@ -462,6 +462,8 @@ def test_ocrbench_case_matches_vlmevalkit(version: str, ext: str) -> None:
     else:
         assert list(result.json) == list(want)
         assert result.json == want
+        written = (folder / "KitModel_OCRBench_score.json").read_text(encoding="utf-8")
+        assert score_json_text(result.json) == written  # byte for byte
         assert [type(v) for v in result.json.values()] == [type(v) for v in want.values()]
     assert result.table.row(0) == tuple(result.json.values())
     per_row = read_table(folder / "per_row.csv")

@@ -16,7 +16,8 @@ All rule generations agree (nvidia-vlmeval 26.3 only writes another file layout)
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -66,6 +67,12 @@ def ocrbench_score_json(counts: dict[str, int]) -> dict[str, Any]:
     out["Final Score"] = sum(out[k] for k in ("Text Recognition", *OTHER_GROUPS))
     out["Final Score Norm"] = float(out["Final Score"]) / 10
     return out
+
+
+def score_json_text(payload: Mapping[str, Any]) -> str:
+    """The text VLMEvalKit's `dump` writes for a `.json` score file (`json.dump(..., indent=4,
+    ensure_ascii=False)`, no trailing newline)."""
+    return json.dumps(payload, indent=4, ensure_ascii=False)
 
 
 def score_ocrbench(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
