@@ -572,3 +572,20 @@ def test_new_benchmark_files(name: str) -> None:
     assert spec.url and spec.url.endswith(f"/{name}.tsv")
     assert spec.md5 and len(spec.md5) == 32
     assert spec.circular == name.startswith("MMBench")
+
+
+@needs_kit
+@pytest.mark.parametrize("version", ["expected", "alt_upstream_e8e78f05"])
+@pytest.mark.parametrize("case", [*VQA_CASES, "OCRBench"])
+def test_vqa_benchmarks_through_score_predictions(case: str, version: str) -> None:
+    """The benchmark TOML, the `vqa` kind and the registered scorer together give VLMEvalKit's
+    numbers. (score_predictions does not pass its rule set to ScoreOptions yet, so the scorers use
+    the newest rules: the 2025.08 and 2026.06 outputs, which agree for these benchmarks.)"""
+    from fasteval.data.benchmarks import get_spec
+    from fasteval.scoring.evaluate import score_predictions
+
+    preds = read_table(_kit() / case / "input" / f"KitModel_{case}.xlsx")
+    scored = score_predictions(get_spec(case), preds, rules=VERSIONS[version])
+    want = json.loads((_kit() / case / version / "scores.json").read_text(encoding="utf-8"))["flat"]
+    got = {c: scored.result.table[c][0] for c in scored.result.table.columns}
+    assert got == want

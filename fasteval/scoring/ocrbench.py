@@ -98,7 +98,9 @@ def score_ocrbench(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
     headline = {"Final Score": float(payload["Final Score"]), "Final Score Norm": payload["Final Score Norm"]}
     return ScoreResult(
         table=table,
-        rows=rows.with_columns(pl.Series("score", hits, dtype=pl.Float64)),
+        rows=rows.with_columns(pl.Series("score", hits, dtype=pl.Float64)).with_columns(
+            hit=pl.col("score").cast(pl.Int64)
+        ),
         headline=headline,
         json=payload,
     )

@@ -426,10 +426,12 @@ def _vqa_result(
     matches: Sequence[Sequence[float]],
     hits: list[float],
     eval_scores: Sequence[float] | None = None,
+    binary: bool = False,
 ) -> ScoreResult:
     """Rows get VLMEvalKit's `_results.xlsx` columns (`eval_gt`, `eval_pred`, `eval_match` as the
-    list's text, `eval_score` = mean of the match list, which for ANLS/relaxed is not the hit) and
-    `score` = the row's hit."""
+    list's text, `eval_score` = mean of the match list, which for ANLS/relaxed is not the hit),
+    `score` = the row's hit, and, for a right/wrong metric (`binary`), `hit` (0/1) as the other
+    scorers have it; a graded metric (VQA accuracy, ANLS) has no `hit` column."""
     scored = rows.with_columns(
         pl.Series("eval_gt", gts, dtype=pl.String),
         pl.Series("eval_pred", preds, dtype=pl.String),
@@ -441,6 +443,8 @@ def _vqa_result(
         ),
         pl.Series("score", hits, dtype=pl.Float64),
     )
+    if binary:
+        scored = scored.with_columns(hit=pl.col("score").cast(pl.Int64))
     table = vqa_table(rows, hits)
     return ScoreResult(table=table, rows=scored, headline=_headline(table))
 
@@ -502,4 +506,4 @@ def score_relaxed_acc(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
         eval_preds.append(p)
         matches.append(match)
         hits.append(1.0 if max(match) else 0.0)
-    return _vqa_result(rows, gts, eval_preds, matches, hits)
+    return _vqa_result(rows, gts, eval_preds, matches, hits, binary=True)
