@@ -7,6 +7,7 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,9 +73,13 @@ def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Pat
     """Write the score CSV and the samples Parquet into `out_dir`; return them by role."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = scored.spec.name
-    score_path = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
-    write_csv_quote_all(scored.result.table, score_path)
+    if scored.result.json is not None:  # VLMEvalKit's JSON score file (OCRBench's `_score.json`)
+        score_path = out_dir / f"{model}_{name}_score.json"
+        score_path.write_text(json.dumps(scored.result.json, indent=4, ensure_ascii=False), encoding="utf-8")
+    else:
+        score_path = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
+        write_csv_quote_all(scored.result.table, score_path)
     paths = {"score": score_path, "samples": samples_path}
     for key, table in scored.result.extra_tables.items():  # e.g. MMVet's `_score_fine.csv`
         extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")

@@ -42,7 +42,7 @@ SCORERS: Mapping[str, ScorerEntry] = {
     "ocrbench": ScorerEntry(score_ocrbench, ("category",)),
     # MMMU also needs the open-question conversion (fasteval.scoring.mmmu.mmmu_rows): the option
     # columns and the prediction file's answer, which the generic MCQ rows do not carry
-    "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", *"ABCDEFGHI")),
+    "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
     "mmt": ScorerEntry(score_mmt, ("split", "category", "l2-category")),
 }
 

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from fasteval.errors import ScoringError
+from fasteval.kinds.base import require_columns
 
 __all__ = ["ScoreOptions", "ScoreResult", "Scorer", "ScoringError", "require_columns"]
 
@@ -45,9 +46,3 @@ class ScoreResult:
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]
-
-
-def require_columns(rows: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:
-    missing = [c for c in needed if c not in rows.columns]
-    if missing:
-        raise ScoringError(f"{what} needs column(s) {', '.join(missing)} in the predictions; add them")

@@ -71,7 +71,7 @@ def ocrbench_score_json(counts: dict[str, int]) -> dict[str, Any]:
 
 def score_json_text(payload: Mapping[str, Any]) -> str:
     """The text VLMEvalKit's `dump` writes for a `.json` score file (`json.dump(..., indent=4,
-    ensure_ascii=False)`, no trailing newline)."""
+    ensure_ascii=False)`, no trailing newline); `report.files.write_reports` writes the same."""
     return json.dumps(payload, indent=4, ensure_ascii=False)
 
 
