@@ -33,39 +33,12 @@ import numpy as np
 import polars as pl
 
 from fasteval.data.tabular import as_vlmeval_str
-from fasteval.kinds.extract import RULES_2024
+from fasteval.kinds.extract import RULES_2024, process_punctuation
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError, require_columns
 
 ANLS_THRESHOLD = 0.5
 RELAXED_MAX_CHANGE = 0.05
 
-_PUNCT = (
-    ";",
-    "/",
-    "[",
-    "]",
-    '"',
-    "{",
-    "}",
-    "(",
-    ")",
-    "=",
-    "+",
-    "\\",
-    "_",
-    "-",
-    ">",
-    "<",
-    "@",
-    "`",
-    ",",
-    "?",
-    "!",
-)
-_COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
-_PERIOD_LOOKBEHIND = re.compile(r"(?<!\d)\.(?!\d)")  # vqa_eval.py 2025+: a period after a digit is kept
-_PERIOD_OFFICIAL = re.compile(r"(?!<=\d)(\.)(?!\d)")  # the official VQA typo: no look-behind at all
-_PERIOD_COUNT = int(re.UNICODE)  # upstream passes re.UNICODE (=32) positionally as `count`
 
 _NUMBER_WORDS = {
     "none": "0",
@@ -265,24 +238,6 @@ def _str_answers(answers: Sequence[object], what: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _period_regex(rules: str) -> re.Pattern[str]:
-    return _PERIOD_OFFICIAL if rules == RULES_2024 else _PERIOD_LOOKBEHIND
-
-
-def process_punctuation_vqa(text: str, rules: str) -> str:
-    """VLMEvalKit's `process_punctuation` as `process_answer` applies it: each mark is deleted if it
-    touches a space anywhere (or the text has `digit,digit`), else replaced by a space; then at
-    most 32 periods without a digit after them (and, from 2025, none before) are deleted."""
-    out = text
-    comma_digits = _COMMA_STRIP.search(text) is not None
-    for p in _PUNCT:
-        if p + " " in text or " " + p in text or comma_digits:
-            out = out.replace(p, "")
-        else:
-            out = out.replace(p, " ")
-    return _period_regex(rules).sub("", out, _PERIOD_COUNT)
-
-
 def process_digit_article(text: str) -> str:
     """`_process_digit_article`: lowercase; number words -> digits; drop a/an/the; contractions."""
     words = [_NUMBER_WORDS.get(w, w) for w in text.lower().split()]
@@ -293,7 +248,7 @@ def process_digit_article(text: str) -> str:
 def process_answer(text: str, rules: str) -> str:
     """`process_answer`: newlines/tabs -> spaces, strip, punctuation, digits and articles."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
-    return process_digit_article(process_punctuation_vqa(text, rules))
+    return process_digit_article(process_punctuation(text, rules))
 
 
 def vqa_match(answers: Sequence[str], prediction: str) -> list[float]:
