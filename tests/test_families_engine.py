@@ -1,0 +1,112 @@
+"""The per-benchmark tile limit reaches a real engine: vLLM's CPU build serving the tiny InternVL2 (slow).
+
+The tiny model tiles exactly as InternVL2 does (448-px tiles plus a thumbnail) at 16 tokens per tile, so
+`usage.prompt_tokens` of one request is its text tokens + 16 x `internvl_tiles(w, h, limit)`. The requests
+are built by `runner.request_body`, the function a run sends, for benchmarks that differ only in name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from fasteval.inference.client import complete
+from fasteval.inference.runner import Target, request_body
+from fasteval.serving.families import NO_PLAN, RequestPlan, internvl_tiles, make_plan
+from fasteval.serving.registry import get_model
+from fasteval.serving.serve import ensure_cpu_engine, serve, stop
+from fasteval.types import BenchmarkSpec, GenParams, ImageRef, Sample
+
+pytestmark = pytest.mark.engine
+
+TOKENS_PER_TILE = 16  # tiny-internvl2: (448 / 56)^2 patches, pixel-shuffled by 0.5
+CHECKPOINT_DEFAULT = 12  # its config.json max_dynamic_patch, as InternVL2-1B..8B's
+SIZES = [(448, 448), (1000, 700), (1920, 1080), (800, 1600), (3000, 500)]
+LIMITS = {"MME": 6, "ChartQA_TEST": 12, "DocVQA_VAL": 18, "OCRBench": 24}
+
+
+@pytest.fixture(scope="module")
+def internvl2_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    ensure_cpu_engine()
+    state_dir = tmp_path_factory.mktemp("tiny_internvl2") / "servers"
+    res = serve(get_model("tiny-internvl2"), port=_free_port(), state_dir=state_dir, timeout_s=420)
+    try:
+        yield res.state.base_url, res.state.served_name
+    finally:
+        stop(state_dir=state_dir)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sample(width: int, height: int) -> Sample:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (180, 40, 40)).save(buf, "PNG")
+    image = ImageRef(base64.b64encode(buf.getvalue()).decode(), "image/png")
+    return Sample("X", 1, "Is the picture red?", (image,), {}, None)
+
+
+def _spec(name: str) -> BenchmarkSpec:
+    return BenchmarkSpec(name=name, kind="yorn", url=None, md5=None, scorer="yorn", prompt="yorn")
+
+
+def _prompt_tokens(url: str, served: str, plan: RequestPlan, bench: str, size: tuple[int, int]) -> int:
+    target = Target(
+        name="tiny-internvl2", served_name=served, endpoints=(url,), prompt_style="internvl2", plan=plan
+    )
+    params = GenParams(max_tokens=1, timeout_s=120)
+    body = request_body(target, _spec(bench), _sample(*size), params)
+
+    async def go() -> int:
+        async with aiohttp.ClientSession() as session:
+            c = await complete(session, url, body, params, retry=0)
+        assert c.ok, c.error
+        assert c.n_in is not None
+        return c.n_in
+
+    return asyncio.run(go())
+
+
+def test_tile_limit_per_benchmark_changes_prompt_tokens_as_internvl2_tiling_predicts(
+    internvl2_url: tuple[str, str],
+) -> None:
+    url, served = internvl2_url
+    plan = make_plan("internvl2", "vllm-cpu", max_tokens_given=True)
+    text = _prompt_tokens(url, served, plan, "MME", (448, 448)) - TOKENS_PER_TILE  # one tile, no thumbnail
+    seen = {}
+    for bench, limit in LIMITS.items():
+        for w, h in SIZES:
+            got = _prompt_tokens(url, served, plan, bench, (w, h))
+            assert got == text + TOKENS_PER_TILE * internvl_tiles(w, h, limit), (bench, w, h)
+            seen[bench, w, h] = got
+    # without family settings the checkpoint's default limit applies
+    for w, h in SIZES:
+        got = _prompt_tokens(url, served, NO_PLAN, "MME", (w, h))
+        assert got == text + TOKENS_PER_TILE * internvl_tiles(w, h, CHECKPOINT_DEFAULT), (w, h)
+    # and the limit really moved something: a 16:9 image is 3 tiles for MME, 16 for OCRBench
+    assert seen["MME", 1920, 1080] < seen["OCRBench", 1920, 1080]
+
+
+def test_lmdeploy_form_is_not_read_by_vllm(internvl2_url: tuple[str, str]) -> None:
+    """The per-image `max_dynamic_patch` is LMDeploy's field: vLLM ignores it (so the wire must match)."""
+    url, served = internvl2_url
+    lmdeploy = make_plan("internvl2", "lmdeploy", max_tokens_given=True)
+    got = _prompt_tokens(url, served, lmdeploy, "MME", (1920, 1080))
+    default = _prompt_tokens(url, served, NO_PLAN, "MME", (1920, 1080))
+    assert got == default
+
+
+def test_registry_launch_allows_request_kwargs(tmp_path: Path) -> None:
+    assert "--trust-request-mm-kwargs" in get_model("tiny-internvl2").vllm_args
