@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="registry entry (its family and engine)")
     ap.add_argument("--data", default="MME")
     ap.add_argument("--rows", type=int, default=50)
-    ap.add_argument("--lmudata", type=Path, default=Path(os.environ.get("LMUData", Path.home() / "LMUData")))
+    ap.add_argument("--lmudata", type=Path, default=Path(os.environ.get("LMUData", Path.home() / "LMUData")))  # noqa: SIM112
     args = ap.parse_args()
     entry = get_model(args.model)
     spec = get_spec(args.data)

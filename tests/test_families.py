@@ -195,7 +195,14 @@ def test_vllm_launch_of_a_family_with_request_kwargs_trusts_them() -> None:
 
 
 def test_shorten_images_keeps_everything_else() -> None:
-    body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8=", "max_dynamic_patch": 6}}, {"type": "text", "text": "q"}]}], "max_tokens": 3}  # fmt: skip
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,aGVsbG8=", "max_dynamic_patch": 6},
+    }
+    body = {
+        "messages": [{"role": "user", "content": [image, {"type": "text", "text": "q"}]}],
+        "max_tokens": 3,
+    }
     short = shorten_images(body)
     assert short["messages"][0]["content"][0]["image_url"] == {
         "url": "data:image/png;base64,<5 bytes>",
