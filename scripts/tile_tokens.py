@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import time
 from itertools import islice
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="registry entry (its family and engine)")
     ap.add_argument("--data", default="MME")
     ap.add_argument("--rows", type=int, default=50)
+    ap.add_argument("--append", type=Path, help="also append the figures as a section of this markdown file")
     ap.add_argument("--lmudata", type=Path, default=Path(os.environ.get("LMUData", Path.home() / "LMUData")))  # noqa: SIM112
     args = ap.parse_args()
     entry = get_model(args.model)
@@ -58,14 +60,40 @@ def main() -> None:
         f"family {entry.family}": make_plan(entry.family, entry.engine, max_tokens_given=True),
         "checkpoint default": NO_PLAN,
     }
+    rows = []
     for label, plan in plans.items():
         target = Target(entry.name, entry.served, (args.url,), entry.prompt_style, plan=plan)
         bodies = [request_body(target, spec, s, params) for s in samples]
         tokens = asyncio.run(_tokens(args.url, target, bodies, params))
+        rows.append((label, statistics.mean(tokens), min(tokens), max(tokens)))
         print(
             f"{entry.name} {spec.name} {label}: {len(tokens)} requests, prompt tokens per request "
-            f"mean {statistics.mean(tokens):.1f} min {min(tokens)} max {max(tokens)}"
+            f"mean {rows[-1][1]:.1f} min {rows[-1][2]} max {rows[-1][3]}"
         )
+    if args.append:
+        _append(args.append, entry.name, spec.name, len(samples), file.path, rows)
+
+
+def _append(
+    path: Path, model: str, data: str, n: int, tsv: Path, rows: list[tuple[str, float, int, int]]
+) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        "",
+        f"## 4. Per-benchmark request settings: prompt tokens per {data} request on {model}",
+        "",
+        f"Measured {when} by `scripts/tile_tokens.py`: the first {n} rows of `{tsv.name}`",
+        f"({tsv.parent}), sent twice to the real vLLM CPU engine (max_tokens 1), with the family's",
+        "per-benchmark settings and with none (the checkpoint's defaults); `usage.prompt_tokens` as the",
+        "engine reports it.",
+        "",
+        "| settings | mean | min | max |",
+        "|---|---|---|---|",
+        *(f"| {label} | {mean:.1f} | {lo} | {hi} |" for label, mean, lo, hi in rows),
+        "",
+    ]
+    with path.open("a") as f:
+        f.write("\n".join(lines))
 
 
 if __name__ == "__main__":

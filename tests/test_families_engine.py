@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +21,11 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from fasteval.data.benchmarks import get_spec
+from fasteval.data.datasets import load, locate
 from fasteval.inference.client import complete
 from fasteval.inference.runner import Target, request_body
+from fasteval.inference.store import RunStore
 from fasteval.serving.families import NO_PLAN, RequestPlan, internvl_tiles, make_plan
 from fasteval.serving.registry import get_model
 from fasteval.serving.serve import ensure_cpu_engine, serve, stop
@@ -26,6 +33,7 @@ from fasteval.types import BenchmarkSpec, GenParams, ImageRef, Sample
 
 pytestmark = pytest.mark.engine
 
+REPO = Path(__file__).resolve().parents[1]
 TOKENS_PER_TILE = 16  # tiny-internvl2: (448 / 56)^2 patches, pixel-shuffled by 0.5
 CHECKPOINT_DEFAULT = 12  # its config.json max_dynamic_patch, as InternVL2-1B..8B's
 SIZES = [(448, 448), (1000, 700), (1920, 1080), (800, 1600), (3000, 500)]
@@ -33,14 +41,19 @@ LIMITS = {"MME": 6, "ChartQA_TEST": 12, "DocVQA_VAL": 18, "OCRBench": 24}
 
 
 @pytest.fixture(scope="module")
-def internvl2_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def internvl2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     ensure_cpu_engine()
     state_dir = tmp_path_factory.mktemp("tiny_internvl2") / "servers"
     res = serve(get_model("tiny-internvl2"), port=_free_port(), state_dir=state_dir, timeout_s=420)
     try:
-        yield res.state.base_url, res.state.served_name
+        yield res.state.base_url, res.state.served_name, state_dir
     finally:
         stop(state_dir=state_dir)
+
+
+@pytest.fixture(scope="module")
+def internvl2_url(internvl2_server: tuple[str, str, Path]) -> tuple[str, str]:
+    return internvl2_server[0], internvl2_server[1]
 
 
 def _free_port() -> int:
@@ -110,3 +123,43 @@ def test_lmdeploy_form_is_not_read_by_vllm(internvl2_url: tuple[str, str]) -> No
 
 def test_registry_launch_allows_request_kwargs(tmp_path: Path) -> None:
     assert "--trust-request-mm-kwargs" in get_model("tiny-internvl2").vllm_args
+
+
+MME_TSV = (
+    Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared")) / "conformance/public/LMUData/MME.tsv"
+)
+
+
+@pytest.mark.skipif(not MME_TSV.is_file(), reason=f"needs {MME_TSV}")
+def test_bench_run_sends_the_registry_familys_tiles(
+    internvl2_server: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    """bench.py finds the recorded server, and its MME requests carry 6 tiles: per row, the stored
+    prompt tokens drop from the checkpoint default's by exactly 16 x (tiles at 12 - tiles at 6)."""
+    _, _, state_dir = internvl2_server
+    lmu = tmp_path / "LMUData"
+    lmu.mkdir()
+    shutil.copy(MME_TSV, lmu / "MME.tsv")
+    env = dict(os.environ, LMUData=str(lmu), FASTEVAL_CACHE=str(tmp_path / "cache"))
+    n_in = {}
+    for label, extra in {"family": [], "none": ["--model-family", "none"]}.items():
+        work = tmp_path / label
+        argv = ["--data", "MME", "--state-dir", str(state_dir), "--limit", "6", "--max-tokens", "1"]
+        argv += ["--mode", "infer", "--work-dir", str(work), *extra]
+        r = subprocess.run(
+            [sys.executable, str(REPO / "bench.py"), *argv], env=env, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        rows = RunStore.for_run(work, "tiny-internvl2", "MME").read().select("key", "n_in").rows()
+        n_in[label] = dict(rows)
+    spec = get_spec("MME")
+    ds = load(spec, locate(spec, lmu, download=False, progress=False, cache_dir=tmp_path / "cache"))
+    sizes = {}
+    for sample in ds.iter_samples():
+        if str(sample.index) in n_in["family"]:
+            with Image.open(io.BytesIO(base64.b64decode(sample.images[0].b64))) as im:
+                sizes[str(sample.index)] = im.size
+    assert len(sizes) == 6
+    for key, (w, h) in sizes.items():
+        saved = TOKENS_PER_TILE * (internvl_tiles(w, h, CHECKPOINT_DEFAULT) - internvl_tiles(w, h, 6))
+        assert n_in["none"][key] - n_in["family"][key] == saved, (key, w, h)
