@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -23,13 +24,20 @@ from PIL import Image
 
 from fasteval.data.benchmarks import get_spec
 from fasteval.data.datasets import load, locate
-from fasteval.inference.client import complete
+from fasteval.inference.client import build_body, complete
 from fasteval.inference.runner import Target, request_body
 from fasteval.inference.store import RunStore
-from fasteval.serving.families import NO_PLAN, RequestPlan, internvl_tiles, make_plan
+from fasteval.serving.families import (
+    NO_PLAN,
+    ImageSettings,
+    RequestPlan,
+    internvl_tiles,
+    make_plan,
+    wire_fields,
+)
 from fasteval.serving.registry import get_model
 from fasteval.serving.serve import ensure_cpu_engine, serve, stop
-from fasteval.types import BenchmarkSpec, GenParams, ImageRef, Sample
+from fasteval.types import BenchmarkSpec, GenParams, ImagePart, ImageRef, Prompt, Sample, TextPart
 
 pytestmark = pytest.mark.engine
 
@@ -163,3 +171,23 @@ def test_bench_run_sends_the_registry_familys_tiles(
     for key, (w, h) in sizes.items():
         saved = TOKENS_PER_TILE * (internvl_tiles(w, h, CHECKPOINT_DEFAULT) - internvl_tiles(w, h, 6))
         assert n_in["none"][key] - n_in["family"][key] == saved, (key, w, h)
+
+
+def test_qwen2_vl_pixel_range_per_request_reaches_the_engine(vllm_tiny: Any) -> None:
+    """The qwen2-vl family's fields (`mm_processor_kwargs` min/max_pixels) resize the image in vLLM's
+    Qwen2-VL processor: on tiny-vlm (14-px patches merged 2x2) a 112x112 image is 16 tokens, and a
+    request capping it at 56x56 pixels makes it 4, so the prompt is 12 tokens shorter."""
+    url, served = vllm_tiny.base_url, vllm_tiny.model
+    big = ImageSettings(min_pixels=112 * 112, max_pixels=112 * 112)
+    small = ImageSettings(min_pixels=56 * 56, max_pixels=56 * 56)
+    prompt = Prompt((ImagePart(_sample(112, 112).images[0]), TextPart("Is the picture red?")))
+    params = GenParams(max_tokens=1, timeout_s=120)
+
+    async def tokens(s: ImageSettings) -> int:
+        body = build_body(served, prompt, params, extras=wire_fields(s, "vllm"))
+        async with aiohttp.ClientSession() as session:
+            c = await complete(session, url, body, params, retry=0)
+        assert c.ok and c.n_in is not None, c.error
+        return c.n_in
+
+    assert asyncio.run(tokens(big)) - asyncio.run(tokens(small)) == 16 - 4
