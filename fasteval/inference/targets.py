@@ -35,7 +35,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 served_name=served,
                 endpoints=tuple(cfg.api_base),
                 prompt_style=cfg.prompt_style or _registry_style(names[0]) or plan.prompt_style or "default",
-                origin={"api_base": list(cfg.api_base)},
+                origin={"api_base": list(cfg.api_base), "request_settings": _summary(plan)},
                 plan=plan,
             )
         ]
@@ -65,6 +65,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     by_base: dict[str, list[Any]] = {}
     for s in chosen:  # replicas of one model (same served name) pool their endpoints
         by_base.setdefault(s.served_name, []).append(s)
+    plans = {served: request_plan(cfg, group[0].name, group[0].engine) for served, group in by_base.items()}
     return [
         Target(
             name=group[0].name,
@@ -75,8 +76,9 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 "engine": group[0].engine,
                 "argv": list(group[0].argv),
                 "servers": [s.base_url for s in group],
+                "request_settings": _summary(plans[served]),
             },
-            plan=request_plan(cfg, group[0].name, group[0].engine),
+            plan=plans[served],
         )
         for served, group in by_base.items()
     ]
@@ -105,6 +107,11 @@ def request_plan(cfg: RunConfig, registry_name: str | None, engine: str | None) 
         family, flag_engine = parse_family_flag(cfg.model_family)
         engine = flag_engine or engine or "vllm"
     return make_plan(family, engine, max_tokens_given=cfg.max_tokens_given)
+
+
+def _summary(plan: RequestPlan) -> dict[str, object]:
+    """The plan as summary.json records it (model block): which family settings went in which form."""
+    return {"family": plan.family, "engine_form": plan.wire, "family_max_tokens": plan.max_tokens}
 
 
 def _registry_family(name: str) -> str | None:
