@@ -57,7 +57,7 @@ def _sample(n_images: int = 1) -> Sample:
 
 
 def _spec(name: str) -> BenchmarkSpec:
-    return BenchmarkSpec(name=name, kind="yorn", url=None, md5=None, scorer="yorn", prompt="yorn")
+    return BenchmarkSpec(name=name, kind="yorn", url=None, md5=None, scorer="yorn")
 
 
 @pytest.mark.parametrize(("dataset", "tiles"), sorted(EXPECTED_TILES.items()))

@@ -80,7 +80,7 @@ def _sample(width: int, height: int) -> Sample:
 
 
 def _spec(name: str) -> BenchmarkSpec:
-    return BenchmarkSpec(name=name, kind="yorn", url=None, md5=None, scorer="yorn", prompt="yorn")
+    return BenchmarkSpec(name=name, kind="yorn", url=None, md5=None, scorer="yorn")
 
 
 def _prompt_tokens(url: str, served: str, plan: RequestPlan, bench: str, size: tuple[int, int]) -> int:
