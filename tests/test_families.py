@@ -259,3 +259,14 @@ def test_dry_run_api_base_sends_no_family_settings_unless_named(mme_like: Path, 
     named = json.loads(r.stdout)
     assert named["messages"][0]["content"][0]["image_url"]["max_dynamic_patch"] == 6
     assert named["max_tokens"] == 9  # --max-tokens beats the family's 1024
+
+
+def test_perf_mode_sends_the_same_family_settings() -> None:
+    """--mode perf measures the requests an eval run sends: the family's fields are in its bodies too."""
+    from fasteval.perf.mode import _bodies, synthetic_source
+
+    target = Target("M", "M", (), "internvl2", plan=make_plan("internvl2", "lmdeploy", max_tokens_given=True))
+    (body, n_images), *_ = list(_bodies(synthetic_source(2, 64, 64), 2, target, GenParams(max_tokens=3)))
+    sent = json.loads(body)
+    assert n_images == 1 and sent["max_tokens"] == 3
+    assert sent["messages"][0]["content"][0]["image_url"]["max_dynamic_patch"] == 6  # synthetic: the default
