@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import aiohttp
 
 from fasteval.inference.endpoints import Endpoint, EndpointPool
-from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, TextPart, Timing
+from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, Timing
 
 __all__ = [
     "NO_EXTRAS",
@@ -75,11 +75,14 @@ def _skeleton(
 ) -> dict[str, Any]:
     """The request as a dict, each image URL replaced by `marker{i}` so its base64 can be spliced."""
     content: list[dict[str, Any]] = []
-    images = [p for p in prompt.parts if isinstance(p, ImagePart)]
-    texts = [p for p in prompt.parts if isinstance(p, TextPart)]
-    for i, _ in enumerate(images):  # images first, then text, as VLMEvalKit builds them
-        content.append({"type": "image_url", "image_url": {"url": f"{marker}{i}", **extras.image_url}})
-    content.extend({"type": "text", "text": t.text} for t in texts)
+    n_images = 0
+    for part in prompt.parts:  # in the prompt's order: images first, or at their tags (MMMU)
+        if isinstance(part, ImagePart):
+            url = {"url": f"{marker}{n_images}", **extras.image_url}
+            content.append({"type": "image_url", "image_url": url})
+            n_images += 1
+        else:
+            content.append({"type": "text", "text": part.text})
     messages: list[dict[str, Any]] = []
     if prompt.system:
         messages.append({"role": "system", "content": prompt.system})
