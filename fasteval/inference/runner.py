@@ -25,7 +25,7 @@ from fasteval.inference.endpoints import EndpointPool, EndpointStats
 from fasteval.inference.store import RunStore, new_run_id
 from fasteval.kinds.prompts import build_prompt
 from fasteval.serving.families import NO_PLAN, RequestPlan
-from fasteval.types import BenchmarkSpec, Completion, GenParams, Sample
+from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, ImagePart, Sample, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class Target:
     prompt_style: str = "default"
     origin: dict[str, Any] = field(default_factory=dict)  # engine, argv ... for summary.json
     plan: RequestPlan = NO_PLAN  # the model family's per-benchmark settings and where its engine reads them
+    max_images: int | None = None  # images one prompt may carry (registry `images_per_prompt`); None: unknown
 
 
 @dataclass(slots=True)
@@ -106,6 +107,24 @@ def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: Ge
         prompt = replace(prompt, system=target.plan.system_prompt)
     extras = target.plan.fields(spec.name, len(sample.images))
     return build_body(target.served_name, prompt, target_params(target, params), extras=extras)
+
+
+def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Completion | None:
+    """A typed failure, recorded without sending, for a row with more images than the engine takes
+    per prompt (vLLM would refuse it with a 400 after the upload); None when the row fits."""
+    if target.max_images is None:
+        return None
+    parts = build_prompt(spec, sample, target.prompt_style).parts
+    n = sum(isinstance(p, ImagePart) for p in parts)
+    if n <= target.max_images:
+        return None
+    return Completion(
+        Status.FAILED,
+        error=f"row {sample.index} of {spec.name} sends {n} images; {target.name} accepts "
+        f"{target.max_images} per prompt: raise images_per_prompt in engines/models.toml "
+        "(vLLM --limit-mm-per-prompt) and restart it",
+        error_kind=ErrorKind.BAD_REQUEST,
+    )
 
 
 def make_job(
@@ -188,8 +207,10 @@ async def _produce(
     async def one(sample: Sample, key: str) -> None:
         nonlocal outstanding
         try:
-            body = request_body(target, job.spec, sample, params)
-            completion = await client.complete(body, target_params(target, params))
+            completion = over_image_limit(target, job.spec, sample)
+            if completion is None:
+                body = request_body(target, job.spec, sample, params)
+                completion = await client.complete(body, target_params(target, params))
             writer.append(key, completion, job.fingerprint)
             if on_stored is not None:
                 on_stored(job, key, completion)

@@ -79,6 +79,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 "request_settings": _summary(plans[served]),
             },
             plan=plans[served],
+            max_images=_registry_images(group[0].name),
         )
         for served, group in by_base.items()
     ]
@@ -128,5 +129,15 @@ def _registry_style(name: str) -> str | None:
 
     try:
         return get_model(name).prompt_style
+    except RegistryError:
+        return None
+
+
+def _registry_images(name: str) -> int | None:
+    """The images one prompt may carry, as the registry entry launched the engine (None: unknown)."""
+    from fasteval.serving.registry import RegistryError, get_model
+
+    try:
+        return get_model(name).images_per_prompt
     except RegistryError:
         return None
