@@ -234,6 +234,13 @@ def require(frame: pl.DataFrame, spec: BenchmarkSpec, what: str, *columns: str) 
             raise ScoringError(f"{spec.name} {what} have no `{col}` column; add it")
 
 
+def require_columns(frame: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:
+    """One line naming the columns a scoring step needs and the frame lacks."""
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ScoringError(f"{what} needs column(s) {', '.join(missing)} in the predictions; add them")
+
+
 def with_question(preds: pl.DataFrame, dataset: pl.DataFrame | None) -> pl.DataFrame:
     """The judge needs the question: take it from the dataset when the predictions lack it."""
     if "question" in preds.columns or dataset is None or "question" not in dataset.columns:

@@ -7,6 +7,7 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,14 +79,21 @@ def write_reports(
     the other name's stale file is removed, so exactly one score file says what was scored last.
     """
     name = scored.spec.name
-    full = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
+    samples_path = out_dir / f"{model}_{name}_samples.parquet"
+    if scored.result.json is not None:  # VLMEvalKit's JSON score file (OCRBench's `_score.json`)
+        full = out_dir / f"{model}_{name}_score.json"
+    else:
+        full = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     partial = full.with_name(full.stem + PARTIAL_SUFFIX + full.suffix)
     score_path, stale = (partial, full) if coverage is not None and coverage.partial else (full, partial)
-    samples_path = out_dir / f"{model}_{name}_samples.parquet"
     paths = {"score": score_path, "samples": samples_path}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv_quote_all(scored.result.table, score_path)
+        if scored.result.json is not None:
+            text = json.dumps(scored.result.json, indent=4, ensure_ascii=False)
+            score_path.write_text(text, encoding="utf-8")
+        else:
+            write_csv_quote_all(scored.result.table, score_path)
         stale.unlink(missing_ok=True)
         for key, table in scored.result.extra_tables.items():  # e.g. MMVet's `_score_fine.csv`
             extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")

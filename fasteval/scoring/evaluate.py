@@ -97,6 +97,11 @@ class Scored:
         return kind_named(self.spec.kind)
 
 
+def rules_of(effective: str) -> str:
+    """The VLMEvalKit generation a rule-dependent scorer applies (official rules: the newest)."""
+    return DEFAULT_RULES if effective.startswith(OFFICIAL + ":") or effective == OFFICIAL else effective
+
+
 def items(spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None) -> list[Item]:
     """The rows of `predictions` as the benchmark's kind reads them (ground truth joined in)."""
     kind = kind_named(spec.kind)
@@ -138,13 +143,16 @@ def score_predictions(
         "prediction": pl.Series([r.item.prediction for r in records], dtype=pl.String),
         "answer": pl.Series([r.item.answer for r in records], dtype=pl.String),
     }
-    for col in entry.columns:  # the scorer's grouping columns, as pandas' str() prints them
-        if col in table.columns:
+    for col in entry.columns:  # the scorer's columns, as pandas' str() prints them (flags stay flags)
+        if col in table.columns and table[col].dtype == pl.Boolean:
+            columns[col] = table[col]
+        elif col in table.columns:
             values = [None if v is None else as_vlmeval_str(v) for v in table[col].to_list()]
             columns[col] = pl.Series(values, dtype=pl.String)
     base = pl.DataFrame({name: s.alias(name) for name, s in columns.items()})
     rows = pl.concat([base, records_frame(records)], how="horizontal")
-    opts = ScoreOptions(circular=spec.circular, official=eff.startswith(OFFICIAL + ":"), partial=partial)
+    official = eff.startswith(OFFICIAL + ":")
+    opts = ScoreOptions(circular=spec.circular, official=official, partial=partial, rules=rules_of(eff))
     result = entry.score(rows, opts)
     unresolved = sum(1 for r in records if r.method is Method.UNRESOLVED)
     return Scored(
