@@ -185,19 +185,16 @@ def _scaled(interval: Interval, scale: float) -> Interval:
 
 def headline_of(table: pl.DataFrame) -> tuple[str, float]:
     """The score file's headline, as VLMEvalKit's files lay it out: the `Overall` row (where rows
-    are splits or categories; else the `validation` split, MMMU's leaderboard figure) and the `Overall` column, else `acc`, else the first numeric column
-    (MME's perception, HallusionBench's aAcc); OCRBench's `Final Score`."""
+    are splits or categories; else the `validation` split, MMMU's leaderboard figure) and the
+    `Overall` column, else `acc`, else OCRBench's `Final Score`, else the first numeric column
+    (MME's perception, HallusionBench's aAcc)."""
     numeric = [c for c in table.columns if table.schema[c].is_numeric()]
     if not numeric or not table.height:
         raise ValueError("score file has no numeric column")
     labels = [c for c in table.columns if c not in numeric]
     names = [tuple(map(str, r)) for r in table.select(labels).iter_rows()]
-    row = next(
-        (
-            i for want in (OVERALL, "validation") for i, r in enumerate(names) if want in r
-        ),  # MMMU: its val split
-        0,
-    )
+    wanted = (OVERALL, "validation")
+    row = next((i for want in wanted for i, r in enumerate(names) if want in r), 0)
     column = next((c for c in (OVERALL, ACC, FINAL) if c in numeric), numeric[0])
     return column, float(table[column][row])
 
