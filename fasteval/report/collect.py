@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from fasteval.data.benchmarks import all_specs
 from fasteval.data.tabular import read_table
 from fasteval.report.coverage import PARTIAL_SUFFIX
 
@@ -61,17 +62,35 @@ def _summary(model_dir: Path) -> dict[str, Any]:
 
 def _score_files(model_dir: Path) -> dict[str, Path]:
     """Dataset name -> its newest score file in `model_dir` (a rescore under other rules may have
-    written a second one)."""
+    written a second one). Judge-scored benchmarks carry the judge key in the name, as VLMEvalKit
+    writes them (`{model}_MMVet_gpt-4-turbo_score.csv`); OCRBench's is `_score.json`."""
     prefix = f"{model_dir.name}_"
     found: dict[str, Path] = {}
-    for path in model_dir.glob(f"{prefix}*.csv"):
-        suffix = next((s for s in SCORE_SUFFIXES if path.name.endswith(s)), None)
+    for path in [*model_dir.glob(f"{prefix}*.csv"), *model_dir.glob(f"{prefix}*_score*.json")]:
+        json_names = ("_score.json", f"_score{PARTIAL_SUFFIX}.json")
+        suffix = next((s for s in (*SCORE_SUFFIXES, *json_names) if path.name.endswith(s)), None)
         if suffix is None:
             continue
-        dataset = path.name[len(prefix) : -len(suffix)]
+        dataset = _without_judge_key(path.name[len(prefix) : -len(suffix)])
         if dataset not in found or path.stat().st_mtime > found[dataset].stat().st_mtime:
             found[dataset] = path
     return found
+
+
+def _without_judge_key(name: str) -> str:
+    """`MMVet_gpt-4-turbo` -> `MMVet` when the benchmark declares that judge key; else `name`."""
+    specs = all_specs()
+    for known, spec in specs.items():
+        if name == f"{known}_{spec.judge}":
+            return known
+    return name
+
+
+def _read_score(path: Path) -> pl.DataFrame:
+    if path.suffix == ".json":  # one row of the JSON's values, in its key order
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        return pl.DataFrame({k: [v] for k, v in payload.items() if isinstance(v, int | float)})
+    return read_table(path)
 
 
 def _predictions(model_dir: Path, dataset: str) -> Path | None:
@@ -94,7 +113,7 @@ def read_model_dir(model_dir: Path) -> list[BenchRun]:
                 model=model_dir.name,
                 dataset=dataset,
                 score_path=score_path,
-                table=read_table(score_path),
+                table=_read_score(score_path),
                 samples=pl.read_parquet(samples_path) if samples_path.is_file() else None,
                 entry=entries.get(dataset, {}),
                 run=summary.get("run", {}),

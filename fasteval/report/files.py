@@ -54,6 +54,7 @@ def samples_frame(scored: Scored) -> pl.DataFrame:
             "score",
             "res",
             "log",
+            "open_question",
         )
         if c in rows.columns
     ]
