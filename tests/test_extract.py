@@ -106,3 +106,13 @@ def test_a_digit_comma_digit_deletes_punctuation_instead_of_spacing_it() -> None
 def test_unknown_rule_set_is_one_clear_line() -> None:
     with pytest.raises(UnknownRules, match=r"use one of vlmevalkit-2024\.07"):
         extract_yorn("Yes", "vlmevalkit-2023")
+
+
+def test_from_2025_a_period_after_a_digit_is_kept_and_does_not_use_up_the_32() -> None:
+    # 40 numbered sentences: the typo regex (2024) spends its 32 removals on "1." .. "32." and the
+    # last period survives; the look-behind regex (2025+) keeps every "N." and removes the last one
+    text = " ".join(f"{i}. x" for i in range(1, 41)) + " yes."
+    assert process_punctuation(text, RULES_2024).endswith("yes.")
+    assert process_punctuation(text, RULES_2025).endswith("yes") and "40." in process_punctuation(
+        text, RULES_2025
+    )

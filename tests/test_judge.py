@@ -74,7 +74,7 @@ def exact(source: RowSource) -> list[str | None]:
 
 async def run_items(judge_url: str, tmp: Path, source: RowSource, **kw: object) -> tuple:
     endpoint = JudgeEndpoint(judge_url, "judge-model", None, "test")
-    async with Judge(endpoint, concurrency=4, retry=0) as judge:
+    async with Judge(endpoint, concurrency=4, attempts=1) as judge:
         jj = JobJudge(judge, JudgeCache(tmp, kw.pop("run_id", "r1")), rules=RULES, **kw)  # type: ignore[arg-type]
         verdicts = await judge_table(jj, source)
     return verdicts, jj.stats
@@ -271,7 +271,7 @@ async def test_a_rerun_asks_nothing_and_a_new_judge_model_is_asked_afresh(tmp_pa
         assert (tmp_path / "judge-r1.arrow").is_file() and not (tmp_path / "judge-r2.arrow").exists()
         server.model = "judge-model-2"
         endpoint = JudgeEndpoint(server.url, "judge-model-2", None, "test")
-        async with Judge(endpoint, retry=0) as judge:
+        async with Judge(endpoint, attempts=1) as judge:
             jj = JobJudge(judge, JudgeCache(tmp_path, "r3"), rules=RULES)
             await judge_table(jj, source)
         # a different judge model shares no cached reply (the script, past its first ask, says B at once)

@@ -72,7 +72,7 @@ def test_tiny_vlm_on_the_cpu_build_gets_the_cpu_flags() -> None:
         "/v/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "/c/models/tiny-vlm",
         "--served-model-name", "tiny-vlm", "--host", "127.0.0.1", "--port", "8123",
         "--tensor-parallel-size", "1", "--max-model-len", "2048",
-        "--limit-mm-per-prompt", '{"image":1,"video":0}',
+        "--limit-mm-per-prompt", '{"image":2,"video":0}',
         "--dtype", "bfloat16", "--enforce-eager", "--max-num-seqs", "64",
     ]  # fmt: skip
 

@@ -198,6 +198,7 @@ def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) ->
         unparsed=cfg.judge_unparsed,
         seed=cfg.seed,
         fallback=cfg.judge_fallback,
+        replay=cfg.mode == "eval",
     )
 
 

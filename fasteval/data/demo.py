@@ -2,10 +2,13 @@
 
 `DEMO_YN` mirrors MME's layout (two questions per image, one Yes and one No, `category`, `image_path`);
 `DEMO_MCQ` mirrors MMBench's (A-D options, some hints, `category`, `l2-category`, `split`, and circular
-rotations at `index + k*1e6` whose `image` cell is the main row's index, VLMEvalKit's image-reference path).
+rotations at `index + k*1e6` whose `image` cell is the main row's index, VLMEvalKit's image-reference path);
+`DEMO_VQA` mirrors TextVQA's (open questions, ten reference answers as a list literal, VQA accuracy);
+`DEMO_MI` mirrors MMMU's (two images per row as a list cell, `<image 1>` / `<image 2>` tags in the
+question, multiple choice and open questions, `split` and `category`).
 Images are coloured shapes drawn with Pillow; the same seed gives the same bytes.
 
-    python -m fasteval.data.demo [LMUDATA_DIR]      # writes DEMO_YN.tsv and DEMO_MCQ.tsv
+    python -m fasteval.data.demo [LMUDATA_DIR]      # writes the DEMO_*.tsv files
 """
 
 from __future__ import annotations
@@ -217,6 +220,82 @@ def demo_mcq_rows(seed: int = 0, per_category: int = 6) -> list[dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# DEMO_VQA: TextVQA-like (open answers, ten references each)
+# ---------------------------------------------------------------------------------------------
+
+VQA_COLUMNS = ("index", "question", "answer", "image")
+
+
+def demo_vqa_rows(seed: int = 0, n: int = 24) -> list[dict[str, str]]:
+    """`n` open questions about one drawn shape: its colour, its shape, or how many there are.
+
+    The ten reference answers mix the plain answer with variants annotators write ("a red one",
+    "Red.", "scarlet"), so VQA accuracy's normalisation and its min(#matches / 3, 1) both matter."""
+    rng = random.Random(seed + 3)
+    rows: list[dict[str, str]] = []
+    numbers = ("one", "two", "three", "four")
+    for i in range(n):
+        shape, color = rng.choice(SHAPES), rng.choice(list(COLORS))
+        asked = ("color", "shape", "count")[i % 3]
+        count = rng.randint(1, 4) if asked == "count" else 1
+        spots = [(24, 24), (72, 24), (24, 72), (72, 72)][:count] if count > 1 else [(48, 48)]
+        image = _b64(_draw([(shape, color, spot, 14 if count > 1 else 24) for spot in spots]), "PNG")
+        if asked == "color":
+            question, truth, variants = (
+                "What color is the shape?",
+                color,
+                [f"{color}.", f"a {color} one", "dark"],
+            )
+        elif asked == "shape":
+            question, truth, variants = "What shape is drawn?", shape, [f"a {shape}", f"The {shape}.", "blob"]
+        else:
+            question, truth, variants = "How many shapes are there?", str(count), [numbers[count - 1], "many"]
+        answers = [truth] * rng.randint(4, 7)  # the plain answer alone earns full marks
+        answers += [rng.choice(variants) for _ in range(10 - len(answers))]
+        rows.append({"index": str(i), "question": question, "answer": repr(answers), "image": image})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# DEMO_MI: MMMU-like (two images per question, images named in the text)
+# ---------------------------------------------------------------------------------------------
+
+MI_COLUMNS = ("index", "question", "A", "B", "C", "D", "answer", "split", "category", "image")
+
+
+def demo_mi_rows(seed: int = 0, n: int = 16) -> list[dict[str, str]]:
+    """`n` questions comparing two drawn images; one in four is an open question (no options)."""
+    rng = random.Random(seed + 5)
+    rows: list[dict[str, str]] = []
+    for i in range(n):
+        (s1, c1), (s2, c2) = [(rng.choice(SHAPES), rng.choice(list(COLORS))) for _ in range(2)]
+        images = [_b64(_draw([(s, c, (48, 48), 24)]), "PNG") for s, c in ((s1, c1), (s2, c2))]
+        options = {letter: "" for letter in LETTERS}
+        if i % 4 == 3:  # open question: the answer is the text itself
+            question = "<image 1> <image 2> What color is the shape in the second image?"
+            answer, category = c2, "open"
+        else:
+            question = "Which image shows a " + c1 + " " + s1 + "? <image 1> or <image 2>"
+            texts = ["the first image", "the second image", "both images", "neither image"]
+            truth = 2 if (s1, c1) == (s2, c2) else 0
+            order = rng.sample(range(4), 4)
+            options = {letter: texts[k] for letter, k in zip(LETTERS, order, strict=True)}
+            answer, category = LETTERS[order.index(truth)], "comparison"
+        rows.append(
+            {
+                "index": str(i),
+                "question": question,
+                **options,
+                "answer": answer,
+                "split": "dev" if i < n // 2 else "validation",
+                "category": category,
+                "image": repr(images),
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
 
@@ -233,10 +312,12 @@ def _write_tsv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]
 
 
 def write_demo_benchmarks(lmudata: Path, seed: int = 0) -> list[str]:
-    """Write DEMO_YN.tsv and DEMO_MCQ.tsv into `lmudata` (VLMEvalKit's $LMUData); return the dataset names."""
+    """Write the DEMO_*.tsv files into `lmudata` (VLMEvalKit's $LMUData); return the dataset names."""
     _write_tsv(lmudata / "DEMO_YN.tsv", YN_COLUMNS, demo_yn_rows(seed))
     _write_tsv(lmudata / "DEMO_MCQ.tsv", MCQ_COLUMNS, demo_mcq_rows(seed))
-    return ["DEMO_YN", "DEMO_MCQ"]
+    _write_tsv(lmudata / "DEMO_VQA.tsv", VQA_COLUMNS, demo_vqa_rows(seed))
+    _write_tsv(lmudata / "DEMO_MI.tsv", MI_COLUMNS, demo_mi_rows(seed))
+    return ["DEMO_YN", "DEMO_MCQ", "DEMO_VQA", "DEMO_MI"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from fasteval.inference.store import read_segment
+from fasteval.kinds.base import Reply
 
 CACHE_SCHEMA = pa.schema(
     [
@@ -29,6 +30,9 @@ CACHE_SCHEMA = pa.schema(
         ("temperature", pa.float64()),
         ("attempt", pa.int64()),
         ("t_stored", pa.float64()),
+        ("ok", pa.bool_()),  # False: every HTTP attempt of the call failed (replayed as that failure)
+        ("error", pa.string()),
+        ("http_attempts", pa.int64()),
     ]
 )
 
@@ -51,41 +55,42 @@ def prompt_hash(prompt: str, temperature: float, max_tokens: int, attempt: int, 
 
 
 class JudgeCache:
-    """`{store_dir}/judge-*.arrow`: every OK judge reply ever received for this (model, dataset)."""
+    """`{store_dir}/judge-*.arrow`: every judge call ever made for this (model, dataset), answered or
+    failed after all its HTTP attempts, so a rerun or a rescore replays the same outcome."""
 
     def __init__(self, directory: Path, run_id: str) -> None:
         self.dir = directory
         self.path = directory / f"judge-{run_id}.arrow"
-        self._entries: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._entries: dict[tuple[str, str], Reply] = {}
         self._file: Any = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         for seg in sorted(directory.glob("judge-*.arrow")) if directory.is_dir() else []:
             for batch in read_segment(seg, CACHE_SCHEMA):
                 for row in batch.to_pylist():
-                    self._entries[(row["judge_model"], row["prompt_hash"])] = (
-                        row["reply"],
-                        row["reported_model"],
-                    )
+                    ok = row["ok"] is not False  # segments from before `ok` held answers only
+                    reply = Reply(ok, row["reply"] if ok else None, row["error"], row["reported_model"])
+                    self._entries[(row["judge_model"], row["prompt_hash"])] = reply
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, model: str, phash: str) -> tuple[str, str | None] | None:
+    def get(self, model: str, phash: str) -> Reply | None:
         return self._entries.get((model, phash))
 
     def put(
         self,
         model: str,
         phash: str,
-        reply: str,
-        reported: str | None,
+        reply: Reply,
         host: str,
         row_key: str,
         *,
-        temperature: float | None = None,
-        attempt: int | None = None,
+        temperature: float,
+        attempt: int,
+        http_attempts: int,
     ) -> None:
-        self._entries[(model, phash)] = (reply, reported)
+        """Record one judge call and flush it at once."""
+        self._entries[(model, phash)] = reply
         if self._writer is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._file = pa.OSFile(str(self.path), "ab")
@@ -93,13 +98,16 @@ class JudgeCache:
         row = {
             "judge_model": model,
             "prompt_hash": phash,
-            "reply": reply,
-            "reported_model": reported,
+            "reply": reply.text,
+            "reported_model": reply.reported_model,
             "host": host,
             "row_key": row_key,
             "temperature": temperature,
             "attempt": attempt,
             "t_stored": time.time(),
+            "ok": reply.ok,
+            "error": reply.error,
+            "http_attempts": http_attempts,
         }
         self._writer.write_batch(pa.RecordBatch.from_pylist([row], schema=CACHE_SCHEMA))
         self._file.flush()

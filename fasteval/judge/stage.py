@@ -198,6 +198,7 @@ class JudgeRun:
         unparsed: Unparsed = "seeded",
         seed: int = 0,
         fallback: Literal["error", "exact_matching"] = "error",
+        replay: bool = False,
     ) -> None:
         self.plan = plan
         self.rules = rules
@@ -206,8 +207,19 @@ class JudgeRun:
         self.unparsed = unparsed
         self.seed = seed
         self.fallback = fallback
+        self.replay = replay  # rescoring: a judge that does not answer may still be replayed from record
         self.judge: Judge | None = None
         self.run_id = new_run_id()
+
+    def require(self, specs: Sequence[BenchmarkSpec]) -> None:
+        """Benchmarks VLMEvalKit scores only with a judge (MathVista, MMVet) stop the run here, before
+        any request, when there is none: no exact-matching fallback exists for them."""
+        for spec in specs:
+            if kind_named(spec.kind).judge_required and self.plan.for_spec(spec, self.rules)[0] is None:
+                raise JudgeUnavailable(
+                    f"{spec.name} is scored by an LLM judge and none is usable ({self.plan.reason}): "
+                    "start one with `make judge`, or set OPENAI_API_BASE (and LOCAL_LLM) or --judge-base-url"
+                )
 
     def needed(self, specs: Sequence[BenchmarkSpec]) -> bool:
         return any(self.plan.for_spec(s, self.rules)[0] is not None for s in specs)
@@ -216,16 +228,22 @@ class JudgeRun:
         """Open and probe the judge if any benchmark will use it; a failed probe raises
         `JudgeUnavailable` (one line), or with `--judge-fallback exact_matching` records why the
         run scores by exact matching instead."""
+        self.require(specs)
         if self.plan.endpoint is None or not self.needed(specs):
             return
-        judge = Judge(self.plan.endpoint, concurrency=self.concurrency, retry=self.retry)
+        judge = Judge(self.plan.endpoint, concurrency=self.concurrency, attempts=self.retry)
         await judge.__aenter__()
         health = await judge.probe()
         if health.ok:
             self.judge = judge
             return
+        if self.replay:  # recorded calls are replayed; the first one not on record stops the rescore
+            judge.offline = health.message
+            self.judge = judge
+            return
         await judge.__aexit__()
-        if self.fallback == "error":
+        required = [s.name for s in specs if kind_named(s.kind).judge_required]
+        if self.fallback == "error" or required:
             raise JudgeUnavailable(health.message)
         self.plan = self.plan.without_judge(
             f"judge failed its health probe ({health.message}); scoring by exact matching "

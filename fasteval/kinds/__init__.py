@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fasteval.kinds.base import TaskKind
+from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
+from fasteval.kinds.mmmu import MmmuKind
+from fasteval.kinds.mmvet import MMVetKind
 from fasteval.kinds.vqa import VqaKind
 from fasteval.kinds.yorn import YornKind
 
-KINDS: Mapping[str, TaskKind] = {kind.name: kind for kind in (YornKind(), McqKind(), VqaKind())}
+KINDS: Mapping[str, TaskKind] = {
+    kind.name: kind for kind in (YornKind(), McqKind(), MmmuKind(), VqaKind(), MathVistaKind(), MMVetKind())
+}
 
 
 def kind_named(name: str) -> TaskKind:

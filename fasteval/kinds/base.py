@@ -88,15 +88,23 @@ class Verdict:
     reported_model: str | None = None  # the model the engine named in its reply
     host: str = ""
     score: float | None = None  # a grade in [0, 1] for kinds whose judge grades
+    log: str = ""  # the kind's own account of its tries, where VLMEvalKit records one
 
     @classmethod
     def from_reply(
-        cls, answer: str | None, method: Method, reply: Reply | None, tries: int, score: float | None = None
+        cls,
+        answer: str | None,
+        method: Method,
+        reply: Reply | None,
+        tries: int,
+        *,
+        score: float | None = None,
+        log: str = "",
     ) -> Verdict:
         """A verdict recording `reply` (the deciding one, else the last; a failure as its error)."""
         text = None if reply is None else reply.text if reply.ok else f"[judge call failed] {reply.error}"
         reported = None if reply is None else reply.reported_model
-        return cls(answer, method, text, tries, reported_model=reported, score=score)
+        return cls(answer, method, text, tries, reported_model=reported, score=score, log=log)
 
 
 class Ask(Protocol):
@@ -185,6 +193,13 @@ class TaskKind(ABC):
         """The group a row is judged and scored with, or None (rows stand alone)."""
         return None
 
+    def row_fields(
+        self, spec: BenchmarkSpec, item: Item, exact: Extraction, verdict: Verdict | None, rules: str
+    ) -> dict[str, Any]:
+        """Per-row columns the kind's scorer reads beyond the extraction (e.g. MathVista's `hit` and
+        `log`, MMVet's `score`); values of one column share one type across rows."""
+        return {}
+
     def score_file(self, model: str, spec: BenchmarkSpec, *, official: bool = False) -> str:
         """The score CSV's name as VLMEvalKit writes it (official-rule tables: their own name)."""
         if official:
@@ -213,6 +228,13 @@ def require(frame: pl.DataFrame, spec: BenchmarkSpec, what: str, *columns: str) 
     for col in columns:
         if col not in frame.columns:
             raise ScoringError(f"{spec.name} {what} have no `{col}` column; add it")
+
+
+def require_columns(frame: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:
+    """One line naming the columns a scoring step needs and the frame lacks."""
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ScoringError(f"{what} needs column(s) {', '.join(missing)} in the predictions; add them")
 
 
 def with_question(preds: pl.DataFrame, dataset: pl.DataFrame | None) -> pl.DataFrame:

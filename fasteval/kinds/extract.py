@@ -68,7 +68,8 @@ _PUNCT = (
     "!",
 )
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
-_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+_PERIOD_LOOKBEHIND = re.compile(r"(?<!\d)\.(?!\d)")  # misc.py from 928a95b0 (2025-05): after a digit, kept
+_PERIOD_TYPO = re.compile(r"(?!<=\d)(\.)(?!\d)")  # the official VQA eval's typo: no look-behind at all
 _PERIOD_COUNT = int(re.UNICODE)  # upstream passes re.UNICODE (=32) positionally as `count`
 
 
@@ -116,11 +117,13 @@ def effective_rules(rules: str, official_rule: str | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def process_punctuation(text: str) -> str:
-    """VLMEvalKit's `process_punctuation`, including its two quirks.
+def process_punctuation(text: str, rules: str = DEFAULT_RULES) -> str:
+    """VLMEvalKit's `process_punctuation` (Y/N extraction and VQA normalisation), with its quirks.
 
     A punctuation mark is deleted (not spaced) when it touches a space anywhere, or when the text
-    has a `digit,digit` anywhere; and only the first 32 non-decimal periods are removed.
+    has a `digit,digit` anywhere; then at most 32 periods are removed (`re.UNICODE` passed as the
+    count): those with no digit after them, and from 2025 on, none right after a digit either
+    (the 2024 generation has the official VQA eval's look-behind typo).
     """
     out = text
     comma_digits = _COMMA_STRIP.search(text) is not None
@@ -129,12 +132,13 @@ def process_punctuation(text: str) -> str:
             out = out.replace(p, "")
         else:
             out = out.replace(p, " ")
-    return _PERIOD_STRIP.sub("", out, _PERIOD_COUNT)
+    period = _PERIOD_TYPO if rules in (RULES_2024, OFFICIAL) else _PERIOD_LOOKBEHIND
+    return period.sub("", out, _PERIOD_COUNT)
 
 
-def yorn_vlmevalkit(prediction: str) -> str:
+def yorn_vlmevalkit(prediction: str, rules: str = DEFAULT_RULES) -> str:
     """`YOrN_Extraction`: the words 'yes' xor 'no' after lowercasing and punctuation removal."""
-    words = process_punctuation(prediction.lower()).split()
+    words = process_punctuation(prediction.lower(), rules).split()
     has_yes, has_no = "yes" in words, "no" in words
     if has_yes and not has_no:
         return YES
@@ -173,7 +177,7 @@ def extract_yorn(prediction: str, rules: str = DEFAULT_RULES, *, official_rule: 
         rule = eff.split(":", 1)[1]
         if rule in _YORN_OFFICIAL:
             return _YORN_OFFICIAL[rule](prediction)
-    return yorn_vlmevalkit(prediction)
+    return yorn_vlmevalkit(prediction, eff)
 
 
 # ---------------------------------------------------------------------------------------------

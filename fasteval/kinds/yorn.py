@@ -97,7 +97,7 @@ class YornKind(TaskKind):
             if last is None or reply.ok or not last.ok:
                 last = reply
             if reply.ok and reply.text is not None:
-                word = yorn_vlmevalkit(reply.text)
+                word = yorn_vlmevalkit(reply.text, ctx.rules)
                 if word != UNKNOWN:
                     return Verdict.from_reply(word, Method.JUDGE, reply, attempt + 1)
         method = Method.JUDGE if last is not None and last.ok else Method.UNRESOLVED

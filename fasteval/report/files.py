@@ -7,6 +7,8 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import json
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,9 @@ def samples_frame(scored: Scored) -> pl.DataFrame:
             "judge_reported_model",
             "judge_host",
             "judge_score",
+            "score",
+            "res",
+            "log",
         )
         if c in rows.columns
     ]
@@ -68,11 +73,20 @@ def write_reports(scored: Scored, *, model: str, out_dir: Path) -> dict[str, Pat
     """Write the score CSV and the samples Parquet into `out_dir`; return them by role."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = scored.spec.name
-    score_path = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
-    write_csv_quote_all(scored.result.table, score_path)
+    if scored.result.json is not None:  # VLMEvalKit's JSON score file (OCRBench's `_score.json`)
+        score_path = out_dir / f"{model}_{name}_score.json"
+        score_path.write_text(json.dumps(scored.result.json, indent=4, ensure_ascii=False), encoding="utf-8")
+    else:
+        score_path = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
+        write_csv_quote_all(scored.result.table, score_path)
+    paths = {"score": score_path, "samples": samples_path}
+    for key, table in scored.result.extra_tables.items():  # e.g. MMVet's `_score_fine.csv`
+        extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")
+        write_csv_quote_all(table, extra)
+        paths[key] = extra
     samples_frame(scored).write_parquet(samples_path)
-    return {"score": score_path, "samples": samples_path}
+    return paths
 
 
 def _accuracy_counts(scored: Scored) -> tuple[int, int]:
@@ -80,17 +94,27 @@ def _accuracy_counts(scored: Scored) -> tuple[int, int]:
     rows = scored.result.rows
     if "g_index" in rows.columns:
         rows = rows.filter(pl.col("index").cast(pl.Int64) == pl.col("g_index"))
-    return int(rows["hit"].sum()), rows.height
+    return int(rows["hit"].cast(pl.Int64).sum()), rows.height
 
 
 def headline(scored: Scored) -> dict[str, float]:
-    """The summary numbers: the scorer's headline, plus accuracy with its Wilson 95% interval
-    (fractions) when the benchmark's headline is an accuracy."""
+    """The summary numbers: the scorer's headline, plus the per-row mean with its 95% interval
+    (fractions): Wilson for hit rates, the normal interval of the mean for graded scores."""
     out = dict(scored.result.headline)
-    hits, n = _accuracy_counts(scored)
-    if n:
-        lo, hi = wilson_interval(hits, n)
-        out.update({"accuracy": hits / n, "accuracy_ci95_lo": lo, "accuracy_ci95_hi": hi, "n": float(n)})
+    rows = scored.result.rows
+    if "hit" in rows.columns:
+        hits, n = _accuracy_counts(scored)
+        if n:
+            lo, hi = wilson_interval(hits, n)
+            out.update({"accuracy": hits / n, "accuracy_ci95_lo": lo, "accuracy_ci95_hi": hi, "n": float(n)})
+    elif "score" in rows.columns:
+        scores = [float(s) for s in rows["score"].cast(pl.Float64).drop_nulls().to_list()]
+        if scores:
+            mean, n = statistics.fmean(scores), len(scores)
+            half = 1.959963984540054 * statistics.stdev(scores) / n**0.5 if n > 1 else float("nan")
+            out.update(
+                {"score": mean, "score_ci95_lo": mean - half, "score_ci95_hi": mean + half, "n": float(n)}
+            )
     return out
 
 

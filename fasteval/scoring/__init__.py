@@ -11,8 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
+from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
+from fasteval.scoring.mmmu import score_mmmu
+from fasteval.scoring.mmt import score_mmt
+from fasteval.scoring.mmvet import score_mmvet
+from fasteval.scoring.ocrbench import score_ocrbench
 from fasteval.scoring.stats import wilson_interval
+from fasteval.scoring.vqa import score_anls, score_relaxed_acc, score_vqa_acc
 from fasteval.scoring.yorn import score_hallusion, score_mme, score_pope, score_yorn
 
 
@@ -28,6 +34,16 @@ SCORERS: Mapping[str, ScorerEntry] = {
     "hallusion": ScorerEntry(score_hallusion, ("category", "l2-category")),
     "yorn": ScorerEntry(score_yorn, ("category", "l2-category")),
     "mcq": ScorerEntry(score_mcq, ("split", "category", "l2-category")),
+    "mathvista": ScorerEntry(score_mathvista, ("task", "skills")),
+    "mmvet": ScorerEntry(score_mmvet, ("category",)),
+    "vqa_acc": ScorerEntry(score_vqa_acc, ("split", "category")),
+    "anls": ScorerEntry(score_anls, ("split", "category")),
+    "relaxed_acc": ScorerEntry(score_relaxed_acc, ("split", "category")),
+    "ocrbench": ScorerEntry(score_ocrbench, ("category",)),
+    # MMMU also needs the open-question conversion (fasteval.scoring.mmmu.mmmu_rows): the option
+    # columns and the prediction file's answer, which the generic MCQ rows do not carry
+    "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
+    "mmt": ScorerEntry(score_mmt, ("split", "category", "l2-category")),
 }
 
 __all__ = [
@@ -38,10 +54,18 @@ __all__ = [
     "ScorerEntry",
     "ScoringError",
     "report_acc",
+    "score_anls",
     "score_hallusion",
+    "score_mathvista",
     "score_mcq",
     "score_mme",
+    "score_mmmu",
+    "score_mmt",
+    "score_mmvet",
+    "score_ocrbench",
     "score_pope",
+    "score_relaxed_acc",
+    "score_vqa_acc",
     "score_yorn",
     "wilson_interval",
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
 from fasteval.errors import ScoringError
+from fasteval.kinds.base import require_columns
 
 __all__ = ["ScoreOptions", "ScoreResult", "Scorer", "ScoringError", "require_columns"]
 
@@ -21,6 +23,9 @@ class ScoreOptions:
     # Some rows failed for good and were left out (the runner's case): a question pair with a
     # missing partner is left out of pair metrics (MME acc+) instead of being an error.
     partial: bool = False
+    # The VLMEvalKit generation for rule-dependent scorers (VQA period regex, ChartQA argument
+    # order); the default is kinds.extract.DEFAULT_RULES, spelled out to keep scoring import-free.
+    rules: str = "vlmevalkit-2026.06"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +40,9 @@ class ScoreResult:
     table: pl.DataFrame
     rows: pl.DataFrame
     headline: dict[str, float] = field(default_factory=dict)
+    # More tables a scorer writes beside `table`, by file suffix (MMVet: "score_fine").
+    extra_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    json: dict[str, Any] | None = None  # a JSON score file's payload (OCRBench `_score.json`), else None
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]
-
-
-def require_columns(rows: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:
-    missing = [c for c in needed if c not in rows.columns]
-    if missing:
-        raise ScoringError(f"{what} needs column(s) {', '.join(missing)} in the predictions; add them")

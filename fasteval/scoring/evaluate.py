@@ -11,7 +11,7 @@ VLMEvalKit's files first and writes the reports.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -32,13 +32,16 @@ class SampleRecord:
     extracted: str | None  # None: nothing decided (scored as a miss)
     method: Method
     verdict: Verdict | None = None  # the judge's decision, when it decided this row
+    fields: Mapping[str, object] = field(default_factory=dict)  # the kind's own per-row columns
 
     @classmethod
-    def decide(cls, item: Item, exact: Extraction, verdict: Verdict | None) -> SampleRecord:
+    def decide(
+        cls, item: Item, exact: Extraction, verdict: Verdict | None, fields: Mapping[str, object]
+    ) -> SampleRecord:
         """The judge's verdict wins over exact matching only where the kind sent the row to it."""
         if verdict is None:
-            return cls(item, exact.answer, exact.method)
-        return cls(item, verdict.answer, verdict.method, verdict)
+            return cls(item, exact.answer, exact.method, None, fields)
+        return cls(item, verdict.answer, verdict.method, verdict, fields)
 
 
 RECORD_COLUMNS: tuple[tuple[str, pl.DataType], ...] = (
@@ -66,7 +69,12 @@ def records_frame(records: Sequence[SampleRecord]) -> pl.DataFrame:
         "judge_host": [x.host if x else None for x in v],
         "judge_score": [x.score if x else None for x in v],
     }
-    return pl.DataFrame(values, schema=dict(RECORD_COLUMNS))
+    frame = pl.DataFrame(values, schema=dict(RECORD_COLUMNS))
+    names = list(dict.fromkeys(name for r in records for name in r.fields))
+    if names:  # the kind's own columns (MathVista's hit and log, MMVet's score ...)
+        own = pl.DataFrame({n: [r.fields.get(n) for r in records] for n in names}, strict=False)
+        frame = pl.concat([frame, own.drop([n for n in names if n in frame.columns])], how="horizontal")
+    return frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,11 @@ class Scored:
     @property
     def kind(self) -> TaskKind:
         return kind_named(self.spec.kind)
+
+
+def rules_of(effective: str) -> str:
+    """The VLMEvalKit generation a rule-dependent scorer applies (official rules: the newest)."""
+    return DEFAULT_RULES if effective.startswith(OFFICIAL + ":") or effective == OFFICIAL else effective
 
 
 def items(spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None) -> list[Item]:
@@ -122,20 +135,24 @@ def score_predictions(
         item = kind.item(spec, row)
         exact = kind.extract(spec, item, rules)
         verdict = verdicts.get(item.key) if kind.needs_judge(spec, item, exact) else None
-        records.append(SampleRecord.decide(item, exact, verdict))
+        fields = kind.row_fields(spec, item, exact, verdict, rules)
+        records.append(SampleRecord.decide(item, exact, verdict, fields))
     entry = SCORERS[spec.scorer]
     columns: dict[str, pl.Series] = {
         "index": table["index"],
         "prediction": pl.Series([r.item.prediction for r in records], dtype=pl.String),
         "answer": pl.Series([r.item.answer for r in records], dtype=pl.String),
     }
-    for col in entry.columns:  # the scorer's grouping columns, as pandas' str() prints them
-        if col in table.columns:
+    for col in entry.columns:  # the scorer's columns, as pandas' str() prints them (flags stay flags)
+        if col in table.columns and table[col].dtype == pl.Boolean:
+            columns[col] = table[col]
+        elif col in table.columns:
             values = [None if v is None else as_vlmeval_str(v) for v in table[col].to_list()]
             columns[col] = pl.Series(values, dtype=pl.String)
     base = pl.DataFrame({name: s.alias(name) for name, s in columns.items()})
     rows = pl.concat([base, records_frame(records)], how="horizontal")
-    opts = ScoreOptions(circular=spec.circular, official=eff.startswith(OFFICIAL + ":"), partial=partial)
+    official = eff.startswith(OFFICIAL + ":")
+    opts = ScoreOptions(circular=spec.circular, official=official, partial=partial, rules=rules_of(eff))
     result = entry.score(rows, opts)
     unresolved = sum(1 for r in records if r.method is Method.UNRESOLVED)
     return Scored(

@@ -1,0 +1,111 @@
+"""Read work dirs back: every (model, benchmark) with its score file, samples and summary entry.
+
+Works on fasteval's outputs and on VLMEvalKit's own folders, where the score CSV is all there is.
+The score file is the source of every headline number, so the report shows what VLMEvalKit's
+tools would read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from fasteval.data.tabular import read_table
+
+SCORE_SUFFIXES = ("_score.csv", "_acc.csv", "_official.csv")
+PREDICTION_SUFFIXES = (".xlsx", ".tsv")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRun:
+    """One model's outputs for one benchmark, as found on disk."""
+
+    model: str
+    dataset: str
+    score_path: Path
+    table: pl.DataFrame  # the score CSV as VLMEvalKit wrote it
+    samples: pl.DataFrame | None  # fasteval's per-sample Parquet; None for VLMEvalKit-only folders
+    entry: Mapping[str, Any] = field(default_factory=dict)  # summary.json's datasets[dataset]
+    run: Mapping[str, Any] = field(default_factory=dict)  # summary.json's run
+    predictions: Path | None = None  # `{model}_{dataset}.xlsx|.tsv`, the questions' source
+
+
+def _model_dirs(work_dir: Path) -> list[Path]:
+    """`work_dir` itself when it holds score files, else its sub-folders (one per model)."""
+    if any(work_dir.glob(f"{work_dir.name}_*.csv")):
+        return [work_dir]
+    return sorted(d for d in work_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _summary(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / "summary.json"
+    if not path.is_file():
+        return {}
+    try:
+        loaded = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _score_files(model_dir: Path) -> dict[str, Path]:
+    """Dataset name -> its newest score file in `model_dir` (a rescore under other rules may have
+    written a second one)."""
+    prefix = f"{model_dir.name}_"
+    found: dict[str, Path] = {}
+    for path in model_dir.glob(f"{prefix}*.csv"):
+        suffix = next((s for s in SCORE_SUFFIXES if path.name.endswith(s)), None)
+        if suffix is None:
+            continue
+        dataset = path.name[len(prefix) : -len(suffix)]
+        if dataset not in found or path.stat().st_mtime > found[dataset].stat().st_mtime:
+            found[dataset] = path
+    return found
+
+
+def _predictions(model_dir: Path, dataset: str) -> Path | None:
+    for suffix in PREDICTION_SUFFIXES:
+        path = model_dir / f"{model_dir.name}_{dataset}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_model_dir(model_dir: Path) -> list[BenchRun]:
+    """Every benchmark with a score file in one model's folder."""
+    summary = _summary(model_dir)
+    entries = summary.get("datasets", {})
+    runs = []
+    for dataset, score_path in sorted(_score_files(model_dir).items()):
+        samples_path = model_dir / f"{model_dir.name}_{dataset}_samples.parquet"
+        runs.append(
+            BenchRun(
+                model=model_dir.name,
+                dataset=dataset,
+                score_path=score_path,
+                table=read_table(score_path),
+                samples=pl.read_parquet(samples_path) if samples_path.is_file() else None,
+                entry=entries.get(dataset, {}),
+                run=summary.get("run", {}),
+                predictions=_predictions(model_dir, dataset),
+            )
+        )
+    return runs
+
+
+def collect(work_dirs: Iterable[Path]) -> list[BenchRun]:
+    """Every (model, benchmark) under the work dirs. A model folder name found in two work dirs is
+    shown as `work_dir/model` for each, so neither run hides the other."""
+    dirs = [(wd, d) for wd in work_dirs for d in _model_dirs(wd)]
+    seen = Counter(d.name for _, d in dirs)
+    runs = []
+    for wd, d in dirs:
+        for run in read_model_dir(d):
+            runs.append(replace(run, model=f"{wd.name}/{d.name}") if seen[d.name] > 1 else run)
+    return runs

@@ -1,0 +1,82 @@
+"""Bootstrap intervals for composite headlines (MME's sum of acc + acc+, POPE's F1, ...).
+
+Such a number is not a mean of rows, so it is recomputed by the benchmark's own scorer on
+resampled rows: images (`image_path`) are drawn whole, so MME's question pairs stay pairs, and
+within each category, so a sum over categories keeps its terms. Seeded: the same files give the
+same page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import polars as pl
+
+from fasteval.data.benchmarks import get_spec
+from fasteval.errors import FastevalError
+from fasteval.report.compare import Interval
+from fasteval.scoring import SCORERS, ScoreOptions
+
+COMPOSITE_RESAMPLES = 200  # each resample reruns the scorer: enough for a percentile interval's ends
+SEED = 0
+
+log = logging.getLogger(__name__)
+
+
+def _clusters(samples: pl.DataFrame) -> pl.DataFrame:
+    """Each row's resampling unit (`__unit`) and stratum (`__stratum`)."""
+    unit = pl.col("image_path").cast(pl.String) if "image_path" in samples.columns else pl.col("index")
+    stratum = pl.col("category").cast(pl.String) if "category" in samples.columns else pl.lit("")
+    return samples.with_columns(
+        unit.cast(pl.String).alias("__unit"), stratum.fill_null("").alias("__stratum")
+    )
+
+
+def _resample(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """One bootstrap copy: units drawn with replacement per stratum, each draw given fresh keys."""
+    units = frame.select("__stratum", "__unit").unique(maintain_order=True)
+    draws = []
+    for (stratum,), group in units.group_by(["__stratum"], maintain_order=True):
+        ids = group["__unit"].to_list()
+        picks = rng.integers(0, len(ids), size=len(ids))
+        draws.append(pl.DataFrame({"__stratum": stratum, "__unit": [ids[i] for i in picks]}))
+    chosen = pl.concat(draws).with_row_index("__draw")
+    out = chosen.join(frame, on=["__stratum", "__unit"], how="left", maintain_order="left")
+    fresh = {"index": pl.int_range(pl.len(), dtype=pl.Int64)}
+    if "image_path" in out.columns:
+        fresh["image_path"] = pl.format("{}#{}", "image_path", "__draw")
+    return out.with_columns(**fresh).drop("__unit", "__stratum", "__draw")
+
+
+def composite_interval(
+    samples: pl.DataFrame,
+    dataset: str,
+    value: float,
+    *,
+    resamples: int = COMPOSITE_RESAMPLES,
+    seed: int = SEED,
+) -> Interval | None:
+    """Percentile bootstrap interval of the score file's headline (its first numeric column);
+    None when the benchmark's scorer is unknown here or cannot score the stored rows."""
+    try:
+        spec = get_spec(dataset)
+    except (FastevalError, KeyError):
+        return None
+    entry = SCORERS.get(spec.scorer)
+    if entry is None or spec.circular:
+        return None
+    from fasteval.report.board import headline_of  # board imports this module
+
+    opts = ScoreOptions(partial=True)
+    frame = _clusters(samples.drop("rules", strict=False))
+    rng = np.random.default_rng(seed)
+    stats = []
+    try:
+        for _ in range(resamples):
+            stats.append(headline_of(entry.score(_resample(frame, rng), opts).table)[1])
+    except (FastevalError, ValueError, KeyError, pl.exceptions.PolarsError) as exc:
+        log.warning("%s: no bootstrap interval (%s)", dataset, exc)
+        return None
+    lo, hi = np.percentile(np.asarray(stats, dtype=np.float64), [2.5, 97.5])
+    return Interval(value, float(lo), float(hi), "bootstrap")
