@@ -64,3 +64,7 @@ class RunConfig:
     percentiles: tuple[float, ...]
     synthetic: str | None
     api_key: str | None = field(default=None, repr=False)  # --api-key, else FASTEVAL_API_KEY
+    # issue 13: the model family's per-benchmark request settings (fasteval/serving/families.py)
+    model_family: str | None = None  # --model-family FAMILY[:ENGINE]; None: the registry entry's
+    max_tokens_given: bool = True  # --max-tokens was on the command line: it beats the family's limit
+    dry_run: int | None = None  # --dry-run N: print the first N request bodies per benchmark, send nothing

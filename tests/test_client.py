@@ -43,9 +43,9 @@ def expected_answer(body: bytes, n: int) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_body_sends_images_first_as_the_datasets_own_base64_then_text() -> None:
+def test_body_sends_the_image_as_the_datasets_own_base64_then_the_text() -> None:
     prompt = Prompt(
-        (TextPart("Is it red?"), ImagePart(ImageRef(PNG_B64, "image/png"))), system="Answer briefly."
+        (ImagePart(ImageRef(PNG_B64, "image/png")), TextPart("Is it red?")), system="Answer briefly."
     )
     body = json.loads(build_body("m", prompt, GenParams(max_tokens=7, temperature=0.0)))
     assert body["messages"][0] == {"role": "system", "content": "Answer briefly."}
@@ -436,3 +436,16 @@ async def test_sse_lines_split_across_network_reads_are_reassembled() -> None:
         "m",
     )
     assert c.timing.ttft is not None and len(c.timing.itl) == 1
+
+
+def test_parts_go_out_in_the_prompts_order_with_each_image_spliced_in_place() -> None:
+    a, b = ImageRef("QUFB", "image/png"), ImageRef("QkJC", "image/jpeg")
+    prompt = Prompt((TextPart("see "), ImagePart(b), TextPart(" then "), ImagePart(a), TextPart("?")))
+    content = json.loads(build_body("m", prompt, GenParams()))["messages"][0]["content"]
+    assert [c.get("text") or c["image_url"]["url"] for c in content] == [
+        "see ",
+        "data:image/jpeg;base64,QkJC",
+        " then ",
+        "data:image/png;base64,QUFB",
+        "?",
+    ]

@@ -67,3 +67,19 @@ def test_two_image_rows_are_sent_with_both_images(lmudata: Path, tmp_path: Path)
     qwen = build_prompt(spec, sample, "qwen2vl").parts  # images first, tags kept as text
     assert [type(p) for p in qwen] == [ImagePart, ImagePart, TextPart]
     assert read_table(lmudata / "DEMO_MI.tsv").height == 16
+
+
+def test_a_row_over_the_engines_image_limit_fails_typed_before_it_is_sent(
+    lmudata: Path, tmp_path: Path
+) -> None:
+    from fasteval.inference.runner import Target, over_image_limit
+    from fasteval.types import ErrorKind
+
+    spec = get_spec("DEMO_MI")
+    sample = next(iter(load(spec, locate(spec, lmudata, download=False, cache_dir=tmp_path)).iter_samples()))
+    one = Target("tiny", "tiny", ("http://127.0.0.1:1/v1",), max_images=1)
+    failed = over_image_limit(one, spec, sample)
+    assert failed is not None and failed.error_kind is ErrorKind.BAD_REQUEST and not failed.ok
+    assert "sends 2 images; tiny accepts 1 per prompt" in (failed.error or "")
+    assert over_image_limit(Target("tiny", "tiny", ("u",), max_images=2), spec, sample) is None
+    assert over_image_limit(Target("api", "api", ("u",)), spec, sample) is None  # limit unknown: sent

@@ -15,7 +15,7 @@ def _vllm_2b(tp: str) -> list[str]:
     return [
         "vllm", "serve", IVL2_2B, "--served-model-name", "InternVL2-2B",
         "--host", "127.0.0.1", "--port", "8000", "--tensor-parallel-size", tp, "--trust-remote-code",
-        "--max-model-len", "8192", "--limit-mm-per-prompt", MM4,
+        "--max-model-len", "8192", "--limit-mm-per-prompt", MM4, "--trust-request-mm-kwargs",
     ]  # fmt: skip
 
 
@@ -40,7 +40,7 @@ def test_internvl2_76b_defaults_to_tp8_on_vllm() -> None:
     assert build_argv(get_model("InternVL2-76B", env={})) == [
         "vllm", "serve", "OpenGVLab/InternVL2-Llama3-76B", "--served-model-name", "InternVL2-76B",
         "--host", "127.0.0.1", "--port", "8000", "--tensor-parallel-size", "8", "--trust-remote-code",
-        "--max-model-len", "8192", "--limit-mm-per-prompt", MM4,
+        "--max-model-len", "8192", "--limit-mm-per-prompt", MM4, "--trust-request-mm-kwargs",
     ]  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def test_tiny_vlm_on_the_cpu_build_gets_the_cpu_flags() -> None:
         "--served-model-name", "tiny-vlm", "--host", "127.0.0.1", "--port", "8123",
         "--tensor-parallel-size", "1", "--max-model-len", "2048",
         "--limit-mm-per-prompt", '{"image":2,"video":0}',
-        "--dtype", "bfloat16", "--enforce-eager", "--max-num-seqs", "64",
+        "--dtype", "bfloat16", "--enforce-eager", "--max-num-seqs", "64", "--trust-request-mm-kwargs",
     ]  # fmt: skip
 
 
@@ -114,7 +114,10 @@ def test_model_specific_engine_settings_come_from_the_registry() -> None:
     qwen = build_argv(get_model("Qwen2-VL-7B-Instruct", env={}))
     assert "--trust-remote-code" not in qwen
     assert qwen[qwen.index("--mm-processor-kwargs") + 1] == '{"min_pixels":1003520,"max_pixels":12845056}'
-    assert build_argv(get_model("InternVL2-40B", env={}))[-2:] == ["--quantization", "fp8"]
+    # the family's per-request tile limit needs vLLM to accept request-level processor kwargs
+    assert build_argv(get_model("InternVL2-40B", env={}))[-3:] == [
+        "--quantization", "fp8", "--trust-request-mm-kwargs",
+    ]  # fmt: skip
 
 
 def test_host_port_model_path_and_extra_flags_pass_through_verbatim() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -56,6 +57,10 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.mode == "eval":
         return await _eval(cfg, settings, lmudata, console, environ)
     specs = [resolve_spec(name, lmudata) for name in cfg.data]  # unknown names fail first
+    if cfg.dry_run is not None:  # issue 13: show the request bodies, contact nothing
+        from fasteval.inference.dry_run import dry_run
+
+        return dry_run(cfg, specs, sys.stdout, sys.stderr)
     targets = await resolve_targets(cfg)
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fasteval import __version__
 from fasteval.errors import FastevalError
@@ -20,6 +21,22 @@ from fasteval.kinds.extract import DEFAULT_RULES
 
 DEFAULT_CONCURRENCY = 256  # vLLM's default max_num_seqs: enough to keep its batch full
 DEFAULT_WORK_DIR = "outputs"  # VLMEvalKit's default, so its tools find our files
+DEFAULT_MAX_TOKENS = 1024
+
+
+class _Given(argparse.Action):
+    """Stores the value and records that the user gave it (`max_tokens_given`): a model family's own
+    limit applies only when --max-tokens was not on the command line."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"requests in flight per model (default {DEFAULT_CONCURRENCY}); --mode perf sweeps every value",
     )
     p.add_argument("--retry", type=int, default=6, help="retries per request for transient failures")
-    p.add_argument("--max-tokens", type=int, default=1024)
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        action=_Given,
+        help="generation limit (default: the model family's, e.g. InternVL2's 1024 as in VLMEvalKit; "
+        f"else {DEFAULT_MAX_TOKENS})",
+    )
+    p.set_defaults(max_tokens_given=False)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument(
         "--timeout", type=float, default=600.0, help="seconds without progress before a request fails"
@@ -99,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--synthetic", metavar="N:WxH", help="N synthetic image requests of WxH pixels instead of --data"
     )
     f.add_argument("--seed", type=int, default=0)
+    # --- issue 13: per-benchmark request settings of the model family (fasteval/serving/families.py) ---
+    p.add_argument(
+        "--model-family",
+        metavar="FAMILY[:ENGINE]",
+        help="request settings of this model family (internvl2, internvl-v1, qwen2-vl, none); default: the "
+        "registry entry's; for --api-base none unless given (ENGINE: vllm (default) or lmdeploy)",
+    )
+    p.add_argument(
+        "--dry-run",
+        type=int,
+        metavar="N",
+        help="print the first N request bodies of each --data benchmark as JSON lines and exit; no server",
+    )
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--state-dir", type=Path, help="where `make serve` records its servers")
     p.add_argument("--verbose", action="store_true")

@@ -70,6 +70,7 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
             raise ConfigError("--mode eval without --pred rescores stored runs: name them with --model NAME")
     elif args.pred is not None:
         raise ConfigError("--pred scores an existing prediction file: add --mode eval")
+    _family_flags(args)
     return RunConfig(
         mode=args.mode,
         data=tuple(args.data or ()),
@@ -108,4 +109,19 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
         percentiles=_percentiles(args.percentiles),
         synthetic=args.synthetic,
         api_key=args.api_key or environ.get("FASTEVAL_API_KEY"),
+        model_family=args.model_family,
+        max_tokens_given=args.max_tokens_given,
+        dry_run=args.dry_run,
     )
+
+
+def _family_flags(args: argparse.Namespace) -> None:
+    """issue 13: --model-family names a known family (and engine form); --dry-run N is 0 or more."""
+    from fasteval.serving.families import FamilyError, parse_family_flag
+
+    if args.model_family is not None:
+        try:
+            parse_family_flag(args.model_family)
+        except FamilyError as exc:
+            raise ConfigError(f"--model-family {args.model_family!r}: {exc}") from None
+    _positive("--dry-run", args.dry_run, zero_ok=True)

@@ -20,18 +20,20 @@ import random
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple
 
 import aiohttp
 
 from fasteval.inference.endpoints import Endpoint, EndpointPool
-from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, TextPart, Timing
+from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, Timing
 
 __all__ = [
+    "NO_EXTRAS",
     "Backoff",
     "Client",
+    "Extras",
     "build_body",
     "classify_http_error",
     "complete",
@@ -53,14 +55,34 @@ _EXCERPT = 200
 # ---------------------------------------------------------------------------------------------
 
 
-def _skeleton(model: str, prompt: Prompt, params: GenParams, stream: bool, marker: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """Engine-specific fields of one request: top-level body keys and keys added to each `image_url`.
+
+    The client does not know what they mean (fasteval.serving.families decides); it only puts them
+    where they belong, so per-model settings never need a second body builder.
+    """
+
+    body: Mapping[str, Any] = field(default_factory=dict)
+    image_url: Mapping[str, Any] = field(default_factory=dict)
+
+
+NO_EXTRAS = Extras()
+
+
+def _skeleton(
+    model: str, prompt: Prompt, params: GenParams, stream: bool, marker: str, extras: Extras = NO_EXTRAS
+) -> dict[str, Any]:
     """The request as a dict, each image URL replaced by `marker{i}` so its base64 can be spliced."""
     content: list[dict[str, Any]] = []
-    images = [p for p in prompt.parts if isinstance(p, ImagePart)]
-    texts = [p for p in prompt.parts if isinstance(p, TextPart)]
-    for i, _ in enumerate(images):  # images first, then text, as VLMEvalKit builds them
-        content.append({"type": "image_url", "image_url": {"url": f"{marker}{i}"}})
-    content.extend({"type": "text", "text": t.text} for t in texts)
+    n_images = 0
+    for part in prompt.parts:  # in the prompt's order: images first, or at their tags (MMMU)
+        if isinstance(part, ImagePart):
+            url = {"url": f"{marker}{n_images}", **extras.image_url}
+            content.append({"type": "image_url", "image_url": url})
+            n_images += 1
+        else:
+            content.append({"type": "text", "text": part.text})
     messages: list[dict[str, Any]] = []
     if prompt.system:
         messages.append({"role": "system", "content": prompt.system})
@@ -78,6 +100,7 @@ def _skeleton(model: str, prompt: Prompt, params: GenParams, stream: bool, marke
         body["top_p"] = params.top_p
     if params.ignore_eos:
         body["ignore_eos"] = True  # vLLM extension: generate exactly max_tokens (perf runs)
+    body.update(extras.body)
     body.update(params.extra_body)
     return body
 
@@ -99,7 +122,9 @@ def _spliceable(text: str) -> bytes | None:
     return raw
 
 
-def build_body(model: str, prompt: Prompt, params: GenParams, *, stream: bool = True) -> bytes:
+def build_body(
+    model: str, prompt: Prompt, params: GenParams, *, stream: bool = True, extras: Extras = NO_EXTRAS
+) -> bytes:
     """The OpenAI chat-completions JSON for one prompt, images sent as the dataset's own base64.
 
     The base64 is never decoded; when it is pure base64 alphabet (no character JSON would escape)
@@ -107,7 +132,7 @@ def build_body(model: str, prompt: Prompt, params: GenParams, *, stream: bool = 
     """
     images = [p.image for p in prompt.parts if isinstance(p, ImagePart)]
     marker = "\x00fasteval-image-"  # json.dumps escapes NUL, so the marker cannot occur in user text
-    encoded = json.dumps(_skeleton(model, prompt, params, stream, marker), ensure_ascii=False)
+    encoded = json.dumps(_skeleton(model, prompt, params, stream, marker, extras), ensure_ascii=False)
     if not images:
         return encoded.encode()
     escaped_marker = json.dumps(marker)[1:-1]

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool, EndpointStats
 from fasteval.inference.store import RunStore, new_run_id
 from fasteval.kinds.prompts import build_prompt
-from fasteval.types import BenchmarkSpec, Completion, GenParams, Sample
+from fasteval.serving.families import NO_PLAN, RequestPlan
+from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, ImagePart, Sample, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class Target:
     endpoints: tuple[str, ...]  # OpenAI-compatible bases, http://host:port/v1
     prompt_style: str = "default"
     origin: dict[str, Any] = field(default_factory=dict)  # engine, argv ... for summary.json
+    plan: RequestPlan = NO_PLAN  # the model family's per-benchmark settings and where its engine reads them
+    max_images: int | None = None  # images one prompt may carry (registry `images_per_prompt`); None: unknown
 
 
 @dataclass(slots=True)
@@ -85,9 +88,43 @@ def fingerprint(target: Target, spec: BenchmarkSpec, dataset_md5: str, params: G
         "style": target.prompt_style,
         "dataset": spec.name,
         "md5": dataset_md5,
-        "params": asdict(params) | {"timeout_s": None},
+        "params": asdict(target_params(target, params)) | {"timeout_s": None},
     }
+    if target.plan != NO_PLAN:  # runs without family settings keep their earlier fingerprints
+        payload["plan"] = target.plan.fingerprint()
     return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def target_params(target: Target, params: GenParams) -> GenParams:
+    """The run's generation parameters with the model family's limit when --max-tokens did not set one."""
+    return params if target.plan.max_tokens is None else replace(params, max_tokens=target.plan.max_tokens)
+
+
+def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: GenParams) -> bytes:
+    """The exact bytes sent for one sample; `--dry-run` prints these, so what it shows is what runs."""
+    prompt = build_prompt(spec, sample, target.prompt_style)
+    if target.plan.system_prompt is not None:
+        prompt = replace(prompt, system=target.plan.system_prompt)
+    extras = target.plan.fields(spec.name, len(sample.images))
+    return build_body(target.served_name, prompt, target_params(target, params), extras=extras)
+
+
+def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Completion | None:
+    """A typed failure, recorded without sending, for a row with more images than the engine takes
+    per prompt (vLLM would refuse it with a 400 after the upload); None when the row fits."""
+    if target.max_images is None:
+        return None
+    parts = build_prompt(spec, sample, target.prompt_style).parts
+    n = sum(isinstance(p, ImagePart) for p in parts)
+    if n <= target.max_images:
+        return None
+    return Completion(
+        Status.FAILED,
+        error=f"row {sample.index} of {spec.name} sends {n} images; {target.name} accepts "
+        f"{target.max_images} per prompt: raise images_per_prompt in engines/models.toml "
+        "(vLLM --limit-mm-per-prompt) and restart it",
+        error_kind=ErrorKind.BAD_REQUEST,
+    )
 
 
 def make_job(
@@ -170,8 +207,10 @@ async def _produce(
     async def one(sample: Sample, key: str) -> None:
         nonlocal outstanding
         try:
-            body = build_body(target.served_name, build_prompt(job.spec, sample, target.prompt_style), params)
-            completion = await client.complete(body, params)
+            completion = over_image_limit(target, job.spec, sample)
+            if completion is None:
+                body = request_body(target, job.spec, sample, params)
+                completion = await client.complete(body, target_params(target, params))
             writer.append(key, completion, job.fingerprint)
             if on_stored is not None:
                 on_stored(job, key, completion)

@@ -14,6 +14,7 @@ from fasteval.config import RunConfig
 from fasteval.errors import FastevalError
 from fasteval.inference.endpoints import list_models
 from fasteval.inference.runner import Target
+from fasteval.serving.families import RequestPlan, make_plan, parse_family_flag
 
 
 class NoModel(FastevalError):
@@ -27,13 +28,15 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
         names = list(cfg.model) or [served]
         if len(names) != 1:
             raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
+        plan = request_plan(cfg, None, None)
         return [
             Target(
                 name=names[0],
                 served_name=served,
                 endpoints=tuple(cfg.api_base),
-                prompt_style=cfg.prompt_style or _registry_style(names[0]) or "default",
-                origin={"api_base": list(cfg.api_base)},
+                prompt_style=cfg.prompt_style or _registry_style(names[0]) or plan.prompt_style or "default",
+                origin={"api_base": list(cfg.api_base), "request_settings": _summary(plan)},
+                plan=plan,
             )
         ]
     from fasteval.serving.serve import default_state_dir, running_servers
@@ -62,6 +65,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     by_base: dict[str, list[Any]] = {}
     for s in chosen:  # replicas of one model (same served name) pool their endpoints
         by_base.setdefault(s.served_name, []).append(s)
+    plans = {served: request_plan(cfg, group[0].name, group[0].engine) for served, group in by_base.items()}
     return [
         Target(
             name=group[0].name,
@@ -72,7 +76,10 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 "engine": group[0].engine,
                 "argv": list(group[0].argv),
                 "servers": [s.base_url for s in group],
+                "request_settings": _summary(plans[served]),
             },
+            plan=plans[served],
+            max_images=_registry_images(group[0].name),
         )
         for served, group in by_base.items()
     ]
@@ -93,10 +100,44 @@ async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
     raise NoModel(f"{bases[0]} serves several models ({', '.join(models)}): pick one with --model-name")
 
 
+def request_plan(cfg: RunConfig, registry_name: str | None, engine: str | None) -> RequestPlan:
+    """The model family's request settings: `--model-family FAMILY[:ENGINE]` beats the registry entry's
+    `family`; an --api-base endpoint gets none unless the flag names one (its form: ENGINE, default vLLM)."""
+    family = _registry_family(registry_name) if registry_name else None
+    if cfg.model_family:
+        family, flag_engine = parse_family_flag(cfg.model_family)
+        engine = flag_engine or engine or "vllm"
+    return make_plan(family, engine, max_tokens_given=cfg.max_tokens_given)
+
+
+def _summary(plan: RequestPlan) -> dict[str, object]:
+    """The plan as summary.json records it (model block): which family settings went in which form."""
+    return {"family": plan.family, "engine_form": plan.wire, "family_max_tokens": plan.max_tokens}
+
+
+def _registry_family(name: str) -> str | None:
+    from fasteval.serving.registry import RegistryError, get_model
+
+    try:
+        return get_model(name).family
+    except RegistryError:
+        return None
+
+
 def _registry_style(name: str) -> str | None:
     from fasteval.serving.registry import RegistryError, get_model
 
     try:
         return get_model(name).prompt_style
+    except RegistryError:
+        return None
+
+
+def _registry_images(name: str) -> int | None:
+    """The images one prompt may carry, as the registry entry launched the engine (None: unknown)."""
+    from fasteval.serving.registry import RegistryError, get_model
+
+    try:
+        return get_model(name).images_per_prompt
     except RegistryError:
         return None

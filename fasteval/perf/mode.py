@@ -39,7 +39,7 @@ from fasteval.data.datasets import load, locate
 from fasteval.errors import FastevalError
 from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool
-from fasteval.inference.runner import Target
+from fasteval.inference.runner import Target, target_params
 from fasteval.kinds.prompts import build_prompt
 from fasteval.perf.metrics import summarize
 from fasteval.perf.plots import throughput_latency_plot, ttft_distribution_plot
@@ -234,11 +234,18 @@ async def drive(
 
 
 def _bodies(
-    source: Source, n: int, model: str, params: GenParams, skip: int = 0
+    source: Source, n: int, target: Target, params: GenParams, skip: int = 0
 ) -> Iterator[tuple[bytes, int]]:
+    """The requests an eval run would send, with the model family's settings for this benchmark
+    (a synthetic source gets the family's default), so throughput is measured on the same work."""
     for i, prompt in enumerate(source.take(skip + n)):
         if i >= skip:
-            yield build_body(model, prompt, params), sum(isinstance(p, ImagePart) for p in prompt.parts)
+            n_images = sum(isinstance(p, ImagePart) for p in prompt.parts)
+            extras = target.plan.fields(source.label, n_images)
+            yield (
+                build_body(target.served_name, prompt, target_params(target, params), extras=extras),
+                n_images,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,13 +280,13 @@ async def run_point(
     model = target.served_name
     async with Client(pool, concurrency=point.concurrency, retry=0, api_key=opts.api_key) as client:
         if opts.warmup:  # prompts after the measured ones, so no measured request meets a warm cache
-            await drive(client, _bodies(source, opts.warmup, model, opts.params, skip=n), opts.params)
+            await drive(client, _bodies(source, opts.warmup, target, opts.params, skip=n), opts.params)
         offsets = None
         if point.request_rate is not None:
             rng = np.random.default_rng(opts.seed)
             offsets = arrival_offsets(n, point.request_rate, opts.burstiness, rng)
         started = time.time()
-        shots = await drive(client, _bodies(source, n, model, opts.params), opts.params, offsets=offsets)
+        shots = await drive(client, _bodies(source, n, target, opts.params), opts.params, offsets=offsets)
     completions = [s.completion for s in shots]
     summary = summarize(
         completions,
@@ -302,7 +309,8 @@ async def run_point(
         "burstiness": opts.burstiness if point.request_rate is not None else None,
         "max_concurrency": point.concurrency,
         "concurrency": point.concurrency if point.request_rate is None else None,
-        "max_tokens": opts.params.max_tokens,
+        "max_tokens": target_params(target, opts.params).max_tokens,
+        "model_family": target.plan.family,  # per-benchmark request settings sent (serving.families)
         "ignore_eos": opts.params.ignore_eos,
         "temperature": opts.params.temperature,
         "seed": opts.seed,

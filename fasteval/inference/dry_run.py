@@ -1,0 +1,124 @@
+"""`bench.py --dry-run N`: print the first N request bodies of each benchmark, contacting no server.
+
+Published numbers depend on settings nobody sees in a score table (tile limits, pixel ranges, token
+limits, prompts), so they are shown before anything is sent. The bodies come from
+`runner.request_body`, the function a real run sends, with the run's own generation parameters; only
+the image base64 is shortened (to its MIME type and decoded size), everything else is byte-for-byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any, TextIO
+
+from fasteval.config import RunConfig
+from fasteval.data.datasets import load, locate
+from fasteval.errors import FastevalError
+from fasteval.inference.runner import Target, request_body, target_params
+from fasteval.inference.targets import request_plan
+from fasteval.types import BenchmarkSpec, GenParams
+
+_DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
+
+
+def shorten_images(body: Mapping[str, Any]) -> dict[str, Any]:
+    """`body` with each image data URL replaced by `data:MIME;base64,<N bytes>` (N: the decoded size)."""
+    out = json.loads(json.dumps(body))
+    for message in out.get("messages", ()):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            image = part.get("image_url") if isinstance(part, dict) else None
+            url = image.get("url") if isinstance(image, dict) else None
+            match = _DATA_URL.fullmatch(url) if isinstance(url, str) else None
+            if match and image is not None:
+                b64 = match.group(2)
+                size = len(b64) * 3 // 4 - len(b64) + len(b64.rstrip("="))
+                image["url"] = f"data:{match.group(1)};base64,<{size} bytes>"
+    return dict(out)
+
+
+def dry_run_targets(cfg: RunConfig) -> list[Target]:
+    """The models a run would evaluate, found without a network call: --api-base as given, else the
+    registry entries named by --model (with the engine of a recorded server, if `make serve` started one)."""
+    if cfg.api_base:
+        name = (cfg.model or (cfg.model_name,))[0]
+        if not name:
+            raise FastevalError(
+                "--dry-run with --api-base contacts nothing: name the model with --model-name"
+            )
+        plan = request_plan(cfg, None, None)
+        return [
+            Target(
+                name=name,
+                served_name=cfg.model_name or name,
+                endpoints=cfg.api_base,
+                prompt_style=cfg.prompt_style or _style(name) or plan.prompt_style or "default",
+                plan=plan,
+            )
+        ]
+    from fasteval.serving.registry import get_model
+    from fasteval.serving.serve import default_state_dir, running_servers
+
+    recorded = {s.name: s.engine for s in running_servers(cfg.state_dir or default_state_dir(), role="vlm")}
+    names = cfg.model or tuple(recorded)
+    if not cfg.model and len(recorded) != 1:
+        raise FastevalError("--dry-run needs --model NAME (an engines/models.toml entry) or --api-base")
+    targets = []
+    for name in names:
+        entry = get_model(name)
+        engine = recorded.get(name, entry.engine)
+        targets.append(
+            Target(
+                name=entry.name,
+                served_name=entry.served,
+                endpoints=(),
+                prompt_style=cfg.prompt_style or entry.prompt_style,
+                origin={"engine": engine},
+                plan=request_plan(cfg, entry.name, engine),
+            )
+        )
+    return targets
+
+
+def _style(name: str) -> str | None:
+    from fasteval.serving.registry import RegistryError, get_model
+
+    try:
+        return get_model(name).prompt_style
+    except RegistryError:
+        return None
+
+
+def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: GenParams) -> Iterator[str]:
+    """One JSON line per sample: the body `target` would be sent, images shortened."""
+    for sample in samples:
+        body = json.loads(request_body(target, spec, sample, params))
+        yield json.dumps(shorten_images(body), ensure_ascii=False)
+
+
+def dry_run(cfg: RunConfig, specs: Sequence[BenchmarkSpec], out: TextIO, err: TextIO) -> int:
+    """Write the first `cfg.dry_run` bodies of each benchmark for each model to `out`; a header per
+    (model, benchmark) to `err` says which engine form and family settings they carry."""
+    n = cfg.dry_run or 0
+    params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
+    targets = dry_run_targets(cfg)
+    for spec in specs:
+        file = locate(
+            spec, cfg.lmudata, download=not cfg.no_download, progress=False, cache_dir=cfg.dataset_cache
+        )
+        dataset = load(spec, file)
+        if not dataset.has_images:
+            raise FastevalError(f"{file.path} has no image column: nothing would be sent for {spec.name}")
+        for target in targets:
+            plan = target.plan
+            err.write(
+                f"# {target.name} / {spec.name}: first {n} of {len(dataset)} requests; family {plan.family}, "
+                f"engine form {plan.wire}, max_tokens {target_params(target, params).max_tokens}\n"
+            )
+            for line in bodies(target, spec, islice(dataset.iter_samples(), n), params):
+                out.write(line + "\n")
+    out.flush()
+    return 0
