@@ -21,12 +21,10 @@ import polars as pl
 import pytest
 
 from fasteval.data.tabular import read_table
+from tests.fixtures import conformance_lmudata
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared"))
-CONFORMANCE_LMU = SHARED / "conformance" / "public" / "LMUData"
-
-pytestmark = pytest.mark.skipif(not CONFORMANCE_LMU.is_dir(), reason=f"needs {CONFORMANCE_LMU}")
+CONFORMANCE_LMU = conformance_lmudata()  # the repository's copy of the kit's $LMUData
 
 
 class Server:
