@@ -1,14 +1,14 @@
-"""Where the public conformance kit lives, for tests that compare against VLMEvalKit's own outputs.
+"""The conformance kit's rule-set versions, and `find_kit()` for the tests written against it.
 
-Looked up in order: `tests/data/conformance` (a copy inside the repository), `<repo>/../shared/
-conformance` (the team checkout layout), then `$FASTEVAL_SHARED/conformance` (FASTEVAL_SHARED
-points at the shared folder). Each may hold the cases directly or under `public/`.
+The kit itself is the repository's copy (tests/data/conformance, found by tests/fixtures.py): a
+clone needs nothing beside it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from tests.fixtures import conformance_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,18 +21,6 @@ VERSIONS = {
 }
 
 
-def _candidates() -> list[Path]:
-    out = [REPO / "tests" / "data" / "conformance", REPO.parent / "shared" / "conformance"]
-    env = os.environ.get("FASTEVAL_SHARED")
-    if env:
-        out.append(Path(env) / "conformance")
-    return out
-
-
 def find_kit() -> Path | None:
-    """The folder holding the kit's case folders (`TextVQA_VAL/`, `LMUData/`, ...), or None."""
-    for base in _candidates():
-        for folder in (base / "public", base):
-            if (folder / "LMUData").is_dir() or (folder / "manifest.json").is_file():
-                return folder
-    return None
+    """The folder holding the kit's case folders (`TextVQA_VAL/`, `LMUData/`, ...)."""
+    return conformance_dir()

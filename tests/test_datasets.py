@@ -19,10 +19,9 @@ from PIL import Image
 from fasteval.data import datasets
 from fasteval.data.datasets import CACHE_DIR, DatasetError, load, locate
 from fasteval.types import BenchmarkSpec
+from tests.fixtures import conformance_lmudata
 from tests.http_server import serve
 
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-KIT = SHARED / "conformance" / "public" / "LMUData"
 KIT_BENCHMARKS = ("MME", "POPE", "MMBench_DEV_EN", "SEEDBench_IMG", "MMStar")
 
 
@@ -90,10 +89,9 @@ def _vlmevalkit_samples(tsv: Path) -> dict[str, dict[str, object]]:
     return out
 
 
-@pytest.mark.skipif(not KIT.is_dir(), reason=f"conformance kit not found at {KIT}; set FASTEVAL_SHARED")
 @pytest.mark.parametrize("name", KIT_BENCHMARKS)
 def test_conformance_tsvs_give_the_samples_vlmevalkit_builds(name: str, tmp_path: Path) -> None:
-    (tmp_path / f"{name}.tsv").write_bytes((KIT / f"{name}.tsv").read_bytes())
+    (tmp_path / f"{name}.tsv").write_bytes(conformance_lmudata(name).read_bytes())
     spec = _spec(name)
     ds = load(spec, locate(spec, tmp_path, download=False))
     expected = _vlmevalkit_samples(tmp_path / f"{name}.tsv")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +16,15 @@ from fasteval.kinds.extract import (
     extract_yorn,
     process_punctuation,
 )
-
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-REF = SHARED / "refdata"
-needs_ref = pytest.mark.skipif(
-    not REF.is_dir(), reason=f"reference data not found at {REF} (set FASTEVAL_SHARED)"
-)
+from tests.fixtures import refdata
 
 OFFICIAL_YN = {"yes": "Yes", "no": "No", "other": "Unknown"}
 
 
 def _vectors(name: str):
-    return json.loads((REF / name).read_text()) if REF.is_dir() else None
+    return json.loads(refdata(name).read_text())
 
 
-@needs_ref
 @pytest.mark.parametrize(
     ("column", "rules", "official_rule"),
     [
@@ -49,7 +41,6 @@ def test_yes_no_vectors(column: str, rules: str, official_rule: str | None) -> N
         assert got == want, (case["prediction"], column)
 
 
-@needs_ref
 @pytest.mark.parametrize(
     ("column", "rules"),
     [("vlmevalkit_can_infer_2024", RULES_2024), ("vlmevalkit_can_infer_head", RULES_2026)],
@@ -61,7 +52,6 @@ def test_mcq_vectors_vlmevalkit(column: str, rules: str) -> None:
         assert extract_mcq(case["prediction"], vectors["choices"], rules) == want, case["prediction"]
 
 
-@needs_ref
 @pytest.mark.parametrize(
     ("column", "rule"), [("mmstar_official_hit", "mmstar"), ("llava_seed_exact_hit", "seed")]
 )

@@ -38,6 +38,7 @@ from fasteval.serving.families import (
 from fasteval.serving.registry import get_model
 from fasteval.serving.serve import ensure_cpu_engine, serve, stop
 from fasteval.types import BenchmarkSpec, GenParams, ImagePart, ImageRef, Prompt, Sample, TextPart
+from tests.fixtures import conformance_lmudata
 
 pytestmark = pytest.mark.engine
 
@@ -133,12 +134,9 @@ def test_registry_launch_allows_request_kwargs(tmp_path: Path) -> None:
     assert "--trust-request-mm-kwargs" in get_model("tiny-internvl2").vllm_args
 
 
-MME_TSV = (
-    Path(os.environ.get("FASTEVAL_SHARED", REPO.parent / "shared")) / "conformance/public/LMUData/MME.tsv"
-)
+MME_TSV = conformance_lmudata("MME")  # the repository's copy of the conformance kit's MME
 
 
-@pytest.mark.skipif(not MME_TSV.is_file(), reason=f"needs {MME_TSV}")
 def test_bench_run_sends_the_registry_familys_tiles(
     internvl2_server: tuple[str, str, Path], tmp_path: Path
 ) -> None:

@@ -26,8 +26,6 @@ from fasteval.scoring.evaluate import read_dataset, score_predictions
 from tests.scripted_judge import Call, ScriptedJudge, answer_in
 from tests.test_bench_e2e import CONFORMANCE_LMU, REPO, Server
 
-pytestmark = pytest.mark.skipif(not CONFORMANCE_LMU.is_dir(), reason=f"needs {CONFORMANCE_LMU}")
-
 MCQ_HEAD = "You are an AI assistant who will help me to match an answer with several options"
 YORN_HEAD = "You are an AI assistant who will help me to match an answer with two options"
 RULES = "vlmevalkit-2026.06"

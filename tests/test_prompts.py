@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from fasteval.data.benchmarks import all_specs, get_spec
 from fasteval.kinds.prompts import PROMPT_STYLES, PromptError, build_prompt
 from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Prompt, Sample, TextPart
 
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IMG = ImageRef("iVBORw0KGgo=", "image/png")
 IMG2 = ImageRef("/9j/4AAQ", "image/jpeg")
+# VLMEvalKit ImageMCQDataset.build_prompt's closing line (vlmeval/dataset/image_mcq.py), byte for byte: note
+# the space before the newline. Every MCQ prompt test below ends with it.
 MCQ_END = "Please select the correct answer from the options above. \n"
 
 
@@ -37,13 +35,6 @@ def _text(prompt: Prompt) -> str:
 MME_Q = "Is there a cow in this image? Please answer yes or no."
 MMB = _sample("What will happen next?", {"A": "it breaks", "B": "it rains", "D": "it falls"})
 MMB_HINT = _sample("Which is hotter?", {"A": "sun", "B": "moon"}, hint="Think about light.")
-
-
-def test_the_mcq_end_line_is_the_one_research_quotes() -> None:
-    notes = SHARED / "research" / "vlmevalkit.md"
-    if not notes.is_file():
-        pytest.skip(f"{notes} not found; set FASTEVAL_SHARED")
-    assert repr(MCQ_END)[1:-1] in notes.read_text()  # the doc shows it escaped: `... above. \n`
 
 
 def test_yorn_default_is_the_bare_question_after_the_image() -> None:

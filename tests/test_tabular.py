@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 from pathlib import Path
 
@@ -21,14 +20,11 @@ from fasteval.data.tabular import (
     write_tsv,
     write_xlsx,
 )
+from tests.fixtures import DATA
 
-SHARED = Path(os.environ.get("FASTEVAL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+# every VLMEvalKit-written or -read table in the repository's test data (kit inputs, VLMEvalKit's outputs)
 SMALL_TABLES = sorted(
-    p
-    for root in (SHARED / "conformance", SHARED / "refdata")
-    if root.is_dir()
-    for p in root.rglob("*")
-    if p.suffix in (".tsv", ".xlsx") and p.stat().st_size < 250_000
+    p for p in DATA.rglob("*") if p.suffix in (".tsv", ".xlsx") and p.stat().st_size < 250_000
 )
 
 
@@ -46,9 +42,8 @@ def assert_same_as_pandas(path: Path, skip: tuple[str, ...] = ("image",)) -> Non
         assert [as_vlmeval_str(v) for v in mine[col].to_list()] == [str(v) for v in ref[col].tolist()], col
 
 
-@pytest.mark.skipif(not SMALL_TABLES, reason=f"no shared tables under {SHARED} (set FASTEVAL_SHARED)")
-@pytest.mark.parametrize("path", SMALL_TABLES, ids=lambda p: p.name)
-def test_shared_tables_read_like_pandas(path: Path) -> None:
+@pytest.mark.parametrize("path", SMALL_TABLES, ids=lambda p: str(p.relative_to(DATA)))
+def test_fixture_tables_read_like_pandas(path: Path) -> None:
     assert_same_as_pandas(path)
 
 

@@ -1,0 +1,134 @@
+"""Where the tests' data files live: the repository's own copies first, `shared/` only for unlicensed data.
+
+A fresh clone must run every test alone, so everything redistributable sits under `tests/data/`:
+
+    conformance_dir()               tests/data/conformance/public (the team's synthetic conformance kit)
+    conformance_case("MMVet")       .../public/MMVet (input/, expected/, alt_*/); every case is present
+    conformance_cases()             the names of all cases, e.g. for parametrize
+    conformance_lmudata()           .../public/LMUData (point $LMUData here)
+    conformance_lmudata("MME")      .../public/LMUData/MME.tsv
+    judge_server_script()           the kit's scripted judge server (judge_server.py)
+    refdata("vlmevalkit_vila/vila_8b/vila_8b_MME.xlsx")
+                                    a licensed reference file, by its path under shared/refdata; large ones
+                                    are stored gzipped and returned decompressed under their own name (in a
+                                    per-process temp dir), so callers never see `.gz`
+
+Data whose source states no licence (the MME official tool's files and anything derived from them, the
+MMStar submission example) stays out of the repository. Tests that need it are the only ones that may
+skip; they take it from `shared/refdata` and carry the marker:
+
+    @needs_unlicensed_refdata
+    def test_x() -> None:
+        path = unlicensed_refdata("mme/LaVIN_MME_vlmevalkit_layout.tsv")
+
+`shared/` is `$FASTEVAL_SHARED` when set, else `<this checkout>/../shared`; nothing else is searched, so a
+clone elsewhere sees no shared data. The skip reason starts with `UNLICENSED_SKIP_REASON`; CI fails on
+any other skip (`.ci/check_skips.py`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import gzip
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+UNLICENSED_SKIP_REASON = "needs unlicensed reference data"
+
+
+class MissingFixture(LookupError):
+    """A test asked for a data file the repository does not hold (a typo, or a file never added)."""
+
+
+def conformance_dir() -> Path:
+    """The public conformance kit: LMUData/, one folder per case, manifest.json, EXPECTED.md."""
+    return DATA / "conformance" / "public"
+
+
+def conformance_cases() -> list[str]:
+    """Every case of the kit, sorted (a case is a folder with an `input/`; LMUData is not one)."""
+    return sorted(p.name for p in conformance_dir().iterdir() if (p / "input").is_dir())
+
+
+def conformance_case(name: str) -> Path:
+    """One case's folder, e.g. `conformance_case("TextVQA_VAL") / "expected" / "scores.json"`."""
+    path = conformance_dir() / name
+    if not (path / "input").is_dir():
+        raise MissingFixture(f"no conformance case {name!r}; cases: {', '.join(conformance_cases())}")
+    return path
+
+
+def conformance_lmudata(dataset: str | None = None) -> Path:
+    """The kit's $LMUData folder, or with `dataset` that dataset's TSV."""
+    lmu = conformance_dir() / "LMUData"
+    if dataset is None:
+        return lmu
+    path = lmu / f"{dataset}.tsv"
+    if not path.is_file():
+        raise MissingFixture(f"no conformance TSV for {dataset!r} in {lmu}")
+    return path
+
+
+def judge_server_script() -> Path:
+    """The kit's deterministic scripted judge (see tests/data/conformance/README.md §8.10)."""
+    return DATA / "conformance" / "judge_server.py"
+
+
+@functools.cache
+def _unpack_dir() -> Path:
+    """One temp dir per test process for decompressed files, removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="fasteval-refdata-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def refdata(name: str) -> Path:
+    """A licensed reference file by its path under refdata/ (as in shared/refdata); `.gz` is unpacked."""
+    plain = DATA / "refdata" / name
+    if plain.is_file():
+        return plain
+    packed = plain.with_name(plain.name + ".gz")
+    if not packed.is_file():
+        raise MissingFixture(f"no reference file {name!r} under {DATA / 'refdata'} (see its NOTICE.md)")
+    out = _unpack_dir() / name
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        with gzip.open(packed, "rb") as src, tmp.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.replace(out)
+    return out
+
+
+def shared_dir() -> Path | None:
+    """The team's shared folder: $FASTEVAL_SHARED, else <checkout>/../shared; None when neither exists."""
+    configured = os.environ.get("FASTEVAL_SHARED")
+    path = Path(configured) if configured else REPO.parent / "shared"
+    return path if path.is_dir() else None
+
+
+def _unlicensed_root() -> Path | None:
+    shared = shared_dir()
+    return shared / "refdata" if shared is not None and (shared / "refdata").is_dir() else None
+
+
+needs_unlicensed_refdata = pytest.mark.skipif(
+    _unlicensed_root() is None,
+    reason=f"{UNLICENSED_SKIP_REASON} (shared/refdata: set FASTEVAL_SHARED)",
+)
+
+
+def unlicensed_refdata(name: str) -> Path:
+    """A file of shared/refdata that may not be redistributed; skips (declared reason) when absent."""
+    root = _unlicensed_root()
+    path = root / name if root is not None else None
+    if path is None or not path.exists():
+        pytest.skip(f"{UNLICENSED_SKIP_REASON}: {name} (shared/refdata: set FASTEVAL_SHARED)")
+    return path
