@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import time
@@ -31,22 +30,15 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from fasteval.kinds.judge_calls import HTTP_ATTEMPTS, Attempt, attempt_answer, call_result
+from tests.fixtures import judge_server_script
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = "hello"  # judge.working()'s probe
 
 
-def find_kit() -> Path | None:
-    """The conformance folder (holding judge_server.py and public/): tests/data/conformance, then
-    $FASTEVAL_SHARED/conformance, then <repo>/../shared/conformance; None when absent."""
-    candidates = [REPO / "tests" / "data" / "conformance"]
-    if os.environ.get("FASTEVAL_SHARED"):
-        candidates.append(Path(os.environ["FASTEVAL_SHARED"]) / "conformance")
-    candidates.append(REPO.parent / "shared" / "conformance")
-    for c in candidates:
-        if (c / "judge_server.py").is_file() and (c / "public").is_dir():
-            return c
-    return None
+def find_kit() -> Path:
+    """The repository's copy of the conformance folder (holding judge_server.py and public/)."""
+    return judge_server_script().parent
 
 
 def load_server_module(kit: Path) -> ModuleType:
