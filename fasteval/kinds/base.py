@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import polars as pl
 
@@ -22,6 +22,8 @@ from fasteval.config import Unparsed
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError, ScoringError
 from fasteval.types import BenchmarkSpec, Method, Sample
+
+T = TypeVar("T")
 
 PROMPT_STYLES: tuple[str, ...] = ("default", "internvl2", "qwen2vl")
 """Prompt styles a registry entry may name (VLMEvalKit's dataset prompt, or a model class's own)."""
@@ -157,9 +159,15 @@ class TaskKind(ABC):
         """Predictions joined with ground truth (and options) from where VLMEvalKit reads them;
         column names already normalised. Raises `ScoringError` (one line) on a missing column."""
 
-    @abstractmethod
     def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
-        """One row of `table` as an `Item`."""
+        """One row of `table` as an `Item` (kinds with options or extra fields override this)."""
+        answer = row.get("answer")
+        return Item(
+            key=as_vlmeval_str(row["index"]),
+            question=as_vlmeval_str(row.get("question")),
+            prediction=as_vlmeval_str(row["prediction"]),
+            answer=None if answer is None else as_vlmeval_str(answer),
+        )
 
     @abstractmethod
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
@@ -209,6 +217,27 @@ class TaskKind(ABC):
         if official:
             return f"{model}_{spec.name}_official.csv"
         return f"{model}_{spec.name}_{self.score_suffix}.csv"
+
+
+async def ask_in_turn(
+    ctx: JudgeContext,
+    key: str,
+    prompt: str,
+    temperatures: Sequence[float],
+    max_tokens: int,
+    fold: Callable[[list[str]], T | None],
+    failed_call: str,
+) -> tuple[T, Reply | None, int]:
+    """A try schedule as VLMEvalKit runs one (MathVista_auxeval, MMVet_auxeval): one judge call per
+    temperature, in order, until `fold(replies so far)` decides; a failed call reads as `failed_call`.
+    Returns the outcome, the last reply and how many calls were made."""
+    replies: list[str] = []
+    last: Reply | None = None
+    while (outcome := fold(replies)) is None:
+        attempt = len(replies)
+        last = await ctx.ask(key, prompt, temperatures[attempt], attempt, max_tokens=max_tokens)
+        replies.append(last.text if last.ok and last.text is not None else failed_call)
+    return outcome, last, len(replies)
 
 
 # ---------------------------------------------------------------------------------------------

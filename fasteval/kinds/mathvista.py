@@ -35,9 +35,9 @@ from fasteval.kinds.base import (
     Item,
     JudgeContext,
     JudgeUse,
-    Reply,
     TaskKind,
     Verdict,
+    ask_in_turn,
     normalise_columns,
     require,
 )
@@ -363,16 +363,17 @@ class MathVistaKind(TaskKind):
         """`MathVista_auxeval`: up to 5 calls at rising temperature; the first reply that is not the
         API-failure message is the extraction, whatever it says."""
         prompt = judge_prompt(item.question, item.prediction)
-        replies: list[str] = []
-        last: Reply | None = None
-        while (outcome := fold_tries(item.prediction, replies)) is None:
-            attempt = len(replies)
-            last = await ctx.ask(
-                item.key, prompt, SCHEDULE.temperatures[attempt], attempt, max_tokens=SCHEDULE.max_tokens
-            )
-            replies.append(last.text if last.ok and last.text is not None else FAILED_CALL)
+        outcome, last, calls = await ask_in_turn(
+            ctx,
+            item.key,
+            prompt,
+            SCHEDULE.temperatures,
+            SCHEDULE.max_tokens,
+            lambda replies: fold_tries(item.prediction, replies),
+            FAILED_CALL,
+        )
         method = Method.UNRESOLVED if outcome.log.endswith("retries failed.\n") else Method.JUDGE
-        return Verdict.from_reply(str(outcome.res), method, last, len(replies), log=outcome.log)
+        return Verdict.from_reply(str(outcome.res), method, last, calls, log=outcome.log)
 
     def row_fields(
         self, spec: BenchmarkSpec, item: Item, exact: Extraction, verdict: Verdict | None, rules: str

@@ -20,15 +20,14 @@ from typing import Any, ClassVar, Final
 
 import polars as pl
 
-from fasteval.data.tabular import as_vlmeval_str
 from fasteval.kinds.base import (
     Extraction,
     Item,
     JudgeContext,
     JudgeUse,
-    Reply,
     TaskKind,
     Verdict,
+    ask_in_turn,
     normalise_columns,
     require,
 )
@@ -182,15 +181,6 @@ class MMVetKind(TaskKind):
         require(preds, spec, "predictions (MMVet's ground truth is read from them)", "answer")
         return preds
 
-    def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
-        answer = row.get("answer")
-        return Item(
-            key=as_vlmeval_str(row["index"]),
-            question=as_vlmeval_str(row.get("question")),
-            prediction=as_vlmeval_str(row["prediction"]),
-            answer=None if answer is None else as_vlmeval_str(answer),
-        )
-
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
 
@@ -202,16 +192,11 @@ class MMVetKind(TaskKind):
         grade; after 5 failures the grade is 0.0."""
         plan = schedule(ctx.rules)
         prompt = judge_prompt(item.question, item.answer or "nan", item.prediction)
-        replies: list[str] = []
-        last: Reply | None = None
-        while (outcome := fold_tries(replies)) is None:
-            attempt = len(replies)
-            last = await ctx.ask(
-                item.key, prompt, plan.temperatures[attempt], attempt, max_tokens=plan.max_tokens
-            )
-            replies.append(last.text if last.ok and last.text is not None else FAILED_CALL)
+        outcome, last, calls = await ask_in_turn(
+            ctx, item.key, prompt, plan.temperatures, plan.max_tokens, fold_tries, FAILED_CALL
+        )
         method = Method.UNRESOLVED if outcome.log.endswith("retries failed.\n") else Method.JUDGE
-        return Verdict.from_reply(None, method, last, len(replies), score=outcome.score, log=outcome.log)
+        return Verdict.from_reply(None, method, last, calls, score=outcome.score, log=outcome.log)
 
     def row_fields(
         self, spec: BenchmarkSpec, item: Item, exact: Extraction, verdict: Verdict | None, rules: str

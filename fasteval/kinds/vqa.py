@@ -12,12 +12,10 @@ Judge: never (rule-based scoring, as in VLMEvalKit).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
-from fasteval.data.tabular import as_vlmeval_str
 from fasteval.kinds.base import Extraction, Item, TaskKind, normalise_columns, require
 from fasteval.types import BenchmarkSpec, Method, Sample
 
@@ -42,15 +40,6 @@ class VqaKind(TaskKind):
         require(preds, spec, "predictions", "index", "prediction")
         require(preds, spec, "predictions (VQA ground truth is read from them)", "answer")
         return preds
-
-    def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
-        answer = row.get("answer")
-        return Item(
-            key=as_vlmeval_str(row["index"]),
-            question=as_vlmeval_str(row.get("question")),
-            prediction=as_vlmeval_str(row["prediction"]),
-            answer=None if answer is None else as_vlmeval_str(answer),
-        )
 
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         return Extraction(item.prediction, Method.EXACT)

@@ -10,12 +10,10 @@ temperature 0, 0.5, ..., 2; the first Yes/No wins, else Unknown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
-from fasteval.data.tabular import as_vlmeval_str
 from fasteval.kinds.base import (
     Extraction,
     Item,
@@ -75,15 +73,6 @@ class YornKind(TaskKind):
         if "answer" not in preds.columns:
             require(preds, spec, "predictions (Y/N ground truth is read from them)", "answer")
         return with_question(preds, normalise_columns(dataset) if dataset is not None else None)
-
-    def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
-        answer = row.get("answer")
-        return Item(
-            key=as_vlmeval_str(row["index"]),
-            question=as_vlmeval_str(row.get("question")),
-            prediction=as_vlmeval_str(row["prediction"]),
-            answer=None if answer is None else as_vlmeval_str(answer),
-        )
 
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         word = extract_yorn(item.prediction, rules, official_rule=spec.official_rule)
