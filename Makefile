@@ -79,9 +79,14 @@ status: install ## list the running servers
 report: install ## one offline HTML page comparing every model under WORK_DIR=outputs [OUT=report.html]
 	$(PY) -m fasteval.report $(WORK_DIR) --out $(OUT)
 
-perf: install engine-cpu ## performance suite on the tiny engine; writes perf/RESULTS.md
+perf: install engine-cpu ## performance suite on the tiny engines; writes perf/RESULTS.md
 	$(PY) -m scripts.perf_suite --out perf/RESULTS.md
 	$(PY) -m scripts.perf_overlap --append perf/RESULTS.md
+	@set -e; \
+	trap '$(PY) -m fasteval.serving.cli stop --model tiny-internvl2 >/dev/null 2>&1 || true' EXIT; \
+	$(PY) -m fasteval.serving.cli serve --model tiny-internvl2 --port 8019; \
+	$(PY) -m scripts.tile_tokens --url http://127.0.0.1:8019/v1 --model tiny-internvl2 --data MME --rows 280 \
+		--lmudata tests/data/conformance/public/LMUData --append perf/RESULTS.md
 
 clean: ## remove caches and demo outputs (not the engine venv, not your LMUData)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
