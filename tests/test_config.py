@@ -68,3 +68,28 @@ def test_a_bad_flag_value_is_one_line_and_exit_2_before_any_request(
     assert len(lines) == 1 and lines[0].startswith("fasteval: error: ") and message in lines[0], done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert seen == 0  # no chat request reached the server
+
+
+@pytest.mark.parametrize(
+    "judge_flags", [[], ["--judge", "exact_matching"], ["--judge-base-url", "http://127.0.0.1:9/v1"]]
+)
+def test_a_benchmark_that_needs_a_judge_stops_before_any_request_without_one(
+    judge_flags: list[str], tmp_path: Path
+) -> None:
+    from tests.fixtures import conformance_lmudata
+
+    with spawn("--model", "fake-vlm") as (url, _):
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE", "LOCAL_LLM")
+        }
+        env["LMUData"] = str(conformance_lmudata())
+        argv = [sys.executable, str(REPO / "bench.py"), "--data", "MathVista_MINI", "--api-base", url]
+        done = subprocess.run(
+            [*argv, *judge_flags], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        seen = _requests_seen(url)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fasteval: error: "), done.stderr
+    assert "MathVista_MINI" in lines[0] or "judge" in lines[0]
+    assert seen == 0
