@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fasteval import __version__
@@ -422,7 +423,7 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
         # the benchmark's own headline (e.g. MME perception/reasoning, MCQ Overall); full set in summary.json
         head = dict(o.scored.result.headline) if o.scored is not None else {}
-        scores = "\n".join(f"{k} {fmt_number(v)}" for k, v in list(head.items())[:3])
+        scores = "\n".join(f"{escape(k)} {fmt_number(v)}" for k, v in list(head.items())[:3])
         perf = o.perf
         table.add_row(
             o.job.target.name,

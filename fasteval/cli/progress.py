@@ -10,6 +10,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from fasteval.inference.runner import Job
@@ -83,7 +84,7 @@ class RunProgress:
         score = ""
         if scored is not None:
             head = headline(scored)
-            score = "  " + "  ".join(f"{k}={v:.4g}" for k, v in list(head.items())[:3])
+            score = "  " + "  ".join(f"{escape(k)}={v:.4g}" for k, v in list(head.items())[:3])
         if job.todo == 0:
             line = f"{job.target.name} {job.spec.name}: every row already answered in the store{score}"
         else:
