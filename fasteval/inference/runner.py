@@ -31,9 +31,9 @@ from fasteval.inference.endpoints import (
     unknown_model_message,
 )
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
-from fasteval.kinds.prompts import build_prompt
+from fasteval.kinds.prompts import build_prompt, images_sent
 from fasteval.serving.families import NO_PLAN, RequestPlan
-from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, ImagePart, Sample, Status
+from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +123,7 @@ def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Com
     per prompt (vLLM would refuse it with a 400 after the upload); None when the row fits."""
     if target.max_images is None:
         return None
-    parts = build_prompt(spec, sample, target.prompt_style).parts
-    n = sum(isinstance(p, ImagePart) for p in parts)
+    n = images_sent(spec, sample, target.prompt_style)
     if n <= target.max_images:
         return None
     return Completion(

@@ -19,7 +19,7 @@ from fasteval.kinds import kind_named
 from fasteval.kinds.base import PROMPT_STYLES, PromptError
 from fasteval.types import BenchmarkSpec, ImagePart, Part, Prompt, Sample, TextPart
 
-__all__ = ["PROMPT_STYLES", "PromptError", "build_prompt", "prompt_text"]
+__all__ = ["PROMPT_STYLES", "PromptError", "build_prompt", "images_sent", "prompt_text"]
 
 
 def prompt_text(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> str:
@@ -37,6 +37,13 @@ def build_prompt(spec: BenchmarkSpec, sample: Sample, style: str = "default") ->
         return Prompt(parts=interleave(text, sample))
     images: tuple[Part, ...] = tuple(ImagePart(image) for image in sample.images)
     return Prompt(parts=(*images, TextPart(text)))
+
+
+def images_sent(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> int:
+    """How many images the message for `sample` carries (a tag named twice sends its image twice)."""
+    if spec.interleave_images and style == "default":
+        return sum(isinstance(p, ImagePart) for p in build_prompt(spec, sample, style).parts)
+    return len(sample.images)
 
 
 def interleave(text: str, sample: Sample) -> tuple[Part, ...]:
