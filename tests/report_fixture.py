@@ -15,18 +15,12 @@ import polars as pl
 from fasteval.cli.args import main as bench_main
 from fasteval.data.tabular import read_table, write_tsv
 from fasteval.perf.metrics import summarize
-from tests.fixtures import conformance_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("MME", "MMBench_DEV_EN")
 MODELS = ("A", "B")
 CHANGE_EVERY = 3  # B changes every third answer
 LOST_ROWS = 4  # B's run "failed" its last rows (two whole MME images)
-
-
-def conformance_kit() -> Path | None:
-    """The public conformance kit: the repository's copy (tests/fixtures.py)."""
-    return conformance_dir()
 
 
 def _changed(prediction: str) -> str:

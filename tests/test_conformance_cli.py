@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance_kit import VERSIONS, find_kit
+from tests.conformance_kit import VERSIONS
+from tests.fixtures import conformance_dir
 
 REPO = Path(__file__).resolve().parents[1]
-KIT = find_kit()
-pytestmark = pytest.mark.skipif(KIT is None, reason="conformance kit not found")
+KIT = conformance_dir()
 
 CASES = (
     "TextVQA_VAL",
@@ -54,15 +54,12 @@ def cells(path: Path) -> dict[str, dict[str, str]]:
 def expected_runs() -> list[tuple[str, str]]:
     """Every (case, rule generation) with an output folder; nvidia 26.3's OCRBench json has another
     layout ({group: {sum, count}}), so its sums are checked by the scorer test instead."""
-    if KIT is None:
-        return []
     runs = [(c, v) for c in CASES for v in VERSIONS if (KIT / c / v).is_dir()]
     return [r for r in runs if r != ("OCRBench", "alt_nvidia_vlmeval_26.3")]
 
 
 @pytest.mark.parametrize(("case", "version"), expected_runs())
 def test_the_eval_command_writes_vlmevalkits_score_file(case: str, version: str, tmp_path: Path) -> None:
-    assert KIT is not None
     expected = [
         p
         for p in (KIT / case / version).iterdir()

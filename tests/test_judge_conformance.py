@@ -44,12 +44,10 @@ VERSIONS = {
 
 
 def _public() -> Path:
-    assert KIT is not None
     return KIT / "public"
 
 
 def _transport(kind: str, tmp: Path) -> AbstractContextManager[Transport]:
-    assert KIT is not None
     if kind == "http":
         return http_judge(KIT, tmp)
     return nullcontext(InProcessJudge(load_server_module(KIT)))
@@ -66,7 +64,6 @@ def _judge_calls(path: Path) -> list[dict[str, str]]:
 
 
 def _kind_of() -> Callable[[str], str]:
-    assert KIT is not None
     return load_server_module(KIT).kind_of  # type: ignore[no-any-return]
 
 

@@ -42,7 +42,6 @@ CASES = {
 @contextmanager
 def kit_judge(log: Path) -> Iterator[str]:
     """A fresh judge_server.py (fresh HTTP-500 counters) logging every request; yields its base URL."""
-    assert KIT is not None
     port_file = log.with_suffix(".port")
     proc = subprocess.Popen(
         [
@@ -70,7 +69,6 @@ def kit_judge(log: Path) -> Iterator[str]:
 
 
 def bench(case: str, rules: str, work: Path, judge_url: str) -> subprocess.CompletedProcess[str]:
-    assert KIT is not None
     dataset, _ = CASES[case]
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE", "LOCAL_LLM")}
     env.update(
@@ -122,7 +120,6 @@ def _t(text: str) -> str:
 @pytest.mark.parametrize("version", list(VERSIONS))
 @pytest.mark.parametrize("case", list(CASES))
 def test_judge_case_through_bench_py_matches_vlmevalkit(case: str, version: str, tmp_path: Path) -> None:
-    assert KIT is not None
     expected = KIT / "public" / case / version
     log = tmp_path / "judge.log"
     with kit_judge(log) as url:

@@ -16,19 +16,16 @@ from fasteval.data.tabular import read_table
 from fasteval.report import board, html
 from fasteval.report.board import headline_of
 from fasteval.report.collect import collect
-from tests.report_fixture import DATASETS, LOST_ROWS, MODELS, build_work_dir, conformance_kit
+from tests.fixtures import conformance_dir
+from tests.report_fixture import DATASETS, LOST_ROWS, MODELS, build_work_dir
 
-KIT = conformance_kit()
-pytestmark = pytest.mark.skipif(
-    KIT is None, reason="public conformance kit not found (tests/data or ../shared)"
-)
+KIT = conformance_dir()
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 CELL = re.compile(r'data-model="([^"]+)" data-dataset="([^"]+)" data-metric="([^"]+)" data-value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
 def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert KIT is not None
     return build_work_dir(KIT, tmp_path_factory.mktemp("report") / "outputs")
 
 
@@ -40,7 +37,6 @@ def report(work_dir: Path) -> board.Report:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory, work_dir: Path) -> str:
     out = tmp_path_factory.mktemp("page") / "report.html"
-    assert KIT is not None
     argv = ["report", str(work_dir), "--out", str(out), "--lmudata", str(KIT / "LMUData")]
     assert fasteval_main(argv) == 0
     return out.read_text(encoding="utf-8")
@@ -151,7 +147,6 @@ def test_sample_viewer_is_capped_per_filter(work_dir: Path) -> None:
 
 
 def test_sample_viewer_shows_questions_and_thumbnails_from_the_dataset(work_dir: Path) -> None:
-    assert KIT is not None
     report = board.build(collect([work_dir]), samples=2, lmudata=KIT / "LMUData", resamples=0)
     for s in report.sections:
         assert all(r.question and r.thumbnail.startswith("data:image/jpeg") for r in s.samples)
@@ -169,7 +164,6 @@ def test_page_is_self_contained_and_small(page: str) -> None:
 
 
 def test_a_vlmevalkit_only_folder_shows_its_numbers_without_interval(tmp_path: Path) -> None:
-    assert KIT is not None
     model_dir = tmp_path / "KitModel"
     model_dir.mkdir()
     shutil.copy(KIT / "MME" / "expected" / "KitModel_MME_score.csv", model_dir)

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from fasteval.cli.args import main as fasteval_main
-from tests.report_fixture import DATASETS, MODELS, build_work_dir, conformance_kit
+from tests.fixtures import conformance_dir
+from tests.report_fixture import DATASETS, MODELS, build_work_dir
 
-KIT = conformance_kit()
-pytestmark = pytest.mark.skipif(KIT is None, reason="conformance kit not found (tests/data or ../shared)")
+KIT = conformance_dir()
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 SCREENSHOT = Path(os.environ.get("FASTEVAL_ARTIFACTS", ".fasteval/artifacts")) / "report.png"
 CONSOLE = re.compile(r":CONSOLE[:(].*")
@@ -63,7 +63,6 @@ def _run(page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert KIT is not None
     tmp = tmp_path_factory.mktemp("browser")
     work_dir = build_work_dir(KIT, tmp / "outputs")
     out = tmp / "report.html"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conformance_kit import VERSIONS, find_kit
+from conformance_kit import VERSIONS
 
 from fasteval.data.tabular import format_csv_quote_all, read_table
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
@@ -37,6 +37,7 @@ from fasteval.scoring.vqa import (
     vqa_match,
     vqa_rows,
 )
+from tests.fixtures import conformance_dir
 
 NEW = RULES_2026
 
@@ -366,10 +367,7 @@ def test_mmmu_unknown_index_is_an_error() -> None:
 # Conformance kit
 # ---------------------------------------------------------------------------------------------
 
-KIT = find_kit()
-needs_kit = pytest.mark.skipif(
-    KIT is None, reason="conformance kit not found (tests/data/conformance, ../shared or $FASTEVAL_SHARED)"
-)
+KIT = conformance_dir()
 VQA_CASES = {
     "TextVQA_VAL": score_vqa_acc,
     "ChartQA_TEST": score_relaxed_acc,
@@ -379,7 +377,6 @@ VQA_CASES = {
 
 
 def _kit() -> Path:
-    assert KIT is not None
     return KIT
 
 
@@ -388,7 +385,7 @@ def _csv_records(text: str) -> list[dict[str, str]]:
 
 
 def _versions(case: str) -> list[str]:
-    return [v for v in VERSIONS if KIT is not None and (KIT / case / v).is_dir()]
+    return [v for v in VERSIONS if (KIT / case / v).is_dir()]
 
 
 def _floats(text: str) -> list[float]:
@@ -400,7 +397,6 @@ def _same_text(mine: str, cell: object) -> bool:
     return mine in ("", "nan") if cell is None else mine == str(cell)
 
 
-@needs_kit
 @pytest.mark.parametrize("ext", ["xlsx", "tsv"])
 @pytest.mark.parametrize("version", list(VERSIONS))
 @pytest.mark.parametrize("case", list(VQA_CASES))
@@ -442,7 +438,6 @@ def test_vqa_case_matches_vlmevalkit(case: str, version: str, ext: str) -> None:
             assert row["eval_score"] == pytest.approx(float(want_row["eval_score"]), rel=1e-15, abs=0)
 
 
-@needs_kit
 @pytest.mark.parametrize("ext", ["xlsx", "tsv"])
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_ocrbench_case_matches_vlmevalkit(version: str, ext: str) -> None:
@@ -481,7 +476,6 @@ def _mmmu(version: str, ext: str) -> ScoreResult:
     return score_mmmu(mmmu_rows(preds, dataset), ScoreOptions(rules=VERSIONS[version]))
 
 
-@needs_kit
 @pytest.mark.parametrize("ext", ["xlsx", "tsv"])
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_mmmu_case_matches_vlmevalkit(version: str, ext: str) -> None:
@@ -575,7 +569,6 @@ def test_new_benchmark_files(name: str) -> None:
     assert spec.circular == name.startswith("MMBench")
 
 
-@needs_kit
 @pytest.mark.parametrize("version", list(VERSIONS))
 @pytest.mark.parametrize("case", VQA_CASES)
 def test_vqa_benchmarks_through_score_predictions(case: str, version: str) -> None:
