@@ -38,7 +38,7 @@ from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, 
 from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
-from fasteval.report.files import evaluate_file, headline, method_counts, score_table, write_reports
+from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.report.text import fmt_number
 from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
@@ -516,20 +516,14 @@ async def _eval_file(
     judged = await _judge_frame(
         judges, spec, pred, dataset, RunStore.for_run(cfg.work_dir, model, spec.name).dir
     )
-    result = evaluate_file(
-        spec,
-        file.path,
-        pred_path,
-        model=model,
-        work_dir=cfg.work_dir,
-        rules=cfg.rules,
-        verdicts=judged.verdicts,
-        coverage=coverage,
+    scored = score_predictions(  # the frames read above: each file is read once
+        spec, pred, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
     )
-    _eval_summary(cfg, model, spec, result.scored, judged, {k: str(v) for k, v in result.paths.items()})
-    console.print(score_table(result.scored))
+    paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
+    _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
+    console.print(score_table(scored))
     console.print(f"{model} / {spec.name}: {coverage.line()} of {pred_path}")
-    for role, path in result.paths.items():
+    for role, path in paths.items():
         console.print(f"  {role}: {path}")
     return judged
 
