@@ -51,10 +51,11 @@ test: install engine-cpu ## run every test, real-engine tests included (skip tho
 test-fast: install ## run the tests that need no engine (pytest -m 'not engine')
 	$(PY) -m pytest -m 'not engine' $(PYTEST_ARGS)
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check, ruff format --check, mypy, the layer contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample benchmark, end to end
 	@set -e; \
@@ -77,7 +78,7 @@ status: install ## list the running servers
 	$(PY) -m fasteval.serving.cli status
 
 report: install ## one offline HTML page comparing every model under WORK_DIR=outputs [OUT=report.html]
-	$(PY) -m fasteval.report $(WORK_DIR) --out $(OUT)
+	$(PY) -m fasteval.cli.report $(WORK_DIR) --out $(OUT)
 
 perf: install engine-cpu ## performance suite on the tiny engines; writes perf/RESULTS.md
 	$(PY) -m scripts.perf_suite --out perf/RESULTS.md

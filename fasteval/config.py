@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from fasteval.errors import FastevalError
+from fasteval.resources import cache_dir
 
 Mode = Literal["all", "infer", "eval", "perf"]
 Unparsed = Literal["seeded", "z"]
@@ -64,7 +65,41 @@ class RunConfig:
     percentiles: tuple[float, ...]
     synthetic: str | None
     api_key: str | None = field(default=None, repr=False)  # --api-key, else FASTEVAL_API_KEY
-    # issue 13: the model family's per-benchmark request settings (fasteval/serving/families.py)
+    # issue 13: the model family's per-benchmark request settings (fasteval/models/families.py)
     model_family: str | None = None  # --model-family FAMILY[:ENGINE]; None: the registry entry's
     max_tokens_given: bool = True  # --max-tokens was on the command line: it beats the family's limit
     dry_run: int | None = None  # --dry-run N: print the first N request bodies per benchmark, send nothing
+
+
+class Secret:
+    """A string that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    openai_api_key: Secret | None
+    openai_api_base: str | None  # judge endpoint, VLMEvalKit style (may end in /chat/completions)
+    local_llm: str | None  # judge model id served locally (VLMEvalKit's LOCAL_LLM)
+    lmudata: Path
+    pred_format: str  # "xlsx" (VLMEvalKit's default) or "tsv"
+    # fasteval's own cache: dataset conversions and MD5s ($FASTEVAL_CACHE, default ~/.cache/fasteval)
+    cache_dir: Path = field(default_factory=cache_dir)

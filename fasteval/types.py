@@ -7,6 +7,7 @@ an answer and scored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -108,6 +109,21 @@ class GenParams:
     ignore_eos: bool = False
     timeout_s: float = 600.0
     extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """Engine-specific fields of one request: top-level body keys and keys added to each `image_url`.
+
+    The client does not know what they mean (fasteval.models.families decides); it only puts them
+    where they belong, so per-model settings never need a second body builder.
+    """
+
+    body: Mapping[str, Any] = field(default_factory=dict)
+    image_url: Mapping[str, Any] = field(default_factory=dict)
+
+
+NO_EXTRAS = Extras()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -276,7 +276,7 @@ def _shown(cmd: list[str]) -> str:
 
 def write_requests(lmu: Path, work: Path, served: str) -> tuple[Path, Path]:
     """The benchmark's requests as fasteval builds them: vLLM `custom_image` JSONL and raw bodies."""
-    from fasteval.data.benchmarks import resolve_spec
+    from fasteval.catalog import resolve_spec
     from fasteval.inference.client import build_body
     from fasteval.perf.mode import dataset_source
     from fasteval.types import GenParams
@@ -630,7 +630,7 @@ def first_chunks(
 
 def measure_engine(work: Path) -> dict[str, Any]:
     """Part 2: serve the tiny VLM, run the three comparisons, always stop the server."""
-    from fasteval.serving.registry import get_model
+    from fasteval.models.registry import get_model
     from fasteval.serving.serve import ensure_cpu_engine, serve, stop
 
     ensure_cpu_engine()

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import aiohttp
 
-from fasteval.data.benchmarks import get_spec
+from fasteval.catalog import get_spec
 from fasteval.data.datasets import load, locate
 from fasteval.inference.client import complete
 from fasteval.inference.runner import Target, request_body
-from fasteval.serving.families import NO_PLAN, RequestPlan, make_plan
-from fasteval.serving.registry import get_model
+from fasteval.models.families import NO_PLAN, RequestPlan, make_plan
+from fasteval.models.registry import get_model
 from fasteval.types import GenParams
 
 

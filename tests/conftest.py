@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.serving.registry import get_model
-from fasteval.serving.serve import ServerState, ensure_cpu_engine, serve, stop
+from fasteval.models.registry import get_model
+from fasteval.models.servers import ServerState
+from fasteval.serving.serve import ensure_cpu_engine, serve, stop
 from tests.fixtures import UNLICENSED_SKIP_REASON
 
 REAL_ENGINE_FIXTURES = frozenset({"vllm_tiny", "vllm_tiny_judge"})

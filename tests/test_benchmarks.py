@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.data.benchmarks import BenchmarkSpecError, UnknownBenchmark, all_specs, get_spec, load_spec
+from fasteval.catalog import BenchmarkSpecError, UnknownBenchmark, all_specs, get_spec, load_spec
 
 REQUIRED = (
     "MME",

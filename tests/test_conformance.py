@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fasteval.data.benchmarks import get_spec
+from fasteval.catalog import get_spec
 from fasteval.data.tabular import as_vlmeval_str, read_table
 from fasteval.report.files import evaluate_file
 from tests.fixtures import conformance_case, conformance_lmudata

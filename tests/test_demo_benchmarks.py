@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.data.benchmarks import get_spec
+from fasteval.catalog import get_spec
 from fasteval.data.datasets import load, locate
 from fasteval.data.demo import demo_mi_rows, demo_vqa_rows, write_demo_benchmarks
 from fasteval.data.tabular import read_table

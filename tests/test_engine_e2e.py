@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fasteval.data.demo import write_demo_benchmarks
-from fasteval.serving.registry import get_model
+from fasteval.models.registry import get_model
 from fasteval.serving.serve import serve, stop
 
 REPO = Path(__file__).resolve().parents[1]

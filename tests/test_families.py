@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from fasteval.data.demo import write_demo_benchmarks
-from fasteval.inference.client import NO_EXTRAS, Extras, build_body
+from fasteval.inference.client import build_body
 from fasteval.inference.dry_run import shorten_images
 from fasteval.inference.runner import Target, fingerprint, request_body
-from fasteval.serving.families import (
+from fasteval.models.families import (
     FAMILIES,
     INTERNVL_TILES,
     NO_PLAN,
@@ -34,9 +34,19 @@ from fasteval.serving.families import (
     settings_for,
     wire_fields,
 )
-from fasteval.serving.registry import all_models, get_model
+from fasteval.models.registry import all_models, get_model
 from fasteval.serving.serve import build_argv
-from fasteval.types import BenchmarkSpec, GenParams, ImagePart, ImageRef, Prompt, Sample, TextPart
+from fasteval.types import (
+    NO_EXTRAS,
+    BenchmarkSpec,
+    Extras,
+    GenParams,
+    ImagePart,
+    ImageRef,
+    Prompt,
+    Sample,
+    TextPart,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,12 +22,12 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from fasteval.data.benchmarks import get_spec
+from fasteval.catalog import get_spec
 from fasteval.data.datasets import load, locate
 from fasteval.inference.client import build_body, complete
 from fasteval.inference.runner import Target, request_body
 from fasteval.inference.store import RunStore
-from fasteval.serving.families import (
+from fasteval.models.families import (
     NO_PLAN,
     ImageSettings,
     RequestPlan,
@@ -35,7 +35,7 @@ from fasteval.serving.families import (
     make_plan,
     wire_fields,
 )
-from fasteval.serving.registry import get_model
+from fasteval.models.registry import get_model
 from fasteval.serving.serve import ensure_cpu_engine, serve, stop
 from fasteval.types import BenchmarkSpec, GenParams, ImagePart, ImageRef, Prompt, Sample, TextPart
 from tests.fixtures import conformance_lmudata

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.cli.settings import Secret, Settings
+from fasteval.config import Secret, Settings
 from fasteval.judge.cache import JudgeCache
 from fasteval.judge.calls import JobJudge, Judge
 from fasteval.judge.resolve import (

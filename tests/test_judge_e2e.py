@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.data.benchmarks import resolve_spec
+from fasteval.catalog import resolve_spec
 from fasteval.data.tabular import as_vlmeval_str, read_table
 from fasteval.inference.store import RunStore
 from fasteval.kinds.extract import extract_mcq

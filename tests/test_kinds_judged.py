@@ -246,7 +246,7 @@ def test_mmvet_without_a_capability_is_an_error() -> None:
 
 
 def test_benchmark_specs_name_the_new_kinds_and_scorers() -> None:
-    from fasteval.data.benchmarks import get_spec
+    from fasteval.catalog import get_spec
 
     mv, vet = get_spec("MathVista_MINI"), get_spec("MMVet")
     assert (mv.kind, mv.scorer, mv.judge, mv.md5) == (

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
+from fasteval.catalog import get_spec
 from fasteval.cli.progress import RunProgress
-from fasteval.data.benchmarks import get_spec
 from fasteval.types import Completion, ErrorKind, Sample, Status
 
 

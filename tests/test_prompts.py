@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fasteval.data.benchmarks import all_specs, get_spec
+from fasteval.catalog import all_specs, get_spec
 from fasteval.kinds.prompts import PROMPT_STYLES, PromptError, build_prompt
 from fasteval.types import BenchmarkSpec, ImagePart, ImageRef, Prompt, Sample, TextPart
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from fasteval.catalog import get_spec
 from fasteval.cli.args import build_parser
-from fasteval.data.benchmarks import get_spec
 from fasteval.kinds.extract import RULE_SETS
-from fasteval.serving.registry import get_model
+from fasteval.models.registry import get_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.data.benchmarks import get_spec
+from fasteval.catalog import get_spec
 from fasteval.data.tabular import read_table
 from fasteval.report.files import evaluate_file
 from fasteval.scoring.evaluate import score_predictions

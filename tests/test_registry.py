@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fasteval.models.registry import RegistryError, all_models, get_model, path_env_var
 from fasteval.resources import cache_dir
-from fasteval.serving.registry import RegistryError, all_models, get_model, path_env_var
 
 REQUIRED = [
     "InternVL2-1B", "InternVL2-2B", "InternVL2-4B", "InternVL2-8B", "InternVL2-26B", "InternVL2-40B",

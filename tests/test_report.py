@@ -180,7 +180,7 @@ def test_missing_work_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_readme_report_commands_parse() -> None:
-    from fasteval.report.cli import build_parser
+    from fasteval.cli.report import build_parser
     from tests.test_readme import COMMANDS
 
     lines = [c for c in COMMANDS if c.startswith("fasteval report")]

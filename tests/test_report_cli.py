@@ -1,4 +1,4 @@
-"""The report's entry points: `fasteval report`, `python -m fasteval.report`, and bench.py untouched."""
+"""The report's entry points: `fasteval report`, `python -m fasteval.cli.report`, and bench.py untouched."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from fasteval.cli.args import main
 
 
 def test_python_m_fasteval_report_is_the_report() -> None:
-    r = subprocess.run([sys.executable, "-m", "fasteval.report", "--help"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "fasteval.cli.report", "--help"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and "fasteval report" in r.stdout and "WORK_DIR" in r.stdout
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fasteval.data.benchmarks import all_specs, get_spec
+from fasteval.catalog import all_specs, get_spec
 from fasteval.kinds import kind_named
 from fasteval.kinds.base import Verdict
 from fasteval.report.files import headline, samples_frame, score_table, write_reports

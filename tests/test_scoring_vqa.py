@@ -558,7 +558,7 @@ NEW_BENCHMARKS = {
 
 @pytest.mark.parametrize("name", list(NEW_BENCHMARKS))
 def test_new_benchmark_files(name: str) -> None:
-    from fasteval.data.benchmarks import get_spec
+    from fasteval.catalog import get_spec
     from fasteval.scoring import SCORERS
 
     spec = get_spec(name)
@@ -574,7 +574,7 @@ def test_new_benchmark_files(name: str) -> None:
 def test_vqa_benchmarks_through_score_predictions(case: str, version: str) -> None:
     """The benchmark TOML, the `vqa` kind and the registered scorer together give VLMEvalKit's
     numbers under each rule generation (ChartQA's swapped arguments and the period regex included)."""
-    from fasteval.data.benchmarks import get_spec
+    from fasteval.catalog import get_spec
     from fasteval.scoring.evaluate import score_predictions
 
     preds = read_table(_kit() / case / "input" / f"KitModel_{case}.xlsx")

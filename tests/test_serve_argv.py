@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fasteval.serving.registry import get_model
+from fasteval.models.registry import get_model
 from fasteval.serving.serve import ServeError, build_argv, launch_env
 
 IVL2_2B = "OpenGVLab/InternVL2-2B"

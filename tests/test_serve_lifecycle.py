@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEngine, TinyServer
 
-from fasteval.serving.registry import ModelEntry, get_model
+from fasteval.models.registry import ModelEntry, get_model
 from fasteval.serving.serve import (
     EngineMissingError,
     LaunchSpec,

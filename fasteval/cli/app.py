@@ -23,10 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from fasteval import __version__
+from fasteval.catalog import resolve_spec
 from fasteval.cli.progress import RunProgress
-from fasteval.cli.settings import Settings
-from fasteval.config import RunConfig
-from fasteval.data.benchmarks import resolve_spec
+from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
 from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
 from fasteval.errors import FastevalError
@@ -220,7 +219,7 @@ def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) ->
     """The run's judge from flags, then `.env`/environment, then the server `make judge` started."""
     servers: list[Any] = []
     if cfg.judge != EXACT_MATCHING and not (cfg.judge_base_url or settings.openai_api_base):
-        from fasteval.serving.serve import default_state_dir, running_servers
+        from fasteval.models.servers import default_state_dir, running_servers
 
         servers = running_servers(cfg.state_dir or default_state_dir(), role="judge")
     plan = resolve_judge(

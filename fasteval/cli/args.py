@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--synthetic", metavar="N:WxH", help="N synthetic image requests of WxH pixels instead of --data"
     )
     f.add_argument("--seed", type=int, default=0)
-    # --- issue 13: per-benchmark request settings of the model family (fasteval/serving/families.py) ---
+    # --- issue 13: per-benchmark request settings of the model family (fasteval/models/families.py) ---
     p.add_argument(
         "--model-family",
         metavar="FAMILY[:ENGINE]",
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"]:  # `fasteval report ...`; anything else is bench.py
-        from fasteval.report.cli import main as report_main
+        from fasteval.cli.report import main as report_main
 
         return report_main(argv[1:])
     parser = build_parser()

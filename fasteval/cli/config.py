@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from fasteval.cli.settings import Settings
-from fasteval.config import ConfigError, RunConfig
+from fasteval.config import ConfigError, RunConfig, Settings
 from fasteval.errors import FastevalError
 from fasteval.kinds.base import PROMPT_STYLES
 from fasteval.kinds.extract import RULE_SETS
@@ -117,7 +116,7 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
 
 def _family_flags(args: argparse.Namespace) -> None:
     """issue 13: --model-family names a known family (and engine form); --dry-run N is 0 or more."""
-    from fasteval.serving.families import FamilyError, parse_family_flag
+    from fasteval.models.families import FamilyError, parse_family_flag
 
     if args.model_family is not None:
         try:

@@ -20,20 +20,28 @@ import random
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple
 
 import aiohttp
 
 from fasteval.inference.endpoints import Endpoint, EndpointPool, StopKind, redact_url
-from fasteval.types import Completion, ErrorKind, GenParams, ImagePart, Prompt, Status, Timing
+from fasteval.types import (
+    NO_EXTRAS,
+    Completion,
+    ErrorKind,
+    Extras,
+    GenParams,
+    ImagePart,
+    Prompt,
+    Status,
+    Timing,
+)
 
 __all__ = [
-    "NO_EXTRAS",
     "Backoff",
     "Client",
-    "Extras",
     "build_body",
     "classify_http_error",
     "complete",
@@ -53,21 +61,6 @@ _EXCERPT = 200
 # ---------------------------------------------------------------------------------------------
 # Request bodies
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Extras:
-    """Engine-specific fields of one request: top-level body keys and keys added to each `image_url`.
-
-    The client does not know what they mean (fasteval.serving.families decides); it only puts them
-    where they belong, so per-model settings never need a second body builder.
-    """
-
-    body: Mapping[str, Any] = field(default_factory=dict)
-    image_url: Mapping[str, Any] = field(default_factory=dict)
-
-
-NO_EXTRAS = Extras()
 
 
 def _skeleton(

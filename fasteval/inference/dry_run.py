@@ -19,6 +19,8 @@ from fasteval.data.datasets import load, locate
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Target, request_body, target_params
 from fasteval.inference.targets import request_plan
+from fasteval.models.registry import RegistryError, get_model
+from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.types import BenchmarkSpec, GenParams
 
 _DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
@@ -59,8 +61,6 @@ def dry_run_targets(cfg: RunConfig) -> list[Target]:
                 plan=plan,
             )
         ]
-    from fasteval.serving.registry import get_model
-    from fasteval.serving.serve import default_state_dir, running_servers
 
     recorded = {s.name: s.engine for s in running_servers(cfg.state_dir or default_state_dir(), role="vlm")}
     names = cfg.model or tuple(recorded)
@@ -84,7 +84,6 @@ def dry_run_targets(cfg: RunConfig) -> list[Target]:
 
 
 def _style(name: str) -> str | None:
-    from fasteval.serving.registry import RegistryError, get_model
 
     try:
         return get_model(name).prompt_style

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from fasteval.errors import FastevalError
-from fasteval.inference.model_list import parse_model_list
+from fasteval.models.model_list import parse_model_list
 from fasteval.types import ErrorKind
 
 __all__ = [

@@ -32,7 +32,7 @@ from fasteval.inference.endpoints import (
 )
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
 from fasteval.kinds.prompts import build_prompt, images_sent
-from fasteval.serving.families import NO_PLAN, RequestPlan
+from fasteval.models.families import NO_PLAN, RequestPlan
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status
 
 

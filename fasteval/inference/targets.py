@@ -14,7 +14,9 @@ from fasteval.config import RunConfig
 from fasteval.errors import FastevalError
 from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
-from fasteval.serving.families import RequestPlan, make_plan, parse_family_flag
+from fasteval.models.families import RequestPlan, make_plan, parse_family_flag
+from fasteval.models.registry import RegistryError, all_models, get_model
+from fasteval.models.servers import default_state_dir, running_servers
 
 
 class NoModel(FastevalError):
@@ -42,7 +44,6 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 plan=plan,
             )
         ]
-    from fasteval.serving.serve import default_state_dir, running_servers
 
     servers = running_servers(cfg.state_dir or default_state_dir(), role="vlm")
     if not servers:
@@ -112,8 +113,6 @@ def _serve_hint(name: str) -> str:
     """`make serve` with a registered model name close to `name` (never the misspelling itself)."""
     import difflib
 
-    from fasteval.serving.registry import RegistryError, all_models, get_model
-
     try:
         get_model(name)
         return f"start it with `make serve MODEL={name}`"
@@ -144,7 +143,6 @@ def _summary(plan: RequestPlan) -> dict[str, object]:
 
 
 def _registry_family(name: str) -> str | None:
-    from fasteval.serving.registry import RegistryError, get_model
 
     try:
         return get_model(name).family
@@ -153,7 +151,6 @@ def _registry_family(name: str) -> str | None:
 
 
 def _registry_style(name: str) -> str | None:
-    from fasteval.serving.registry import RegistryError, get_model
 
     try:
         return get_model(name).prompt_style
@@ -163,7 +160,6 @@ def _registry_style(name: str) -> str | None:
 
 def _registry_images(name: str) -> int | None:
     """The images one prompt may carry, as the registry entry launched the engine (None: unknown)."""
-    from fasteval.serving.registry import RegistryError, get_model
 
     try:
         return get_model(name).images_per_prompt

@@ -8,8 +8,8 @@ import aiohttp
 
 from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool, redact_url
-from fasteval.inference.model_list import ServedModel, parse_model_list
 from fasteval.judge.resolve import JudgeEndpoint
+from fasteval.models.model_list import ServedModel, parse_model_list
 from fasteval.types import GenParams, Prompt, TextPart
 
 

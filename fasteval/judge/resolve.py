@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fasteval.cli.settings import Secret, Settings
+from fasteval.config import Secret, Settings
 from fasteval.errors import FastevalError
 from fasteval.kinds.extract import OFFICIAL, effective_rules
 from fasteval.types import BenchmarkSpec

@@ -26,14 +26,13 @@ from fasteval.report.compare import (
     paired_bootstrap,
     paired_hits,
 )
+from fasteval.report.headline import headline_of
 from fasteval.report.questions import prompts
 from fasteval.report.resample import COMPOSITE_RESAMPLES, composite_interval
 
 # VLMEvalKit writes MCQ accuracies as fractions and Y/N scores as percentages: a headline is a
 # plain hit-rate (or mean score) when it equals the samples' mean on one of these scales.
 SCALES = (1.0, 100.0)
-OVERALL, ACC = "Overall", "acc"  # VLMEvalKit's names for a headline row or column
-FINAL = "Final Score"  # OCRBench's `_score.json` headline
 JUDGE_METHODS = frozenset({"judge", "fallback"})
 DEFAULT_SAMPLES = 20
 MAX_CHART_CATEGORIES = 40
@@ -181,22 +180,6 @@ def _scaled(interval: Interval, scale: float) -> Interval:
 # ---------------------------------------------------------------------------------------------
 # Leaderboard
 # ---------------------------------------------------------------------------------------------
-
-
-def headline_of(table: pl.DataFrame) -> tuple[str, float]:
-    """The score file's headline, as VLMEvalKit's files lay it out: the `Overall` row (where rows
-    are splits or categories; else the `validation` split, MMMU's leaderboard figure) and the
-    `Overall` column, else `acc`, else OCRBench's `Final Score`, else the first numeric column
-    (MME's perception, HallusionBench's aAcc)."""
-    numeric = [c for c in table.columns if table.schema[c].is_numeric()]
-    if not numeric or not table.height:
-        raise ValueError("score file has no numeric column")
-    labels = [c for c in table.columns if c not in numeric]
-    names = [tuple(map(str, r)) for r in table.select(labels).iter_rows()]
-    wanted = (OVERALL, "validation")
-    row = next((i for want in wanted for i, r in enumerate(names) if want in r), 0)
-    column = next((c for c in (OVERALL, ACC, FINAL) if c in numeric), numeric[0])
-    return column, float(table[column][row])
 
 
 def _judge_label(entry: Mapping[str, Any]) -> str:

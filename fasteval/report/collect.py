@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from fasteval.data.benchmarks import all_specs
+from fasteval.catalog import all_specs
 from fasteval.data.tabular import read_table
 from fasteval.report.coverage import PARTIAL_SUFFIX
 

@@ -13,9 +13,10 @@ import logging
 import numpy as np
 import polars as pl
 
-from fasteval.data.benchmarks import get_spec
+from fasteval.catalog import get_spec
 from fasteval.errors import FastevalError
 from fasteval.report.compare import Interval
+from fasteval.report.headline import headline_of
 from fasteval.scoring import SCORERS, ScoreOptions
 
 COMPOSITE_RESAMPLES = 200  # each resample reruns the scorer: enough for a percentile interval's ends
@@ -66,7 +67,6 @@ def composite_interval(
     entry = SCORERS.get(spec.scorer)
     if entry is None or spec.circular:
         return None
-    from fasteval.report.board import headline_of  # board imports this module
 
     opts = ScoreOptions(partial=True)
     frame = _clusters(samples.drop("rules", strict=False))

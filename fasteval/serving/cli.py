@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 
 from fasteval.errors import FastevalError
-from fasteval.serving.registry import ENGINES, get_model
+from fasteval.models.registry import ENGINES, get_model
+from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.serving.serve import (
     ServeError,
-    default_state_dir,
     ensure_cpu_engine,
     log_path_for,
     resolve_python,
-    running_servers,
     serve,
     status,
     stop,

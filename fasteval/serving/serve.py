@@ -14,7 +14,6 @@ the first node, `ray start --address=HEAD_IP:6379` on the others), then serve on
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -28,14 +27,23 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fasteval.errors import FastevalError
-from fasteval.inference.model_list import parse_model_list
+from fasteval.models.model_list import parse_model_list
+from fasteval.models.registry import ENGINES, ModelEntry, engine_defaults
+from fasteval.models.servers import (
+    ServerState,
+    default_state_dir,
+    group_alive,
+    proc_start,
+    reap,
+    running_servers,
+    state_file,
+    write_state,
+)
 from fasteval.resources import cache_dir, data_dir
-from fasteval.serving.registry import ENGINES, ModelEntry, engine_defaults
 
 VLLM_API_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_SETUP_SCRIPT = "cpu/setup_vllm_cpu.sh"  # under engines/
@@ -314,36 +322,6 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class ServerState:
-    """A running server as recorded in `{state_dir}/{name}.json`; what bench.py needs to reach it."""
-
-    name: str  # registry name, e.g. "InternVL2-2B"
-    served_name: str  # the `model` field requests must carry
-    role: str  # "vlm" | "judge"
-    engine: str
-    base_url: str  # http://127.0.0.1:8000/v1
-    host: str
-    port: int
-    pid: int
-    pgid: int
-    argv: tuple[str, ...]
-    log: str
-    model_path: str = ""
-    started_at: float = 0.0
-    proc_start: int | None = None  # /proc start time of pid: guards against a reused pid after a reboot
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> ServerState:
-        raw: dict[str, Any] = json.loads(text)
-        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-        known["argv"] = tuple(known.get("argv", ()))
-        return cls(**known)
-
-
-@dataclass(frozen=True, slots=True)
 class ServeResult:
     state: ServerState
     started: bool  # False: it was already running and nothing was launched
@@ -368,10 +346,6 @@ class LaunchSpec:
     engine: str = "vllm"
     model_path: str = ""
     env: Mapping[str, str] | None = field(default=None, repr=False)
-
-
-def default_state_dir() -> Path:
-    return Path.cwd() / ".fasteval" / "servers"
 
 
 def log_path_for(name: str, state_dir: Path) -> Path:
@@ -413,73 +387,6 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def _proc_start(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _reap(pid: int) -> None:
-    """Collect `pid` if it is our own exited child, so a zombie does not look alive."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def is_alive(state: ServerState) -> bool:
-    """Whether the recorded server's processes still exist (and the pid was not reused by another program)."""
-    _reap(state.pid)
-    start = _proc_start(state.pid)
-    if start is not None and state.proc_start is not None and start != state.proc_start:
-        return False  # the pid now belongs to something else
-    return _group_alive(state.pgid)  # also true when only the leader's workers are left: stop() kills those
-
-
-def _state_file(state_dir: Path, name: str) -> Path:
-    return state_dir / f"{name}.json"
-
-
-def _write_state(state_dir: Path, state: ServerState) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = _state_file(state_dir, state.name).with_suffix(".json.tmp")
-    tmp.write_text(state.to_json())
-    os.replace(tmp, _state_file(state_dir, state.name))
-
-
-def _read_states(state_dir: Path) -> list[ServerState]:
-    states = []
-    for f in sorted(state_dir.glob("*.json")) if state_dir.is_dir() else []:
-        try:
-            states.append(ServerState.from_json(f.read_text()))
-        except (OSError, ValueError, TypeError):
-            f.unlink(missing_ok=True)  # unreadable: a crash mid-write; nothing can reach it
-    return states
-
-
-def running_servers(state_dir: Path | None = None, *, role: str | None = None) -> list[ServerState]:
-    """Live servers this checkout started (oldest first); state files of dead ones are removed."""
-    state_dir = state_dir or default_state_dir()
-    live = []
-    for st in _read_states(state_dir):
-        if is_alive(st):
-            live.append(st)
-        else:
-            _state_file(state_dir, st.name).unlink(missing_ok=True)
-    live.sort(key=lambda s: s.started_at)
-    return [s for s in live if role is None or s.role == role]
-
-
 def status(state_dir: Path | None = None) -> list[ServerStatus]:
     """Live servers and whether each answers /v1/models with its served name right now."""
     return [
@@ -502,8 +409,8 @@ def _kill_group(pid: int, pgid: int, timeout_s: float) -> None:
             return
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            _reap(pid)
-            if not _group_alive(pgid):
+            reap(pid)
+            if not group_alive(pgid):
                 return
             time.sleep(0.1)
 
@@ -553,7 +460,7 @@ def launch(
         log=str(log),
         model_path=spec.model_path,
         started_at=time.time(),
-        proc_start=_proc_start(proc.pid),
+        proc_start=proc_start(proc.pid),
     )
     deadline = time.monotonic() + timeout_s
     while True:
@@ -568,7 +475,7 @@ def launch(
                 log_path=log,
             )
         if spec.served_name in (served_models(url) or []):
-            _write_state(state_dir, state)
+            write_state(state_dir, state)
             return ServeResult(state, started=True)
         if time.monotonic() > deadline:
             _kill_group(proc.pid, proc.pid, 10.0)
@@ -633,6 +540,6 @@ def stop(
     for st in running_servers(state_dir):
         if name is None or st.name == name:
             _kill_group(st.pid, st.pgid, timeout_s)
-            _state_file(state_dir, st.name).unlink(missing_ok=True)
+            state_file(state_dir, st.name).unlink(missing_ok=True)
             stopped.append(st)
     return stopped

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from fasteval.errors import FastevalError
-from fasteval.inference.client import NO_EXTRAS, Extras
+from fasteval.types import NO_EXTRAS, Extras
 
 Wire = Literal["vllm", "lmdeploy", "openai"]
 """How a request carries model settings: vLLM's and LMDeploy's extensions, or plain OpenAI (none)."""

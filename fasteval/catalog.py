@@ -1,4 +1,5 @@
-"""Benchmark definitions: one `benchmarks/<NAME>.toml` per benchmark, read into `BenchmarkSpec`.
+"""The benchmark catalog: one `benchmarks/<NAME>.toml` per benchmark, read into `BenchmarkSpec` and checked
+against the kinds and scorers that exist (so it sits above both layers).
 
 Adding a benchmark of a known kind is adding one TOML file; nothing in fasteval branches on a
 dataset's name, so everything a layer needs to know about a benchmark is a field here.

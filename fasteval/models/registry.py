@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from fasteval.errors import FastevalError
+from fasteval.models.families import VLLM_REQUEST_KWARGS_FLAG, FamilyError, get_family
 from fasteval.resources import cache_dir, data_dir
-from fasteval.serving.families import VLLM_REQUEST_KWARGS_FLAG, FamilyError, get_family
 
 Engine = Literal["vllm", "lmdeploy", "vllm-cpu"]
 PromptStyle = Literal["internvl2", "qwen2vl", "default"]
@@ -54,7 +54,7 @@ class ModelEntry:
     vllm_args: tuple[str, ...] = ()
     lmdeploy_args: tuple[str, ...] = ()
     builder: str | None = None  # engines/-relative script that builds the model offline at `path`
-    family: str | None = None  # fasteval.serving.families key: per-benchmark tiles, pixels, token limit
+    family: str | None = None  # fasteval.models.families key: per-benchmark tiles, pixels, token limit
 
     @property
     def served(self) -> str:

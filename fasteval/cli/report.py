@@ -85,3 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fasteval report: the page is {size}: --samples fewer or --no-images makes it lighter")
     print(f"{args.out}: {len(report.models)} models × {len(report.datasets)} benchmarks, {size}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
