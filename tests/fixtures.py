@@ -81,6 +81,12 @@ def judge_server_script() -> Path:
     return DATA / "conformance" / "judge_server.py"
 
 
+def video_kit_dir() -> Path:
+    """The public video conformance kit (videos, data/ in the published snapshot layouts, frames/,
+    prompts/, one folder per case; its README says what each holds)."""
+    return DATA / "conformance" / "video" / "public"
+
+
 @functools.cache
 def _unpack_dir() -> Path:
     """One temp dir per test process for decompressed files, removed at exit."""

@@ -112,3 +112,12 @@ def test_readme_lists_exactly_the_tests_that_may_skip_for_unlicensed_data() -> N
     listed = set(re.findall(r"`(?:tests/(test_\w+\.py))?::(\w+)`", readme))
     (file,) = {f for f, _ in listed if f}  # one file named once, the rest `::name` after it
     assert {f"{file}::{name}" for _, name in listed} == marked
+
+
+def test_the_video_kit_is_in_the_repository_byte_for_byte() -> None:
+    """Every input and recorded file the video kit's manifest lists is here with its MD5."""
+    kit = fixtures.video_kit_dir()
+    files = json.loads((kit / "manifest.json").read_text())["files"]
+    assert files, "the video kit's manifest lists no files"
+    for path, entry in files.items():
+        assert _md5(kit / path) == entry["md5"], path
