@@ -6,6 +6,7 @@ served name) become one target whose endpoints share the load.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,8 @@ from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
 from fasteval.models.families import RequestPlan, make_plan, parse_family_flag
 from fasteval.models.registry import RegistryError, all_models, get_model
-from fasteval.models.servers import default_state_dir, running_servers
+from fasteval.models.servers import default_state_dir, redact_argv, running_servers
+from fasteval.resources import safe_name, shown, unsafe_name
 
 
 class NoModel(FastevalError):
@@ -27,7 +29,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
     if cfg.api_base:
         served = cfg.model_name or await _discover_served_name(list(cfg.api_base), cfg.api_key)
-        names = list(cfg.model) or [served]
+        names = list(cfg.model) or [_folder_name(served)]
         if len(names) != 1:
             raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
         plan = request_plan(cfg, None, None)
@@ -56,13 +58,13 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
         missing = [m for m in cfg.model if m not in by_name]
         if missing:
             raise NoModel(
-                f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
+                f"model {shown(missing)} is not running (running: {shown([s.name for s in servers])}): "
                 + _serve_hint(missing[0])
             )
         chosen = [by_name[m] for m in cfg.model]
     elif len(servers) > 1:
         raise NoModel(
-            f"several models are running ({', '.join(s.name for s in servers)}): pick one with --model"
+            f"several models are running ({shown([s.name for s in servers])}): pick one with --model"
         )
     else:
         chosen = servers
@@ -72,13 +74,13 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     plans = {served: request_plan(cfg, group[0].name, group[0].engine) for served, group in by_base.items()}
     return [
         Target(
-            name=group[0].name,
+            name=_folder_name(group[0].name),
             served_name=served,
             endpoints=tuple(s.base_url for s in group),
             prompt_style=cfg.prompt_style or _registry_style(group[0].name) or "default",
             origin={
                 "engine": group[0].engine,
-                "argv": list(group[0].argv),
+                "argv": list(redact_argv(group[0].argv)),
                 "servers": [s.base_url for s in group],
                 "request_settings": _summary(plans[served]),
             },
@@ -105,8 +107,22 @@ async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
     if not models:
         raise NoModel(f"{redact_url(bases[0])}/models lists no model: pass --model-name")
     raise NoModel(
-        f"{redact_url(bases[0])} serves several models ({', '.join(models)}): pick one with --model-name"
+        f"{redact_url(bases[0])} serves {len(models)} models ({shown(models)}): pick one with --model-name"
     )
+
+
+def _folder_name(name: str) -> str:
+    """issue 22: a name the server (or `--model-name`) chose becomes the output folder only in a form
+    that stays under --work-dir; when it had to change, one line says so and how to choose it."""
+    if unsafe_name(name) is None:
+        return name
+    folder = safe_name(name)
+    print(
+        f"fasteval: warning: model name {name[:80]!r} cannot be a folder name ({unsafe_name(name)}): "
+        f"results go to {folder}/; pass --model NAME to choose it",
+        file=sys.stderr,
+    )
+    return folder
 
 
 def _serve_hint(name: str) -> str:
