@@ -325,6 +325,7 @@ class MathVistaKind(TaskKind):
     """Prefetch from the raw answer; the judge extracts where prefetch finds nothing (required)."""
 
     name: ClassVar[str] = "mathvista"
+    input_columns: ClassVar[tuple[str, ...]] = ("question_type", "answer_type")
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS
     judge_required: ClassVar[bool] = True
 

@@ -26,20 +26,21 @@ from fasteval.scoring.yorn import score_hallusion, score_mme, score_pope, score_
 class ScorerEntry:
     score: Scorer
     columns: tuple[str, ...]  # dataset columns the scorer groups by, passed through when present
+    requires: tuple[str, ...] = ()  # of those, the ones it cannot score without (checked before sending)
 
 
 SCORERS: Mapping[str, ScorerEntry] = {
-    "mme": ScorerEntry(score_mme, ("category", "image_path")),
-    "pope": ScorerEntry(score_pope, ("category",)),
-    "hallusion": ScorerEntry(score_hallusion, ("category", "l2-category")),
+    "mme": ScorerEntry(score_mme, ("category", "image_path"), ("category", "image_path")),
+    "pope": ScorerEntry(score_pope, ("category",), ("category",)),
+    "hallusion": ScorerEntry(score_hallusion, ("category", "l2-category"), ("l2-category",)),
     "yorn": ScorerEntry(score_yorn, ("category", "l2-category")),
     "mcq": ScorerEntry(score_mcq, ("split", "category", "l2-category")),
-    "mathvista": ScorerEntry(score_mathvista, ("task", "skills")),
-    "mmvet": ScorerEntry(score_mmvet, ("category",)),
+    "mathvista": ScorerEntry(score_mathvista, ("task", "skills"), ("task", "skills")),
+    "mmvet": ScorerEntry(score_mmvet, ("category",), ("category",)),
     "vqa_acc": ScorerEntry(score_vqa_acc, ("split", "category")),
     "anls": ScorerEntry(score_anls, ("split", "category")),
     "relaxed_acc": ScorerEntry(score_relaxed_acc, ("split", "category")),
-    "ocrbench": ScorerEntry(score_ocrbench, ("category",)),
+    "ocrbench": ScorerEntry(score_ocrbench, ("category",), ("category",)),
     # MMMU also needs the open-question conversion (fasteval.scoring.mmmu.mmmu_rows): the option
     # columns and the prediction file's answer, which the generic MCQ rows do not carry
     "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
