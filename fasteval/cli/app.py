@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
@@ -23,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fasteval import __version__
-from fasteval.catalog import resolve_spec
+from fasteval.catalog import check_columns, resolve_spec
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
@@ -43,6 +44,37 @@ from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
+
+
+class GroundLost(FastevalError):
+    """The work dir was removed or replaced while the run wrote into it: stop, rather than write into
+    deleted files and report zero answers (issue 22)."""
+
+    exit_status = EXIT_FAILED_ROWS
+
+
+class Ground:
+    """The identity (device, inode) of each job's store folder, taken when its first answer is stored
+    and checked at every later one and before scoring: a folder deleted or swapped under a running job
+    stops the run with one line."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[int, int]] = {}
+
+    def check(self, job: Job) -> None:
+        where = job.store.dir
+        try:
+            st = os.stat(where)
+            now = (st.st_dev, st.st_ino)
+        except OSError:
+            now = None
+        first = self._seen.setdefault(where, now) if now is not None else self._seen.get(where)
+        if now is None or now != first:
+            raise GroundLost(
+                f"{where} was removed or replaced while this run wrote into it: answers stored since are "
+                "lost; make sure nothing deletes the --work-dir during a run, then run the same command "
+                "again (rows still stored are not asked again)"
+            )
 
 
 @dataclass(slots=True)
@@ -113,12 +145,17 @@ async def _infer(
                     stages[id(job)] = stage
                     _prime(stage, job)
 
+    ground = Ground()
+
     def on_stored(job: Job, key: str, completion: Completion) -> None:
+        ground.check(job)  # raising here stops the job's sending (the runner records it as its crash)
         stage = stages.get(id(job))
         if stage is not None:
             stage.add_row(key, completion.text if completion.ok else None)
 
     async def on_job_done(job: Job) -> None:
+        if job.todo:
+            ground.check(job)
         stage = stages.get(id(job))
         verdicts = await stage.finish() if stage is not None else {}
         job_judge = stage.job_judge if stage is not None else None
@@ -207,7 +244,34 @@ def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console
 
 def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> Loaded:
     file = _locate(spec, lmudata, cfg, console)
-    return Loaded(spec, file, load(spec, file))
+    dataset = load(spec, file)
+    check_columns(spec, dataset.meta.columns, file.path)  # before the first request, not after the last
+    return Loaded(spec, file, dataset)
+
+
+def last_per_index(meta: pl.DataFrame) -> pl.DataFrame:
+    """The dataset as VLMEvalKit's index-keyed maps see it: one row per index, the last one winning.
+
+    VLMEvalKit reads ground truth and images through dicts built from the index column
+    (vlmeval/dataset/utils/multiple_choice.py:479 `answer_map = {i: c for i, c in zip(meta['index'],
+    meta['answer'])}`, vlmeval/dataset/image_base.py:164 `image_map`), so a repeated index takes its
+    last row's values; joining on the full table would multiply rows instead (issue 22).
+    """
+    if meta.height == 0 or not meta.get_column("index").is_duplicated().any():
+        return meta
+    return meta.filter(meta.get_column("index").is_last_distinct())
+
+
+def shared_prediction(pred: pl.DataFrame) -> pl.DataFrame:
+    """A prediction file's repeated index scored as VLMEvalKit scores it: every row of the index carries
+    the last row's prediction (vlmeval/dataset/image_yorn.py:53 `ans_map = {k: ... for k, v in
+    zip(data['index'], data['prediction'])}`, then line 60 maps each row through it); rows stay."""
+    if not {"index", "prediction"} <= set(pred.columns) or not pred.get_column("index").is_duplicated().any():
+        return pred
+    last = pred.filter(pred.get_column("index").is_last_distinct()).select("index", "prediction")
+    return (
+        pred.drop("prediction").join(last, on="index", how="left", maintain_order="left").select(pred.columns)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +328,50 @@ class JobOutcome:
     paths: dict[str, str]
     perf: dict[str, Any]
     judged: JudgeOutcome | None = None
+    odd: OddReplies | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OddReplies:
+    """Answers that were stored and scored but deserve a look (issue 22): replies whose `model` field
+    names another model than the one asked (a proxy routing elsewhere), and empty answers cut off by
+    the token limit (`finish_reason: length` with no text: raise --max-tokens)."""
+
+    other_model: int
+    other_names: tuple[str, ...]
+    empty_at_length: int
+
+    @classmethod
+    def of(cls, stored: pl.DataFrame, served_name: str) -> OddReplies:
+        ok = stored.filter(pl.col("status") == Status.OK.value)
+        other = ok.filter(pl.col("model").is_not_null() & (pl.col("model") != served_name))
+        empty = ok.filter(
+            (pl.col("finish_reason") == "length")
+            & (pl.col("text").is_null() | (pl.col("text").str.strip_chars() == ""))
+        )
+        names = tuple(str(n) for n in other.get_column("model").unique(maintain_order=True).head(3))
+        return cls(other.height, names, empty.height)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "other_model": self.other_model,
+            "other_model_names": list(self.other_names),
+            "empty_at_length": self.empty_at_length,
+        }
+
+    def lines(self, served_name: str) -> list[str]:
+        out = []
+        if self.other_model:
+            out.append(
+                f"{self.other_model} replies name another model ({', '.join(self.other_names)}) than "
+                f"{served_name!r}: check that --api-base reaches the model you meant"
+            )
+        if self.empty_at_length:
+            out.append(
+                f"{self.empty_at_length} answers are empty, cut off at the token limit "
+                "(finish_reason length): raise --max-tokens"
+            )
+        return out
 
 
 def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
@@ -308,7 +416,7 @@ def finalize(
     )
     scored = None
     if score and preds.height:
-        dataset = job.dataset.meta if kind_named(job.spec.kind).needs_dataset else None
+        dataset = last_per_index(job.dataset.meta) if kind_named(job.spec.kind).needs_dataset else None
         partial = preds.height < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
@@ -320,7 +428,8 @@ def finalize(
         paths.update({k: str(v) for k, v in written.items()})
     this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
     perf = summarize(this_run).to_json_dict() if this_run.height else {}
-    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged)
+    odd = OddReplies.of(stored, job.target.served_name)
+    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
     return outcome
 
@@ -344,6 +453,7 @@ def _write_dataset_summary(outcome: JobOutcome, cfg: RunConfig) -> None:
         "scores": headline(outcome.scored) if outcome.scored else None,
         "unresolved_by_exact_matching": _unresolved_by_exact(outcome.scored),
         "extraction": method_counts(outcome.scored) if outcome.scored else None,
+        "odd_replies": outcome.odd.to_json() if outcome.odd is not None else None,
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
         "gen_params": {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature},
@@ -439,6 +549,9 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     for o in outcomes:
         if _coverage(o).partial:
             console.print(f"{o.job.target.name} / {o.job.spec.name}: {_coverage(o).line()}")
+        if o.odd is not None:
+            for line in o.odd.lines(o.job.target.served_name):
+                console.print(f"{o.job.target.name} / {o.job.spec.name}: {escape(line)}")
         if o.failures:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.failures.items()))
             console.print(
@@ -508,10 +621,13 @@ async def _eval_file(
     model = cfg.model[0]
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
-    dataset = meta if kind_named(spec.kind).needs_dataset else None
     pred = read_table(pred_path)
-    coverage = file_coverage(meta, pred)
+    check_columns(spec, [*meta.columns, *pred.columns], file.path)
+    warn_duplicate_index(meta, file.path)
     warn_duplicate_index(pred, pred_path)
+    meta, pred = last_per_index(meta), shared_prediction(pred)
+    dataset = meta if kind_named(spec.kind).needs_dataset else None
+    coverage = file_coverage(meta, pred)
     judged = await _judge_frame(
         judges, spec, pred, dataset, RunStore.for_run(cfg.work_dir, model, spec.name).dir
     )
@@ -542,10 +658,11 @@ async def _eval_stored(
         )
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
+    check_columns(spec, meta.columns, file.path)
     stored = store.read()
     preds = answered_rows(meta, stored)
     coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
-    dataset = meta if kind_named(spec.kind).needs_dataset else None
+    dataset = last_per_index(meta) if kind_named(spec.kind).needs_dataset else None
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(
         spec, preds, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
