@@ -15,6 +15,10 @@ As a subprocess (prints its URL on stdout once ready)::
     python tests/fault_server.py --port 0 --fault-rate 0.2 --seed 0 --model tiny
     python tests/fault_server.py --die-after 40      # a crashing engine: SIGKILLs itself at request 41
     python tests/fault_server.py --api-key sk-right  # 401 without `Authorization: Bearer sk-right`
+    python tests/fault_server.py --hold-after 5      # chat request 6 on waits for `POST /release`
+    python tests/fault_server.py --reply-model other # replies name another model than the one asked
+    python tests/fault_server.py --empty-length      # every answer empty, finish_reason "length"
+    python tests/fault_server.py --extra-models 500  # /v1/models lists 500 more ids besides --model
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class FaultConfig:
     die_after: int = 0  # SIGKILL this process when chat request N+1 arrives (subprocess use only)
     api_key: str | None = None  # require `Authorization: Bearer KEY` (401 otherwise), /v1/models included
     refuse_after: int = 0  # answer 401 to every chat request after the first N (a key revoked mid-run)
+    hold_after: int = 0  # chat requests after the first N wait until `POST /release` (a test acts between)
+    reply_model: str | None = None  # the `model` field of replies (default: the model asked for)
+    empty_length: bool = False  # every answer is empty text with finish_reason "length"
+    extra_models: int = 0  # /v1/models lists this many more ids (other-0, other-1, ...) after --model
 
 
 def prompt_hash(messages: Any) -> str:
@@ -104,6 +112,7 @@ class FaultServer:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._released = asyncio.Event()
         self.url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -113,6 +122,7 @@ class FaultServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._stats)
+        app.router.add_post("/release", self._release)
         app.router.add_post("/v1/chat/completions", self._chat)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -152,9 +162,14 @@ class FaultServer:
         refused = self._refused(request)
         if refused is not None:
             return refused
+        ids = [self.config.model, *(f"other-{i}" for i in range(self.config.extra_models))]
         return web.json_response(
-            {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fasteval"}]}
+            {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "fasteval"} for i in ids]}
         )
+
+    async def _release(self, request: web.Request) -> web.Response:
+        self._released.set()
+        return web.Response(text="released")
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -190,6 +205,8 @@ class FaultServer:
             refused = _error(401, "Unauthorized: the key was revoked")
         if refused is not None:
             return refused
+        if cfg.hold_after and self.stats.chat_requests > cfg.hold_after:
+            await self._released.wait()
         try:
             body = await request.json()
             messages = body["messages"]
@@ -214,6 +231,8 @@ class FaultServer:
         n = min(cfg.tokens, int(body.get("max_tokens") or cfg.tokens))
         tokens = answer_tokens(phash, n)
         finish = "length" if n < cfg.tokens else "stop"
+        if cfg.empty_length:  # a reasoning model that spent its budget before answering
+            tokens, finish = [""], "length"
         n_in = sum(len(json.dumps(m)) for m in messages) // 4 + 1
         usage = {"prompt_tokens": n_in, "completion_tokens": len(tokens), "total_tokens": n_in + len(tokens)}
         if fault == "nochoices" and not body.get("stream"):
@@ -225,7 +244,7 @@ class FaultServer:
                     "id": f"chatcmpl-{phash}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": cfg.model,
+                    "model": cfg.reply_model or cfg.model,
                     "choices": [
                         {
                             "index": 0,
@@ -251,7 +270,11 @@ class FaultServer:
         cfg = self.config
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        base = {"id": f"chatcmpl-{phash}", "object": "chat.completion.chunk", "model": cfg.model}
+        base = {
+            "id": f"chatcmpl-{phash}",
+            "object": "chat.completion.chunk",
+            "model": cfg.reply_model or cfg.model,
+        }
 
         async def send(obj: dict[str, Any] | str) -> None:
             data = obj if isinstance(obj, str) else json.dumps(obj)
@@ -314,6 +337,12 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--die-after", type=int, default=0, help="SIGKILL itself at chat request N+1")
     p.add_argument("--api-key", help="answer 401 unless this Bearer key is sent")
     p.add_argument("--refuse-after", type=int, default=0, help="401 to every chat request after the first N")
+    p.add_argument(
+        "--hold-after", type=int, default=0, help="requests after the first N wait for POST /release"
+    )
+    p.add_argument("--reply-model", help="the model name replies carry (default: --model)")
+    p.add_argument("--empty-length", action="store_true", help="empty answers, finish_reason length")
+    p.add_argument("--extra-models", type=int, default=0, help="list N more model ids at /v1/models")
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -335,6 +364,10 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         die_after=a.die_after,
         api_key=a.api_key,
         refuse_after=a.refuse_after,
+        hold_after=a.hold_after,
+        reply_model=a.reply_model,
+        empty_length=a.empty_length,
+        extra_models=a.extra_models,
     )
     return cfg, a.port
 
