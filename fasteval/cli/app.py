@@ -40,6 +40,7 @@ from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.report.text import fmt_number
+from fasteval.resources import unsafe_name
 from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
@@ -95,6 +96,14 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
 
         return dry_run(cfg, specs, sys.stdout, sys.stderr)
     targets = await resolve_targets(cfg)
+    for t in targets:
+        if "folder_from" in t.origin:
+            original = str(t.origin["folder_from"])
+            print(
+                f"fasteval: warning: model name {original[:80]!r} cannot name a folder "
+                f"({unsafe_name(original)}): results go to {t.name}/; pass --model NAME to choose it",
+                file=sys.stderr,
+            )
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
@@ -252,7 +261,7 @@ def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) 
 def last_per_index(meta: pl.DataFrame) -> pl.DataFrame:
     """The dataset as VLMEvalKit's index-keyed maps see it: one row per index, the last one winning.
 
-    VLMEvalKit reads ground truth and images through dicts built from the index column
+    VLMEvalKit (e8e78f0) reads ground truth and images through dicts built from the index column
     (vlmeval/dataset/utils/multiple_choice.py:479 `answer_map = {i: c for i, c in zip(meta['index'],
     meta['answer'])}`, vlmeval/dataset/image_base.py:164 `image_map`), so a repeated index takes its
     last row's values; joining on the full table would multiply rows instead (issue 22).
@@ -263,10 +272,15 @@ def last_per_index(meta: pl.DataFrame) -> pl.DataFrame:
 
 
 def shared_prediction(pred: pl.DataFrame) -> pl.DataFrame:
-    """A prediction file's repeated index scored as VLMEvalKit scores it: every row of the index carries
-    the last row's prediction (vlmeval/dataset/image_yorn.py:53 `ans_map = {k: ... for k, v in
-    zip(data['index'], data['prediction'])}`, then line 60 maps each row through it); rows stay."""
-    if not {"index", "prediction"} <= set(pred.columns) or not pred.get_column("index").is_duplicated().any():
+    """A prediction file's repeated index scored as VLMEvalKit scores it: every row of the index
+    carries the last row's prediction (VLMEvalKit e8e78f0, vlmeval/dataset/image_yorn.py:53
+    `ans_map = {k: ... for k, v in zip(data['index'], data['prediction'])}`, then line 60 maps each
+    row through it); every row stays. (Its MCQ path takes the first row's instead,
+    multiple_choice.py:492; the two agree on any file VLMEvalKit's own inference wrote, where
+    every row of an index carries the same answer.)"""
+    if not {"index", "prediction"} <= set(pred.columns):
+        return pred
+    if not pred.get_column("index").is_duplicated().any():
         return pred
     last = pred.filter(pred.get_column("index").is_last_distinct()).select("index", "prediction")
     return (

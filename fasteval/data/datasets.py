@@ -180,8 +180,9 @@ class Dataset:
         """Yield the samples whose key (`str(index)`) is not in `skip`, streaming their images.
 
         A repeated index is asked once, with its last row, as VLMEvalKit's API inference keeps one
-        answer per index (vlmeval/inference.py:95 `result = {...}` keyed by index, then line 281 gives
-        every row of the index that answer); the answer is shared by every row with the index.
+        answer per index (VLMEvalKit e8e78f0, vlmeval/inference.py:95 `result = {...}` keyed by
+        index, then line 281 gives every row of the index that answer); every row with the index
+        shares it.
 
         File order, except that a row borrowing another row's image comes right after that row,
         so each image is read once and held only while its rows are built.

@@ -6,7 +6,6 @@ served name) become one target whose endpoints share the load.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import aiohttp
@@ -29,7 +28,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
     if cfg.api_base:
         served = cfg.model_name or await _discover_served_name(list(cfg.api_base), cfg.api_key)
-        names = list(cfg.model) or [_folder_name(served)]
+        names = list(cfg.model) or [safe_name(served)]
         if len(names) != 1:
             raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
         plan = request_plan(cfg, None, None)
@@ -42,6 +41,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 origin={
                     "api_base": [redact_url(u) for u in cfg.api_base],
                     "request_settings": _summary(plan),
+                    **({} if cfg.model else _folder_from(served)),
                 },
                 plan=plan,
             )
@@ -74,7 +74,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     plans = {served: request_plan(cfg, group[0].name, group[0].engine) for served, group in by_base.items()}
     return [
         Target(
-            name=_folder_name(group[0].name),
+            name=safe_name(group[0].name),
             served_name=served,
             endpoints=tuple(s.base_url for s in group),
             prompt_style=cfg.prompt_style or _registry_style(group[0].name) or "default",
@@ -83,6 +83,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 "argv": list(redact_argv(group[0].argv)),
                 "servers": [s.base_url for s in group],
                 "request_settings": _summary(plans[served]),
+                **_folder_from(group[0].name),
             },
             plan=plans[served],
             max_images=_registry_images(group[0].name),
@@ -111,18 +112,11 @@ async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
     )
 
 
-def _folder_name(name: str) -> str:
-    """issue 22: a name the server (or `--model-name`) chose becomes the output folder only in a form
-    that stays under --work-dir; when it had to change, one line says so and how to choose it."""
-    if unsafe_name(name) is None:
-        return name
-    folder = safe_name(name)
-    print(
-        f"fasteval: warning: model name {name[:80]!r} cannot be a folder name ({unsafe_name(name)}): "
-        f"results go to {folder}/; pass --model NAME to choose it",
-        file=sys.stderr,
-    )
-    return folder
+def _folder_from(name: str) -> dict[str, str]:
+    """issue 22: a name the server (or `--model-name`) chose names the output folder only in the form
+    `safe_name` gives it, so every file stays under --work-dir; when that changed it, the origin records
+    the name it came from (summary.json, and the CLI's one warning line)."""
+    return {} if unsafe_name(name) is None else {"folder_from": name}
 
 
 def _serve_hint(name: str) -> str:
