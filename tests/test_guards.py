@@ -265,6 +265,28 @@ def test_an_engine_key_reaches_neither_summary_nor_report_nor_console(server: Se
     assert KEY.encode() not in (tmp_path / "report.html").read_bytes()
 
 
+def test_a_report_of_an_older_summary_holding_a_key_shows_it_redacted(server: Server, tmp_path: Path) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    r = bench(
+        "--data", "MME", "--api-base", server.url, "--lmudata", str(lmu), "--work-dir", "out", cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "out" / "fake-vlm" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["datasets"]["MME"]["model"]["argv"] = [
+        "vllm",
+        "serve",
+        "m",
+        "--api-key",
+        KEY,
+    ]  # written before the fix
+    path.write_text(json.dumps(summary))
+    report = bench("report", "out", "--out", "report.html", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "--api-key ***" in page and KEY not in page
+
+
 def _fake_spec(fake: FakeEngine, port: int, **kw: object) -> LaunchSpec:
     argv = [*fake.argv(port, "fake-vlm-served", **kw), "--api-key", KEY]  # type: ignore[arg-type]
     return LaunchSpec(
