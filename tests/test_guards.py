@@ -203,6 +203,22 @@ def test_a_server_listing_500_models_gives_a_short_line(tmp_path: Path) -> None:
     assert len(line) < 400
 
 
+def test_a_judge_listing_500_models_gives_a_short_line(server: Server, tmp_path: Path) -> None:
+    lmu = lmudata_with(tmp_path, "MMBench_DEV_EN")
+    judge = Server("--extra-models", "500", model="judge-x")
+    try:
+        r = bench(
+            "--data", "MMBench_DEV_EN", "--api-base", server.url, "--lmudata", str(lmu),
+            "--judge-base-url", judge.url, "--judge", "not-served", cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        judge.close()
+    assert r.returncode == 2 and server.stats()["chat_requests"] == 0
+    (line,) = errors(r.stderr)
+    assert "serves judge-x, other-0," in line and "and 493 more, not 'not-served'" in line
+    assert len(line) < 400
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Secrets stay secret
 # ---------------------------------------------------------------------------------------------
