@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from rich.table import Table
 
 from fasteval import __version__
 from fasteval.catalog import check_columns, resolve_spec
+from fasteval.cli.guards import Ground, OddReplies, last_per_index, shared_prediction, warn_renamed
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
@@ -40,42 +40,10 @@ from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.report.text import fmt_number
-from fasteval.resources import unsafe_name
 from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
-
-
-class GroundLost(FastevalError):
-    """The work dir was removed or replaced while the run wrote into it: stop, rather than write into
-    deleted files and report zero answers (issue 22)."""
-
-    exit_status = EXIT_FAILED_ROWS
-
-
-class Ground:
-    """The identity (device, inode) of each job's store folder, taken when its first answer is stored
-    and checked at every later one and before scoring: a folder deleted or swapped under a running job
-    stops the run with one line."""
-
-    def __init__(self) -> None:
-        self._seen: dict[Path, tuple[int, int]] = {}
-
-    def check(self, job: Job) -> None:
-        where = job.store.dir
-        try:
-            st = os.stat(where)
-            now = (st.st_dev, st.st_ino)
-        except OSError:
-            now = None
-        first = self._seen.setdefault(where, now) if now is not None else self._seen.get(where)
-        if now is None or now != first:
-            raise GroundLost(
-                f"{where} was removed or replaced while this run wrote into it: answers stored since are "
-                "lost; make sure nothing deletes the --work-dir during a run, then run the same command "
-                "again (rows still stored are not asked again)"
-            )
 
 
 @dataclass(slots=True)
@@ -96,14 +64,7 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
 
         return dry_run(cfg, specs, sys.stdout, sys.stderr)
     targets = await resolve_targets(cfg)
-    for t in targets:
-        if "folder_from" in t.origin:
-            original = str(t.origin["folder_from"])
-            print(
-                f"fasteval: warning: model name {original[:80]!r} cannot name a folder "
-                f"({unsafe_name(original)}): results go to {t.name}/; pass --model NAME to choose it",
-                file=sys.stderr,
-            )
+    warn_renamed(targets)
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
@@ -258,36 +219,6 @@ def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) 
     return Loaded(spec, file, dataset)
 
 
-def last_per_index(meta: pl.DataFrame) -> pl.DataFrame:
-    """The dataset as VLMEvalKit's index-keyed maps see it: one row per index, the last one winning.
-
-    VLMEvalKit (e8e78f0) reads ground truth and images through dicts built from the index column
-    (vlmeval/dataset/utils/multiple_choice.py:479 `answer_map = {i: c for i, c in zip(meta['index'],
-    meta['answer'])}`, vlmeval/dataset/image_base.py:164 `image_map`), so a repeated index takes its
-    last row's values; joining on the full table would multiply rows instead (issue 22).
-    """
-    if meta.height == 0 or not meta.get_column("index").is_duplicated().any():
-        return meta
-    return meta.filter(meta.get_column("index").is_last_distinct())
-
-
-def shared_prediction(pred: pl.DataFrame) -> pl.DataFrame:
-    """A prediction file's repeated index scored as VLMEvalKit scores it: every row of the index
-    carries the last row's prediction (VLMEvalKit e8e78f0, vlmeval/dataset/image_yorn.py:53
-    `ans_map = {k: ... for k, v in zip(data['index'], data['prediction'])}`, then line 60 maps each
-    row through it); every row stays. (Its MCQ path takes the first row's instead,
-    multiple_choice.py:492; the two agree on any file VLMEvalKit's own inference wrote, where
-    every row of an index carries the same answer.)"""
-    if not {"index", "prediction"} <= set(pred.columns):
-        return pred
-    if not pred.get_column("index").is_duplicated().any():
-        return pred
-    last = pred.filter(pred.get_column("index").is_last_distinct()).select("index", "prediction")
-    return (
-        pred.drop("prediction").join(last, on="index", how="left", maintain_order="left").select(pred.columns)
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # The judge
 # ---------------------------------------------------------------------------------------------
@@ -342,50 +273,7 @@ class JobOutcome:
     paths: dict[str, str]
     perf: dict[str, Any]
     judged: JudgeOutcome | None = None
-    odd: OddReplies | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OddReplies:
-    """Answers that were stored and scored but deserve a look (issue 22): replies whose `model` field
-    names another model than the one asked (a proxy routing elsewhere), and empty answers cut off by
-    the token limit (`finish_reason: length` with no text: raise --max-tokens)."""
-
-    other_model: int
-    other_names: tuple[str, ...]
-    empty_at_length: int
-
-    @classmethod
-    def of(cls, stored: pl.DataFrame, served_name: str) -> OddReplies:
-        ok = stored.filter(pl.col("status") == Status.OK.value)
-        other = ok.filter(pl.col("model").is_not_null() & (pl.col("model") != served_name))
-        empty = ok.filter(
-            (pl.col("finish_reason") == "length")
-            & (pl.col("text").is_null() | (pl.col("text").str.strip_chars() == ""))
-        )
-        names = tuple(str(n) for n in other.get_column("model").unique(maintain_order=True).head(3))
-        return cls(other.height, names, empty.height)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "other_model": self.other_model,
-            "other_model_names": list(self.other_names),
-            "empty_at_length": self.empty_at_length,
-        }
-
-    def lines(self, served_name: str) -> list[str]:
-        out = []
-        if self.other_model:
-            out.append(
-                f"{self.other_model} replies name another model ({', '.join(self.other_names)}) than "
-                f"{served_name!r}: check that --api-base reaches the model you meant"
-            )
-        if self.empty_at_length:
-            out.append(
-                f"{self.empty_at_length} answers are empty, cut off at the token limit "
-                "(finish_reason length): raise --max-tokens"
-            )
-        return out
+    odd: OddReplies | None = None  # issue 22: replies naming another model, empty length-cut answers
 
 
 def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
