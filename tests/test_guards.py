@@ -238,6 +238,17 @@ def test_argv_redaction_covers_flag_forms_and_urls() -> None:
         assert secret not in shown
     assert "--api-key *** --hf-token=*** --api-keys *** *** --port 8000" in shown
     assert "https://u:***@h/x" in shown and "token=***&y=1" in shown
+    untouched = (
+        "--max-num-batched-tokens",
+        "8192",
+        "--ssl-keyfile",
+        "k.pem",
+        "--tokenizer",
+        "t",
+        "--port",
+        "8",
+    )
+    assert redact_argv([*untouched, "--api-key", "8"]) == (*untouched, "--api-key", "***")
 
 
 def test_an_engine_key_reaches_neither_summary_nor_report_nor_console(server: Server, tmp_path: Path) -> None:
