@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,13 @@ def _run_pool(
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    outcome = future.result()
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        raise VideoError(
+                            f"a frame-decoding worker died while reading {running[future].path} (out of "
+                            "memory, or killed); run again (finished videos are kept), with fewer workers"
+                        ) from None
                     finish(running.pop(future), outcome)
                     if outcome[2]:
                         raise FrameCacheError(str(outcome[1]))
