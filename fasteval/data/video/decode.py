@@ -64,8 +64,15 @@ def probe(path: Path) -> VideoInfo:
 
 def read_frames(path: Path, indices: Sequence[int]) -> list[RGB]:
     """The RGB frames at `indices` (0-based, any order, repeats allowed), in the order asked."""
+    got = dict(iter_frames(path, indices))
+    return [got[i] for i in indices]
+
+
+def iter_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, RGB]]:
+    """Each distinct index of `indices` with its frame, in increasing order, one frame in memory at a
+    time (an fps preset of an hour-long video samples thousands)."""
     if not indices:
-        return []
+        return
     index = _index(path)
     n = len(index.pts)
     bad = [i for i in indices if not 0 <= i < n]
@@ -74,9 +81,7 @@ def read_frames(path: Path, indices: Sequence[int]) -> list[RGB]:
             f"{path} has {n} frames, frame {bad[0]} was asked for: the video is shorter than "
             "its metadata says; re-download it"
         )
-    wanted = sorted(set(indices))
-    got = _decode_at(path, index, wanted)
-    return [got[i] for i in indices]
+    yield from _decode_at(path, index, sorted(set(indices)))
 
 
 def _index(path: Path) -> _Index:
@@ -90,7 +95,7 @@ def _index(path: Path) -> _Index:
     return _read_index_cached(path, st.st_size, st.st_mtime_ns)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=32)  # an hour of 30 fps video indexes ~100k pts: a few MB each
 def _read_index_cached(path: Path, size: int, mtime_ns: int) -> _Index:
     return _read_index(path)
 
@@ -140,13 +145,12 @@ def _read_index(path: Path) -> _Index:
     )
 
 
-def _decode_at(path: Path, index: _Index, wanted: list[int]) -> dict[int, RGB]:
+def _decode_at(path: Path, index: _Index, wanted: list[int]) -> Iterator[tuple[int, RGB]]:
     """Decode the frames at the sorted positions `wanted`: seek to a key frame only when the next
     wanted frame lies beyond the current GOP, otherwise keep decoding forward."""
     import av
 
     position = {pts: i for i, pts in enumerate(index.pts)}
-    out: dict[int, RGB] = {}
     container = _open(path)
     assert isinstance(container, av.container.InputContainer)
     with container:
@@ -160,24 +164,25 @@ def _decode_at(path: Path, index: _Index, wanted: list[int]) -> dict[int, RGB]:
                     container.seek(index.pts[key], stream=stream, backward=True, any_frame=False)
                     frames = container.decode(stream)
                     at = -1
+                found: RGB | None = None
                 for frame in frames:
                     if frame.pts is None or frame.pts not in position:
                         continue
                     at = position[frame.pts]
                     if at == target:
-                        out[target] = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                        found = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
                         break
                     if at > target:
                         break
-                if target not in out:
+                if found is None:
                     raise VideoError(
                         f"{path}: frame {target} could not be decoded; the file is damaged: download it again"
                     )
+                yield target, found
         except av.FFmpegError as exc:
             raise VideoError(
                 f"cannot decode video {path} ({_why(exc)}); the file is corrupt: download it again"
             ) from None
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
