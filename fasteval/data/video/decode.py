@@ -8,6 +8,7 @@ current), matching decord's definitions:
   demuxed packet, `GetFrameCount` returns that count: `src/video/video_reader.cc` L255-273, L466-505);
 * average fps = the stream's `avg_frame_rate` as a float (`GetAverageFPS`, L538-544), e.g.
   29.97002997002997 for 30000/1001;
+* the stream = FFmpeg's best video stream (`av_find_best_stream`, L149);
 * frame k = the decoded frame whose pts is the k-th smallest packet pts, converted to packed RGB24 by
   libswscale (PyAV's `to_ndarray(format="rgb24")` with its defaults).
 
@@ -27,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -113,15 +115,21 @@ def _open(path: Path) -> object:
         ) from None
 
 
+def _stream(container: Any) -> Any:
+    """The stream decord reads: FFmpeg's best video stream (`av_find_best_stream`, `video_reader.cc`
+    L149), which passes over cover-art pictures that can come first."""
+    return container.streams.best("video")
+
+
 def _read_index(path: Path) -> _Index:
     import av
 
     container = _open(path)
     assert isinstance(container, av.container.InputContainer)
     with container:
-        if not container.streams.video:
+        stream = _stream(container)
+        if stream is None:
             raise VideoError(f"{path} has no video stream; download the file again")
-        stream = container.streams.video[0]
         rate = stream.average_rate
         entries: list[tuple[int, bool]] = []
         try:
@@ -154,7 +162,7 @@ def _decode_at(path: Path, index: _Index, wanted: list[int]) -> Iterator[tuple[i
     container = _open(path)
     assert isinstance(container, av.container.InputContainer)
     with container:
-        stream = container.streams.video[0]
+        stream = _stream(container)
         frames: Iterator[av.VideoFrame] | None = None
         at = -1  # position of the last frame decoded
         try:
