@@ -5,7 +5,8 @@ decord has had no release since 2021, so fasteval reads them with PyAV (FFmpeg's
 current), matching decord's definitions:
 
 * frame count = the number of packets of the video stream (decord `IndexKeyframes` counts every
-  demuxed packet, `GetFrameCount` returns that count: `src/video/video_reader.cc` L255-273, L466-505);
+  demuxed packet, `GetFrameCount` returns that count: dmlc/decord d2e5619 `src/video/video_reader.cc`
+  L255-273, L466-505);
 * average fps = the stream's `avg_frame_rate` as a float (`GetAverageFPS`, L538-544), e.g.
   29.97002997002997 for 30000/1001;
 * the stream = FFmpeg's best video stream (`av_find_best_stream`, L149);
@@ -13,9 +14,10 @@ current), matching decord's definitions:
   libswscale (PyAV's `to_ndarray(format="rgb24")` with its defaults).
 
 On the video kit (mp4/H.264, webm/VP8, avi/MPEG-4 Part 2) every sampled frame is byte-identical to
-decord's (`tests/test_video_decode.py`). Frames are reached by seeking to the key frame at or before
-each wanted one and decoding forward, as decord does, so an 8-frame sample of an hour-long video
-decodes a few GOPs, not the whole file.
+decord's, and so is every frame checked on six stress videos decoded by decord itself (long GOPs,
+open GOP, 4:4:4, VP9, variable frame rate, MJPEG; `tests/test_video_decode.py`). Frames are reached
+by seeking to the key frame at or before each wanted one and decoding forward, as decord does, so an
+8-frame sample of an hour-long video decodes a few GOPs, not the whole file.
 
 MVBench's frame-folder tasks are JPEG files read with Pillow (`mvbench.py` L253-261).
 """
