@@ -31,10 +31,14 @@ from __future__ import annotations
 import atexit
 import functools
 import gzip
+import importlib.util
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +89,64 @@ def video_kit_dir() -> Path:
     """The public video conformance kit (videos, data/ in the published snapshot layouts, frames/,
     prompts/, one folder per case; its README says what each holds)."""
     return DATA / "conformance" / "video" / "public"
+
+
+def video_kit_frames(generation: str = "expected") -> dict[str, Any]:
+    """`frames/<generation>.json` of the video kit: VLMEvalKit's indices, hashes and file names."""
+    path = video_kit_dir() / "frames" / f"{generation}.json"
+    if not path.is_file():
+        raise MissingFixture(f"no frames file for generation {generation!r} in {path.parent}")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def video_kit_prompts(preset: str, generation: str = "expected") -> dict[str, Any]:
+    """`prompts/<generation>/<preset>.json`: the messages VLMEvalKit's `build_prompt` returned per row."""
+    path = video_kit_dir() / "prompts" / generation / f"{preset}.json"
+    if not path.is_file():
+        raise MissingFixture(f"no prompts for {preset!r} ({generation}) in {path.parent}")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def video_mme_parquet(path: Path) -> Path:
+    """Video-MME's published parquet (lmms-lab/Video-MME `videomme/test-00000-of-00001.parquet`: its
+    columns, options as a list) holding the video kit's rows, written at `path`."""
+    import ast
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fasteval.data.tabular import read_table
+
+    rows = read_table(video_kit_dir() / "data" / "Video-MME" / "Video-MME.tsv").to_dicts()
+    columns = {
+        "video_id": [f"{r['index']:03d}" for r in rows],
+        "duration": [r["duration"] for r in rows],
+        "domain": [r["domain"] for r in rows],
+        "sub_category": [r["sub_category"] for r in rows],
+        "url": [f"https://example.invalid/{r['video']}" for r in rows],
+        "videoID": [r["video"] for r in rows],
+        "question_id": [f"{r['index']}-1" for r in rows],
+        "task_type": [r["task_type"] for r in rows],
+        "question": [r["question"] for r in rows],
+        "options": [ast.literal_eval(r["candidates"]) for r in rows],
+        "answer": [r["answer"] for r in rows],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@functools.cache
+def video_frame_id() -> Callable[[Any], int]:
+    """The kit's `frame_pattern.decode_frame_id`: the frame number drawn into a synthetic frame's pixels."""
+    spec = importlib.util.spec_from_file_location("kit_frame_pattern", video_kit_dir() / "frame_pattern.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    decode: Callable[[Any], int] = module.decode_frame_id
+    return decode
 
 
 @functools.cache
