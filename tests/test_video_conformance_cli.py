@@ -148,6 +148,10 @@ def _cell(value: object) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _scores(frame: pl.DataFrame) -> dict[str, float | None]:
+    return {str(i): _cell(s) for i, s in zip(frame["index"].to_list(), frame["score"].to_list(), strict=True)}
+
+
 @pytest.mark.parametrize("generation", list(GENERATIONS))
 @pytest.mark.parametrize("case", list(CASES))
 def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: str, tmp_path: Path) -> None:
@@ -165,13 +169,13 @@ def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: s
     out = tmp_path / "out" / "KitModel"
     assert (out / rating).read_text(encoding="utf-8") == (expected / rating).read_text(encoding="utf-8")
 
-    samples = pl.read_parquet(out / f"KitModel_{preset}_samples.parquet")
-    got = {
-        str(i): _cell(s) for i, s in zip(samples["index"].to_list(), samples["score"].to_list(), strict=True)
-    }
     with (expected / "per_row.csv").open(newline="", encoding="utf-8") as f:
         want = {r["index"]: _cell(r[score_column]) for r in csv.DictReader(f)}
-    assert got == want
+    assert _scores(pl.read_parquet(out / f"KitModel_{preset}_samples.parquet")) == want
+    # beside the rating, the per-row scores as VLMEvalKit's `_score.xlsx` holds them (here a CSV)
+    assert (
+        _scores(pl.read_csv(out / rating.replace("_rating.json", "_score.csv"), infer_schema=False)) == want
+    )
 
     if judged:
         assert calls_table(log) == expected_calls(expected / "judge_calls.csv")

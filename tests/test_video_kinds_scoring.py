@@ -167,18 +167,18 @@ def _mvbench(prediction: str, rules: str = "vlmevalkit-2025.08") -> tuple[Extrac
 
 
 def test_mvbench_rows_skipped_failed_matched_and_missed() -> None:
-    assert _mvbench("nan")[1] == {"score": None}  # empty cell: skipped, NaN
-    assert _mvbench("Failed to obtain answer via API.")[1] == {"score": -1}
-    assert _mvbench("b) reading")[1] == {"score": 1}
-    assert _mvbench("I think it is B")[1] == {"score": 1}  # can_infer: a lone B among the last 4 tokens
-    assert _mvbench("a person is reading")[1] == {"score": 1}  # the one option text it contains
+    assert _mvbench("nan")[1]["score"] is None  # empty cell: skipped, NaN
+    assert _mvbench("Failed to obtain answer via API.")[1]["score"] == -1
+    assert _mvbench("b) reading")[1] == {"gt": "(B) reading", "score": 1}
+    assert _mvbench("I think it is B")[1]["score"] == 1  # can_infer: a lone B among the last 4 tokens
+    assert _mvbench("a person is reading")[1]["score"] == 1  # the one option text it contains
     exact, fields = _mvbench("no idea")
-    assert exact.method is Method.UNRESOLVED and fields == {"score": 0}  # exact matching: Z
+    assert exact.method is Method.UNRESOLVED and fields["score"] == 0  # exact matching: Z
 
 
 def test_mvbench_answer_is_lowercase_letter_only_from_2026() -> None:
-    assert _mvbench("the answer is b", "vlmevalkit-2025.08")[1] == {"score": 0}
-    assert _mvbench("the answer is b", "vlmevalkit-2026.06")[1] == {"score": 1}
+    assert _mvbench("the answer is b", "vlmevalkit-2025.08")[1]["score"] == 0
+    assert _mvbench("the answer is b", "vlmevalkit-2026.06")[1]["score"] == 1
 
 
 def test_mvbench_judge_prompt_keeps_the_prediction_unstripped() -> None:

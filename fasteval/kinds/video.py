@@ -170,6 +170,7 @@ class VideoKind(TaskKind):
     """A kind whose message is a VLMEvalKit video `build_prompt` list (text around the frames)."""
 
     needs_dataset: ClassVar[bool] = False  # VLMEvalKit scores from the prediction file's own columns
+    score_suffix: ClassVar[str] = "score"  # `{model}_{dataset}_score.csv`: the per-row scores (`_score.xlsx`)
 
     @abstractmethod
     def messages(self, spec: BenchmarkSpec, sample: Sample, rules: str) -> list[Msg]:
