@@ -162,6 +162,10 @@ def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: s
     if judged:
         with kit_judge(log) as url:
             done = bench(case, GENERATIONS[generation], tmp_path, url)
+            first = calls_table(log)
+            again = bench(case, GENERATIONS[generation], tmp_path, url)  # every call is on record
+            assert again.returncode == done.returncode, again.stderr
+            assert calls_table(log) == first
     else:
         done = bench(case, GENERATIONS[generation], tmp_path, None)
     assert done.returncode in (0, 3), done.stderr
