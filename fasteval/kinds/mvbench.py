@@ -18,6 +18,9 @@ Scoring (`evaluate`, L374-436; `check_ans_with_model`, utils/mvbench.py L54-71),
   row is right if `p.replace('.', '') in g` or `g in p` (so `b`, `(`, and a blank prediction hit);
 * otherwise `extract_answer_from_item` with options A.. from `candidates` must give the answer's
   letter: `can_infer` of the rule generation, then the judge (3 tries) when one is configured, else Z.
+
+Not reproduced: a prediction cell pandas reads as a number makes upstream raise (`FAIL_MSG in pred`,
+TypeError); here it is scored as its text.
 """
 
 from __future__ import annotations
