@@ -19,7 +19,7 @@ from fasteval.errors import FastevalError
 from fasteval.kinds import KINDS
 from fasteval.resources import data_dir, unsafe_name
 from fasteval.scoring import SCORERS
-from fasteval.types import BenchmarkSpec
+from fasteval.types import SAMPLERS, BenchmarkSpec, VideoSpec
 
 OFFICIAL_RULES: frozenset[str] = frozenset({"mme", "pope", "mmstar", "seed"})
 _REQUIRED = ("name", "kind", "scorer")
@@ -172,8 +172,59 @@ def spec_from_mapping(raw: dict[str, Any], *, source: str, expected_name: str | 
     suffixes = raw.get("style_suffix", {})
     if not isinstance(suffixes, dict) or not all(isinstance(v, str) for v in suffixes.values()):
         raise bad("style_suffix", 'must be a table of prompt style = "text"')
-    values = {k: v for k, v in raw.items() if k != "style_suffix"}
+    video = raw.get("video")
+    if video is not None and not isinstance(video, dict):
+        raise bad("video", "must be a table ([video] with dataset, sampler and nframe or fps)")
+    values = {k: v for k, v in raw.items() if k not in ("style_suffix", "video")}
     return BenchmarkSpec(
         **{"url": None, "md5": None, **values},
         style_suffix=tuple(sorted(suffixes.items())),
+        video=None if video is None else video_from_mapping(video, source=source),
     )
+
+
+_VIDEO_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,),
+    "sampler": (str,),
+    "nframe": (int,),
+    "fps": (int, float),
+    "subtitles": (bool,),
+    "repo": (str,),
+    "revision": (str,),
+}
+
+
+def video_from_mapping(raw: dict[str, Any], *, source: str) -> VideoSpec:
+    """A benchmark's `[video]` table: VLMEvalKit's preset settings, checked as its `run.py` checks them
+    (L188-192: exactly one of `nframe` and `fps`)."""
+
+    def bad(field: str, why: str) -> BenchmarkSpecError:
+        return BenchmarkSpecError(f"{source}: field 'video.{field}' {why}")
+
+    for key, value in raw.items():
+        if key not in _VIDEO_TYPES:
+            close = difflib.get_close_matches(key, _VIDEO_TYPES, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]}?" if close else f"use one of {', '.join(_VIDEO_TYPES)}"
+            raise bad(key, f"is not a video field; {hint}")
+        if isinstance(value, bool) and bool not in _VIDEO_TYPES[key]:  # TOML true is not a frame count
+            raise bad(key, f"must be a {_VIDEO_TYPES[key][0].__name__}, got a boolean")
+        if not isinstance(value, _VIDEO_TYPES[key]):
+            raise bad(key, f"must be a {_VIDEO_TYPES[key][0].__name__}, got {type(value).__name__}")
+    for key in ("dataset", "sampler"):
+        if key not in raw:
+            raise bad(key, "is missing; a [video] table names its dataset and its sampler")
+    if raw["sampler"] not in SAMPLERS:
+        close = difflib.get_close_matches(raw["sampler"], SAMPLERS, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}?" if close else f"use one of {', '.join(SAMPLERS)}"
+        raise bad("sampler", f"is {raw['sampler']!r}; {hint}")
+    nframe, fps = raw.get("nframe"), raw.get("fps")
+    if (nframe is None) == (fps is None):
+        both = "both are set" if nframe is not None else "neither is set"
+        raise bad("nframe", f"and video.fps are exclusive and one is required ({both}): keep exactly one")
+    if nframe is not None and nframe < 1:
+        raise bad("nframe", f"is {nframe}; it must be at least 1")
+    if fps is not None and not fps > 0:
+        raise bad("fps", f"is {fps}; it must be above 0")
+    if fps is not None and raw["sampler"] == "mvbench":  # mvbench.py MVBench.build_prompt raises
+        raise bad("fps", "is set but MVBench samples a fixed frame count; use nframe, or MVBench_MP4 for fps")
+    return VideoSpec(**{**raw, "fps": None if fps is None else float(fps)})

@@ -7,9 +7,11 @@ an answer and scored.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 # ---------------------------------------------------------------------------------------------
@@ -51,6 +53,28 @@ class BenchmarkSpec:
     # The dataset's prompt places each image at its `<image k>` tag (MMMU's `split_MMMU`), for the
     # default style; model styles keep images first and the tags as text.
     interleave_images: bool = False
+    # A video benchmark (the TOML's `[video]` table): rows are videos sampled into frames
+    video: VideoSpec | None = None
+
+
+SAMPLERS: tuple[str, ...] = ("uniform", "mvbench", "mvbench_mp4")
+"""Frame-index rules of VLMEvalKit's video classes: `VideoBaseDataset` / `VideoMME` / `MMBenchVideo`
+(`uniform`: `int(i * n / (N + 1))`, or `fps` mode), `MVBench.get_index` (bounds, frame folders), and
+`MVBench_MP4` (`seg = (n - 1) / N`, or `fps` mode)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSpec:
+    """One of VLMEvalKit's video presets (`vlmeval/dataset/video_dataset_config.py`): which dataset, how
+    its videos are sampled. `nframe` and `fps` are exclusive (`run.py` L188-192 asserts exactly one)."""
+
+    dataset: str  # VLMEvalKit's dataset name: the snapshot folder, its TSV and the frame-cache folder
+    sampler: str  # a key of SAMPLERS
+    nframe: int | None = None  # frames per row
+    fps: float | None = None  # frames per second of video
+    subtitles: bool = False  # Video-MME's subtitle template (the `_subs` presets)
+    repo: str | None = None  # the Hugging Face dataset it is published as
+    revision: str | None = None  # the snapshot's revision (MVBench_MP4 is `video`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +86,37 @@ class ImageRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FileImageRef:
+    """An image kept in a file (a video frame in the frame cache): its bytes are read only when the
+    request body is built, i.e. when the row's concurrency slot frees, so memory stays flat however
+    many frames a run holds references to."""
+
+    path: Path
+    mime: str = "image/jpeg"
+
+    @property
+    def b64(self) -> str:
+        return base64.b64encode(self.path.read_bytes()).decode("ascii")
+
+
+Image = ImageRef | FileImageRef
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One benchmark row, with VLMEvalKit's pandas reading already applied (NA-like text is None)."""
 
     dataset: str
     index: int | str
     question: str
-    images: tuple[ImageRef, ...]
+    images: tuple[Image, ...]  # in the order the prompt places them (a video row: its frames, in time order)
     options: dict[str, str]  # present options only, letter -> text, in letter order
     answer: str | None
     hint: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # category, l2-category, split, image_path ...
+    # Why the row's input could not be prepared (a missing or undecodable video): the row is recorded
+    # as failed (`ErrorKind.INPUT`) without a request, and never scored as an answer
+    unavailable: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +131,7 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    image: ImageRef
+    image: Image
 
 
 Part = TextPart | ImagePart
@@ -149,6 +193,7 @@ class ErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"  # any other 4xx
     MALFORMED = "malformed_response"  # bad JSON, broken SSE, no choices
     CANCELLED = "cancelled"
+    INPUT = "input"  # the row's own input (a missing or undecodable video) could not be prepared: not sent
 
 
 @dataclass(slots=True)
