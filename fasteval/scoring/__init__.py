@@ -41,6 +41,7 @@ SCORE_OF_HIT = Column("score", "the row's hit as a float (VLMEvalKit's `score` c
 CATEGORY = Column("category", "the dataset's category (results break down by it)")
 L2 = Column("l2-category", "the dataset's second-level category")
 SPLIT = Column("split", "the dataset's split")
+ROW_HIT = Column("row_hit", "1 when the row itself extracted its ground truth, else 0")
 
 HITS = Outcome("hit")  # one 0/1 hit per row
 GRADES = Outcome("score", graded=True)  # one grade in [0, 1] per row
@@ -87,7 +88,7 @@ SCORERS: Mapping[str, ScorerEntry] = {
         Headline(("Overall", "acc"), ("Overall", "validation")),
         Outcome("hit", group="g_index", own="row_hit"),
         (
-            Column("row_hit", "1 when the row itself extracted its ground truth, else 0"),
+            ROW_HIT,
             HIT,
             Column("g_index", "the row's circular group (index % 1e6); circular evaluation only"),
             CATEGORY,
@@ -112,14 +113,14 @@ SCORERS: Mapping[str, ScorerEntry] = {
         ("split", "category", "l2-category", "open_question", *"ABCDEFGHI"),
         Headline(("Overall",), ("Overall", "validation")),
         HITS,
-        (HIT, CATEGORY, L2, SPLIT, SCORE_OF_HIT),
+        (ROW_HIT, HIT, CATEGORY, L2, SPLIT, SCORE_OF_HIT),
     ),
     "mmt": ScorerEntry(
         score_mmt,
         ("split", "category", "l2-category"),
-        OVERALL,
+        Headline(("Overall",), ("ALL",)),  # report_acc_MMT: splits, then the `ALL` row
         HITS,
-        (HIT, CATEGORY, L2, SPLIT, SCORE_OF_HIT),
+        (ROW_HIT, HIT, CATEGORY, L2, SPLIT, SCORE_OF_HIT),
     ),
 }
 

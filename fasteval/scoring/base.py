@@ -112,7 +112,8 @@ class Declaration:
     cluster: str | None = None  # rows resampled together (MME's question pairs share an image)
 
     def units(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """One row per scored unit: `key` (str index), `outcome` (Float64, may be null), `category`.
+        """One row per scored unit: `key` (str index), `outcome` (Float64, may be null), `breakdown`
+        (the declared category, else null).
         Grouped rows count once, as their main row (the way VLMEvalKit's headline counts them)."""
         if self.outcome is None:
             raise ValueError("this benchmark declares no per-row outcome")
@@ -125,7 +126,7 @@ class Declaration:
         return frame.select(
             pl.col("index").cast(pl.String).alias("key"),
             pl.col(self.outcome.column).cast(pl.Float64).alias("outcome"),
-            by.alias("category"),
+            by.alias("breakdown"),
         )
 
     def grouped(self, rows: pl.DataFrame) -> bool:
