@@ -60,7 +60,7 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.dry_run is not None:  # issue 13: show the request bodies, contact nothing
         from fasteval.inference.dry_run import dry_run
 
-        return dry_run(cfg, specs, sys.stdout, sys.stderr)
+        return dry_run(cfg, specs, await resolve_targets(cfg, contact=False), sys.stdout, sys.stderr)
     targets = await resolve_targets(cfg)
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
