@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from fasteval.data.tabular import read_table
 from tests.fixtures import video_kit_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,10 +177,8 @@ def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: s
     with (expected / "per_row.csv").open(newline="", encoding="utf-8") as f:
         want = {r["index"]: _cell(r[score_column]) for r in csv.DictReader(f)}
     assert _scores(pl.read_parquet(out / f"KitModel_{preset}_samples.parquet")) == want
-    # beside the rating, the per-row scores as VLMEvalKit's `_score.xlsx` holds them (here a CSV)
-    assert (
-        _scores(pl.read_csv(out / rating.replace("_rating.json", "_score.csv"), infer_schema=False)) == want
-    )
+    # beside the rating, the per-row scores in VLMEvalKit's `_score.xlsx`, read back as VLMEvalKit reads it
+    assert _scores(read_table(out / rating.replace("_rating.json", "_score.xlsx"))) == want
 
     if judged:
         assert calls_table(log) == expected_calls(expected / "judge_calls.csv")

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from fasteval import __version__
 from fasteval.catalog import check_columns, resolve_spec
-from fasteval.cli.guards import Ground, OddReplies, last_per_index, shared_prediction, warn_renamed
+from fasteval.cli.guards import Ground, OddReplies, warn_renamed
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
@@ -35,12 +35,18 @@ from fasteval.inference.store import RunStore
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
-from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.report.text import fmt_number
-from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
+from fasteval.scoring.evaluate import (
+    Scored,
+    kind_dataset,
+    last_per_index,
+    read_dataset,
+    score_predictions,
+    shared_prediction,
+)
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
@@ -62,7 +68,7 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.dry_run is not None:  # issue 13: show the request bodies, contact nothing
         from fasteval.inference.dry_run import dry_run
 
-        return dry_run(cfg, specs, sys.stdout, sys.stderr)
+        return dry_run(cfg, specs, await resolve_targets(cfg, contact=False), sys.stdout, sys.stderr)
     targets = await resolve_targets(cfg)
     warn_renamed(targets)
     if cfg.mode == "perf":
@@ -318,11 +324,15 @@ def finalize(
     )
     scored = None
     if score and preds.height:
-        dataset = last_per_index(job.dataset.meta) if kind_named(job.spec.kind).needs_dataset else None
         partial = preds.height < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
-            job.spec, preds, dataset=dataset, rules=cfg.rules, partial=partial, verdicts=verdicts
+            job.spec,
+            preds,
+            dataset=last_per_index(job.dataset.meta),
+            rules=cfg.rules,
+            partial=partial,
+            verdicts=verdicts,
         )
         written = write_reports(
             scored, model=model, out_dir=out_dir, coverage=store_coverage(job.keys, stored)
@@ -528,13 +538,13 @@ async def _eval_file(
     warn_duplicate_index(meta, file.path)
     warn_duplicate_index(pred, pred_path)
     meta, pred = last_per_index(meta), shared_prediction(pred)
-    dataset = meta if kind_named(spec.kind).needs_dataset else None
+    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
     coverage = file_coverage(meta, pred)
     judged = await _judge_frame(
         judges, spec, pred, dataset, RunStore.for_run(cfg.work_dir, model, spec.name).dir
     )
     scored = score_predictions(  # the frames read above: each file is read once
-        spec, pred, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec, pred, dataset=meta, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
@@ -564,10 +574,11 @@ async def _eval_stored(
     stored = store.read()
     preds = answered_rows(meta, stored)
     coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
-    dataset = last_per_index(meta) if kind_named(spec.kind).needs_dataset else None
+    meta = last_per_index(meta)
+    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(
-        spec, preds, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec, preds, dataset=meta, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})

@@ -93,36 +93,6 @@ class OddReplies:
         return out
 
 
-def last_per_index(meta: pl.DataFrame) -> pl.DataFrame:
-    """The dataset as VLMEvalKit's index-keyed maps see it: one row per index, the last one winning.
-
-    VLMEvalKit (e8e78f0) reads ground truth and images through dicts built from the index column
-    (vlmeval/dataset/utils/multiple_choice.py:479 `answer_map = {i: c for i, c in zip(meta['index'],
-    meta['answer'])}`, vlmeval/dataset/image_base.py:164 `image_map`), so a repeated index takes its
-    last row's values; joining on the full table would multiply rows instead (issue 22).
-    """
-    if meta.height == 0 or not meta.get_column("index").is_duplicated().any():
-        return meta
-    return meta.filter(meta.get_column("index").is_last_distinct())
-
-
-def shared_prediction(pred: pl.DataFrame) -> pl.DataFrame:
-    """A prediction file's repeated index scored as VLMEvalKit scores it: every row of the index
-    carries the last row's prediction (VLMEvalKit e8e78f0, vlmeval/dataset/image_yorn.py:53
-    `ans_map = {k: ... for k, v in zip(data['index'], data['prediction'])}`, then line 60 maps each
-    row through it); every row stays. (Its MCQ path takes the first row's instead,
-    multiple_choice.py:492; the two agree on any file VLMEvalKit's own inference wrote, where
-    every row of an index carries the same answer.)"""
-    if not {"index", "prediction"} <= set(pred.columns):
-        return pred
-    if not pred.get_column("index").is_duplicated().any():
-        return pred
-    last = pred.filter(pred.get_column("index").is_last_distinct()).select("index", "prediction")
-    return (
-        pred.drop("prediction").join(last, on="index", how="left", maintain_order="left").select(pred.columns)
-    )
-
-
 def warn_renamed(targets: Sequence[Target]) -> None:
     """One stderr line per target whose server-chosen name had to change to name its folder."""
     for t in targets:

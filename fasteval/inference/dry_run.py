@@ -18,9 +18,6 @@ from fasteval.config import RunConfig
 from fasteval.data.datasets import load, locate
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Target, request_body, target_params
-from fasteval.inference.targets import request_plan
-from fasteval.models.registry import RegistryError, get_model
-from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.types import BenchmarkSpec, GenParams
 
 _DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
@@ -42,55 +39,6 @@ def shorten_images(body: Mapping[str, Any]) -> dict[str, Any]:
     return dict(out)
 
 
-def dry_run_targets(cfg: RunConfig) -> list[Target]:
-    """The models a run would evaluate, found without a network call: --api-base as given, else the
-    registry entries named by --model (with the engine of a recorded server, if `make serve` started one)."""
-    if cfg.api_base:
-        name = (cfg.model or (cfg.model_name,))[0]
-        if not name:
-            raise FastevalError(
-                "--dry-run with --api-base contacts nothing: name the model with --model-name"
-            )
-        plan = request_plan(cfg, None, None)
-        return [
-            Target(
-                name=name,
-                served_name=cfg.model_name or name,
-                endpoints=cfg.api_base,
-                prompt_style=cfg.prompt_style or _style(name) or plan.prompt_style or "default",
-                plan=plan,
-            )
-        ]
-
-    recorded = {s.name: s.engine for s in running_servers(cfg.state_dir or default_state_dir(), role="vlm")}
-    names = cfg.model or tuple(recorded)
-    if not cfg.model and len(recorded) != 1:
-        raise FastevalError("--dry-run needs --model NAME (an engines/models.toml entry) or --api-base")
-    targets = []
-    for name in names:
-        entry = get_model(name)
-        engine = recorded.get(name, entry.engine)
-        targets.append(
-            Target(
-                name=entry.name,
-                served_name=entry.served,
-                endpoints=(),
-                prompt_style=cfg.prompt_style or entry.prompt_style,
-                origin={"engine": engine},
-                plan=request_plan(cfg, entry.name, engine),
-            )
-        )
-    return targets
-
-
-def _style(name: str) -> str | None:
-
-    try:
-        return get_model(name).prompt_style
-    except RegistryError:
-        return None
-
-
 def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: GenParams) -> Iterator[str]:
     """One JSON line per sample: the body `target` would be sent, images shortened."""
     for sample in samples:
@@ -98,12 +46,14 @@ def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: 
         yield json.dumps(shorten_images(body), ensure_ascii=False)
 
 
-def dry_run(cfg: RunConfig, specs: Sequence[BenchmarkSpec], out: TextIO, err: TextIO) -> int:
-    """Write the first `cfg.dry_run` bodies of each benchmark for each model to `out`; a header per
+def dry_run(
+    cfg: RunConfig, specs: Sequence[BenchmarkSpec], targets: Sequence[Target], out: TextIO, err: TextIO
+) -> int:
+    """Write the first `cfg.dry_run` bodies of each benchmark for each of `targets` (from
+    `targets.resolve_targets(cfg, contact=False)`, the run's own resolver) to `out`; a header per
     (model, benchmark) to `err` says which engine form and family settings they carry."""
     n = cfg.dry_run or 0
     params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
-    targets = dry_run_targets(cfg)
     for spec in specs:
         file = locate(
             spec, cfg.lmudata, download=not cfg.no_download, progress=False, cache_dir=cfg.dataset_cache

@@ -31,6 +31,7 @@ import polars as pl
 
 from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str
 from fasteval.kinds.base import (
+    Column,
     Extraction,
     Item,
     JudgeContext,
@@ -326,6 +327,11 @@ class MathVistaKind(TaskKind):
 
     name: ClassVar[str] = "mathvista"
     input_columns: ClassVar[tuple[str, ...]] = ("question_type", "answer_type")
+    row_columns: ClassVar[tuple[Column, ...]] = (
+        Column("hit", "1 when `res` passes VLMEvalKit's post_check against the answer, else 0"),
+        Column("res", "the answer the judge (or the prefetch rule) extracted, as VLMEvalKit stores it"),
+        Column("log", "VLMEvalKit's per-row log ('Prefetch succeed' marks a prefetched row)"),
+    )
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS
     judge_required: ClassVar[bool] = True
 

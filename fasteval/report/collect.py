@@ -16,9 +16,11 @@ from typing import Any
 
 import polars as pl
 
-from fasteval.catalog import all_specs
+from fasteval.catalog import all_specs, get_spec
 from fasteval.data.tabular import read_table
+from fasteval.errors import FastevalError
 from fasteval.report.coverage import PARTIAL_SUFFIX
+from fasteval.scoring import Declaration, declaration
 
 _FULL_SCORE_SUFFIXES = ("_score.csv", "_acc.csv", "_official.csv")
 # a run that did not cover every row writes `..._score_partial.csv` (fasteval.report.coverage)
@@ -40,6 +42,17 @@ class BenchRun:
     entry: Mapping[str, Any] = field(default_factory=dict)  # summary.json's datasets[dataset]
     run: Mapping[str, Any] = field(default_factory=dict)  # summary.json's run
     predictions: Path | None = None  # `{model}_{dataset}.xlsx|.tsv`, the questions' source
+    # what the rows and score file mean, as the benchmark's kind and scorer declare it; None for a
+    # benchmark fasteval does not know (its score file's first number is shown, without interval)
+    declaration: Declaration | None = None
+
+
+def declared(dataset: str) -> Declaration | None:
+    """The declaration of a catalogued benchmark, else None."""
+    try:
+        return declaration(get_spec(dataset))
+    except FastevalError:
+        return None
 
 
 def _model_dirs(work_dir: Path) -> list[Path]:
@@ -66,8 +79,9 @@ def _score_files(model_dir: Path) -> dict[str, Path]:
     writes them (`{model}_MMVet_gpt-4-turbo_score.csv`); OCRBench's is `_score.json`."""
     prefix = f"{model_dir.name}_"
     found: dict[str, Path] = {}
-    for path in [*model_dir.glob(f"{prefix}*.csv"), *model_dir.glob(f"{prefix}*_score*.json")]:
-        json_names = ("_score.json", f"_score{PARTIAL_SUFFIX}.json")
+    jsons = [*model_dir.glob(f"{prefix}*_score*.json"), *model_dir.glob(f"{prefix}*_rating*.json")]
+    for path in [*model_dir.glob(f"{prefix}*.csv"), *jsons]:
+        json_names = tuple(f"_{n}{p}.json" for n in ("score", "rating") for p in ("", PARTIAL_SUFFIX))
         suffix = next((s for s in (*SCORE_SUFFIXES, *json_names) if path.name.endswith(s)), None)
         if suffix is None:
             continue
@@ -86,7 +100,11 @@ def _without_judge_key(name: str) -> str:
     return name
 
 
-def _read_score(path: Path) -> pl.DataFrame:
+def _read_score(path: Path, declared: Declaration | None) -> pl.DataFrame:
+    if path.suffix == ".json" and declared is not None and declared.headline.json:
+        # a nested rating (VLMEvalKit's video `_rating.json`): its declared headline, as one cell
+        label, value = declared.headline.of_json(json.loads(path.read_text(encoding="utf-8")))
+        return pl.DataFrame({label: [value]})
     if path.suffix == ".json":  # one row of the JSON's values, in its key order
         payload = json.loads(path.read_text(encoding="utf-8"))
         return pl.DataFrame({k: [v] for k, v in payload.items() if isinstance(v, int | float)})
@@ -113,11 +131,12 @@ def read_model_dir(model_dir: Path) -> list[BenchRun]:
                 model=model_dir.name,
                 dataset=dataset,
                 score_path=score_path,
-                table=_read_score(score_path),
+                table=_read_score(score_path, declared(dataset)),
                 samples=pl.read_parquet(samples_path) if samples_path.is_file() else None,
                 entry=entries.get(dataset, {}),
                 run=summary.get("run", {}),
                 predictions=_predictions(model_dir, dataset),
+                declaration=declared(dataset),
             )
         )
     return runs

@@ -112,7 +112,10 @@ def score_mmbench_video(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
         ],
         schema={"level": pl.String, "dimension": pl.String, "all": pl.String, "valid": pl.String},
     )
-    scored_rows = rows.with_columns(pl.Series("score", scores, dtype=pl.Int64))
+    scored_rows = rows.with_columns(  # grade: the row's share of coarse_all's Overall, on [0, 1]
+        pl.Series("score", scores, dtype=pl.Int64),
+        pl.Series("grade", [max(s, 0) / 3 for s in scores], dtype=pl.Float64),
+    )
     return ScoreResult(
         table=table,
         rows=scored_rows,
