@@ -32,7 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,12 @@ class Dataset:
     def meta(self) -> pl.DataFrame:
         """Every column but `image`, rows as VLMEvalKit keeps them: what scoring needs."""
         return self._frame.drop(_ROW, _REF, strict=False)
+
+    async def aiter_samples(self, skip: Collection[str] = ()) -> AsyncGenerator[Sample]:
+        """`iter_samples` for the runner's event loop (a video dataset overrides it to wait for frames
+        extracted by worker processes instead of blocking)."""
+        for sample in self.iter_samples(skip):
+            yield sample
 
     def iter_samples(self, skip: Collection[str] = ()) -> Iterator[Sample]:
         """Yield the samples whose key (`str(index)`) is not in `skip`, streaming their images.

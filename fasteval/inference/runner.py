@@ -10,6 +10,7 @@ resumed run skips the keys already answered for the same request fingerprint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -114,8 +115,16 @@ def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: Ge
     prompt = build_prompt(spec, sample, target.prompt_style)
     if target.plan.system_prompt is not None:
         prompt = replace(prompt, system=target.plan.system_prompt)
-    extras = target.plan.fields(spec.name, len(sample.images))
+    extras = target.plan.fields(spec.name, len(sample.images), video=spec.video is not None)
     return build_body(target.served_name, prompt, target_params(target, params), extras=extras)
+
+
+def not_sendable(sample: Sample) -> Completion | None:
+    """A typed failure, recorded without sending, for a row whose input could not be prepared (its
+    video is missing or cannot be decoded); None for a row that can be sent."""
+    if sample.unavailable is None:
+        return None
+    return Completion(Status.FAILED, error=sample.unavailable, error_kind=ErrorKind.INPUT)
 
 
 def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Completion | None:
@@ -238,7 +247,7 @@ async def _produce(
     async def one(sample: Sample, key: str) -> None:
         nonlocal outstanding
         try:
-            completion = over_image_limit(target, job.spec, sample)
+            completion = not_sendable(sample) or over_image_limit(target, job.spec, sample)
             if completion is None:
                 body = request_body(target, job.spec, sample, params)
                 completion = await client.complete(body, target_params(target, params))
@@ -262,20 +271,21 @@ async def _produce(
                 finished.set()
 
     if job.todo and client.pool.stop is None:
-        for sample in job.dataset.iter_samples(skip=done):
-            key = as_vlmeval_str(sample.index)
-            if key not in wanted:
-                continue
-            await slots.acquire()
-            if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up
-                await client.pool.wait_for_live(client.session)
-            if job.crash is not None or client.pool.stop is not None:
-                slots.release()
-                break
-            outstanding += 1
-            task = asyncio.create_task(one(sample, key))
-            _LIVE.add(task)
-            task.add_done_callback(_LIVE.discard)
+        async with contextlib.aclosing(job.dataset.aiter_samples(skip=done)) as samples:  # stops workers
+            async for sample in samples:
+                key = as_vlmeval_str(sample.index)
+                if key not in wanted:
+                    continue
+                await slots.acquire()
+                if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up
+                    await client.pool.wait_for_live(client.session)
+                if job.crash is not None or client.pool.stop is not None:
+                    slots.release()
+                    break
+                outstanding += 1
+                task = asyncio.create_task(one(sample, key))
+                _LIVE.add(task)
+                task.add_done_callback(_LIVE.discard)
     all_sent = True
     if outstanding == 0:
         finished.set()

@@ -48,16 +48,19 @@ class TileRule:
     """InternVL's dynamic tiling limit (`max_dynamic_patch`) per benchmark.
 
     `tiers` is checked in order; the first tier with a name occurring in the dataset name wins
-    (VLMEvalKit's `listinstr`), else `default`. Several images share `total` tiles:
+    (VLMEvalKit's `listinstr`), else `default`; a video benchmark's frames get `video` tiles each
+    (VLMEvalKit decides by the dataset's modality, not its name). Several images share `total` tiles:
     `max(1, min(n, total // images))` (`InternVLChat`'s `total_max_num`).
     """
 
     default: int
     tiers: tuple[tuple[int, tuple[str, ...]], ...]
     total: int = 64
+    video: int | None = None  # tiles per frame of a video benchmark; None: as for images
 
-    def max_tiles(self, dataset: str, n_images: int) -> int:
-        n = next((limit for limit, names in self.tiers if any(s in dataset for s in names)), self.default)
+    def max_tiles(self, dataset: str, n_images: int, *, video: bool = False) -> int:
+        tiered = (limit for limit, names in self.tiers if any(s in dataset for s in names))
+        n = self.video if video and self.video is not None else next(tiered, self.default)
         return max(1, min(n, self.total // n_images)) if n_images > 1 else n
 
 
@@ -104,8 +107,11 @@ class ImageSettings:
         ) if v is not None}  # fmt: skip
 
 
-# InternVL2 / InternVL-Chat-V1-5 / Mini-InternVL: `InternVLChat.set_max_num` (research/next_benchmarks.md §3).
+# InternVL2 / InternVL-Chat-V1-5 / Mini-InternVL: `InternVLChat.set_max_num` (research/next_benchmarks.md §3);
+# video: one tile per frame (internvl_chat.py L326-327 at e8e78f05, `DATASET_MODALITY(dataset) == 'VIDEO'`;
+# LMDeploy's adapter does the same, api/adapters/internvl2.py L133-134).
 INTERNVL_TILES = TileRule(
+    video=1,
     default=6,
     tiers=(
         (12, ("ChartQA_TEST", "MMMU_DEV_VAL", "MMMU_TEST", "MME-RealWorld", "VCR", "OCRVQA")),
@@ -151,11 +157,18 @@ def get_family(name: str) -> Family | None:
     return FAMILIES[name]
 
 
-def settings_for(family: Family | None, dataset: str, n_images: int) -> ImageSettings:
-    """What `family`'s VLMEvalKit model class would use for one sample of `dataset` with `n_images` images."""
+def settings_for(
+    family: Family | None, dataset: str, n_images: int, *, video: bool = False
+) -> ImageSettings:
+    """What `family`'s VLMEvalKit model class would use for one sample of `dataset` with `n_images` images
+    (`video`: the images are a video benchmark's frames).
+
+    Qwen2-VL's frames get the image pixel range: VLMEvalKit's frame-list path sends each frame as an
+    image item with the model's `min_pixels`/`max_pixels` (qwen2_vl/model.py L332-335 at e8e78f05)
+    and sets no per-frame budget; its own video numbers come from the `video` path (VIDEO_LLM)."""
     if family is None or n_images == 0:
         return ImageSettings()
-    tiles = family.tiles.max_tiles(dataset, n_images) if family.tiles else None
+    tiles = family.tiles.max_tiles(dataset, n_images, video=video) if family.tiles else None
     px = family.pixels
     return ImageSettings(
         max_dynamic_patch=tiles,
@@ -192,8 +205,8 @@ class RequestPlan:
     system_prompt: str | None = None
     prompt_style: str | None = None  # the family's prompt style, used when nothing more specific names one
 
-    def fields(self, dataset: str, n_images: int) -> Extras:
-        return wire_fields(settings_for(get_family(self.family), dataset, n_images), self.wire)
+    def fields(self, dataset: str, n_images: int, *, video: bool = False) -> Extras:
+        return wire_fields(settings_for(get_family(self.family), dataset, n_images, video=video), self.wire)
 
     def fingerprint(self) -> dict[str, Any]:
         """What changes a stored answer's validity (the run store's request fingerprint)."""
