@@ -28,6 +28,7 @@ from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
 from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
+from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
 from fasteval.inference.store import RunStore
@@ -193,13 +194,16 @@ def _stop_status(reports: list[TargetReport], status: int) -> int:
 
 def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> DatasetFile:
     """The benchmark's TSV (downloaded if missing); conversions and MD5s go to fasteval's cache."""
-    file = locate(
-        spec,
-        lmudata,
-        download=not cfg.no_download,
-        progress=console.is_terminal,
-        cache_dir=cfg.dataset_cache,
-    )
+    if spec.video is not None:
+        file, _ = locate_video(spec, lmudata, cache_dir=cfg.dataset_cache)
+    else:
+        file = locate(
+            spec,
+            lmudata,
+            download=not cfg.no_download,
+            progress=console.is_terminal,
+            cache_dir=cfg.dataset_cache,
+        )
     if file.warning:  # one line on stderr: stdout stays the results
         print(f"fasteval: warning: {file.warning}", file=sys.stderr)
     return file
@@ -207,6 +211,10 @@ def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console
 
 def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> Loaded:
     file = _locate(spec, lmudata, cfg, console)
+    if spec.video is not None:  # rows whose frames worker processes extract ahead of the requests
+        frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
+        _, video = open_video(spec, lmudata, cache_dir=cfg.dataset_cache, frames=frames)
+        return Loaded(spec, file, video)
     return Loaded(spec, file, load(spec, file))
 
 

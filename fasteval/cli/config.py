@@ -111,6 +111,7 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
         model_family=args.model_family,
         max_tokens_given=args.max_tokens_given,
         dry_run=args.dry_run,
+        frame_cache=settings.cache_dir / "frames",
     )
 
 

@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any, TextIO
 
 from fasteval.config import RunConfig
-from fasteval.data.datasets import load, locate
+from fasteval.data.video_rows import frame_cache, open_dataset
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Target, request_body, target_params
 from fasteval.inference.targets import request_plan
@@ -105,10 +105,10 @@ def dry_run(cfg: RunConfig, specs: Sequence[BenchmarkSpec], out: TextIO, err: Te
     params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
     targets = dry_run_targets(cfg)
     for spec in specs:
-        file = locate(
-            spec, cfg.lmudata, download=not cfg.no_download, progress=False, cache_dir=cfg.dataset_cache
+        frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
+        file, dataset = open_dataset(
+            spec, cfg.lmudata, cache_dir=cfg.dataset_cache, frames=frames, download=not cfg.no_download
         )
-        dataset = load(spec, file)
         if not dataset.has_images:
             raise FastevalError(f"{file.path} has no image column: nothing would be sent for {spec.name}")
         for target in targets:

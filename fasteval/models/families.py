@@ -157,9 +157,7 @@ def get_family(name: str) -> Family | None:
     return FAMILIES[name]
 
 
-def settings_for(
-    family: Family | None, dataset: str, n_images: int, *, video: bool = False
-) -> ImageSettings:
+def settings_for(family: Family | None, dataset: str, n_images: int, *, video: bool = False) -> ImageSettings:
     """What `family`'s VLMEvalKit model class would use for one sample of `dataset` with `n_images` images
     (`video`: the images are a video benchmark's frames).
 

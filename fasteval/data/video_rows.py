@@ -1,0 +1,377 @@
+"""Video benchmark rows: each row's sampled frames, extracted ahead of the requests by worker processes.
+
+A video dataset is the generated TSV (read like any VLMEvalKit table: `datasets.load`) plus its videos.
+Each row becomes a `Sample` whose `images` are the row's frames in time order, as `FileImageRef`s to
+the JPEG files of the frame cache: their bytes are read only when the row's request body is built, so
+a run holds file names, not pixels.
+
+Decoding and JPEG encoding never run on the event loop: `aiter_samples` hands one task per video to a
+pool of worker processes and keeps a bounded number of videos in flight ahead of the row being sent,
+so rows whose frames are ready go out while later videos are still decoding, and the work stays
+paced by the request slots. A video whose frames are all cached costs a directory check.
+
+One extraction per frame folder, defined by the first row in file order that uses it: VLMEvalKit keys
+its frame cache by video name only, so a second MVBench row on the same video with another bound gets
+the first row's frames (`mvbench.py` `save_video_frames`; the video kit's `image_frame_ids`).
+
+A row whose video is missing or cannot be decoded is a `Sample` with `unavailable` set: the runner
+records it failed (`ErrorKind.INPUT`) without a request, and it is never scored as an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from fasteval.data.datasets import (
+    _REF,
+    _ROW,
+    Dataset,
+    DatasetError,
+    DatasetFile,
+    _keys,
+    _sample,
+    cached_md5,
+    load,
+    locate,
+)
+from fasteval.data.video import decode, sampling
+from fasteval.errors import FastevalError
+from fasteval.types import BenchmarkSpec, FileImageRef, Sample, VideoSpec
+
+AHEAD_PER_WORKER = 2
+"""Videos in flight per worker process: enough to keep every worker busy while rows are sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameTask:
+    """What one worker does for one frame folder: everything it needs, picklable."""
+
+    folder: str  # `{dataset}/{video}`: the frame-cache folder, VLMEvalKit's cache key
+    source: Path  # the video file, or an MVBench frame folder
+    is_folder: bool
+    video: VideoSpec
+    frames: Path  # where new frames are written: `{frames}/{dataset}/{video}/frame-i-of-n.jpg`
+    reuse: Path | None = None  # VLMEvalKit's frame cache (`$LMUData/images`), read when complete
+    bound: sampling.Bound | None = None  # MVBench's (start, end) seconds
+    subtitle: Path | None = None  # Video-MME's .srt (the `_subs` presets)
+
+
+@dataclass(frozen=True, slots=True)
+class RowFrames:
+    """A prepared frame folder: the JPEG files in prompt order, or why there are none."""
+
+    paths: tuple[Path, ...] = ()
+    indices: tuple[int, ...] = ()
+    subtitles: tuple[str, ...] | None = None
+    error: str | None = None
+
+    def meta(self) -> dict[str, Any]:
+        """What the kinds read besides the TSV's columns: the sampled frame numbers and, for the
+        subtitle presets, the subtitle line at each sampled frame that has one."""
+        out: dict[str, Any] = {"frame_indices": list(self.indices)}
+        if self.subtitles is not None:
+            out["subtitles"] = list(self.subtitles)
+        return out
+
+
+def frame_task(
+    video: VideoSpec, root: Path, frames: Path, reuse: Path | None, row: dict[str, Any]
+) -> FrameTask:
+    """Where a row's video is and how it is sampled, from its TSV columns as VLMEvalKit reads them:
+    MVBench `{root}/{prefix}/{video}` (`data_type` `frame`: a folder; `bound`: start/end seconds),
+    the others `{root}/video/{video}.mp4` (`videomme.py`, `mmbench_video.py`), subtitles at
+    `{root}/{subtitle_path}`."""
+    name = str(row["video"])
+    prefix = row.get("prefix")
+    source = root / str(prefix) / name if prefix is not None else root / "video" / f"{name}.mp4"
+    bound = None
+    if row.get("bound") in (True, "True") and row.get("start") is not None:
+        bound = (float(row["start"]), float(row["end"]))
+    subtitle = None
+    if video.subtitles and row.get("subtitle_path") is not None:
+        subtitle = root / str(row["subtitle_path"])
+    return FrameTask(
+        f"{video.dataset}/{name}",
+        source,
+        row.get("data_type") == "frame",
+        video,
+        frames,
+        reuse,
+        bound,
+        subtitle,
+    )
+
+
+def frame_names(video: VideoSpec, count: int) -> list[str]:
+    """VLMEvalKit's frame file names (`video_base.py` `frame_paths` / `frame_paths_fps`): `fps` is
+    printed as a Python float (`1.0fps`, `0.5fps`)."""
+    if video.fps is not None:
+        return [f"frame-{i}-of-{count}-{video.fps!r}fps.jpg" for i in range(1, count + 1)]
+    return [f"frame-{i}-of-{count}.jpg" for i in range(1, count + 1)]
+
+
+def sample_indices(task: FrameTask) -> list[int]:
+    """The frame numbers VLMEvalKit samples for the task's source (its preset's sampler)."""
+    video = task.video
+    if task.is_folder:  # MVBench frame folders: 3 fps, files numbered from 1 (`mvbench.py` L253-258)
+        assert video.nframe is not None
+        return sampling.mvbench_get_index(
+            video.nframe,
+            max_frame=decode.folder_frame_count(task.source),
+            fps=sampling.MVBENCH_FOLDER_FPS,
+            first_idx=sampling.MVBENCH_FOLDER_FIRST,
+            bound=task.bound,
+        )
+    info = decode.probe(task.source)
+    if video.fps is not None:
+        return sampling.uniform_fps(info.frame_count, info.avg_fps, video.fps)
+    assert video.nframe is not None
+    if video.sampler == "mvbench":
+        return sampling.mvbench_get_index(
+            video.nframe, max_frame=info.frame_count - 1, fps=info.avg_fps, first_idx=0, bound=task.bound
+        )
+    if video.sampler == "mvbench_mp4":
+        return sampling.mvbench_mp4_nframe(info.frame_count, video.nframe)
+    return sampling.uniform_nframe(info.frame_count, video.nframe)
+
+
+def prepare_frames(task: FrameTask) -> RowFrames:
+    """Sample, decode and save one video's frames (a worker process runs this), or reuse them when
+    every file of the folder exists, in VLMEvalKit's cache first (its rule: `save_video_frames`).
+    A failure is a value: the rows on this video get `unavailable`."""
+    video = task.video
+    roots = [r for r in (task.reuse, task.frames) if r is not None]
+    try:
+        if video.nframe is not None and not video.subtitles:  # names known without opening the video
+            for root in roots:
+                cached = [root / task.folder / n for n in frame_names(video, video.nframe)]
+                if all(p.is_file() for p in cached):
+                    return RowFrames(tuple(cached))
+        if not task.source.exists():
+            what = "frame folder" if task.is_folder else "video"
+            raise decode.VideoError(f"{what} {task.source} not found; download the dataset again")
+        indices = sample_indices(task)
+        if not indices and video.sampler == "mvbench_mp4":  # `read_video` raises IndexError there
+            raise decode.VideoError(f"{task.source} is shorter than one frame at {video.fps} fps: no frames")
+        names = frame_names(video, len(indices))
+        paths = next(
+            ([root / task.folder / n for n in names] for root in roots
+             if all((root / task.folder / n).is_file() for n in names)),
+            None,
+        )  # fmt: skip
+        if paths is None:
+            paths = [task.frames / task.folder / n for n in names]
+            _save(task, indices, paths)
+        return RowFrames(tuple(paths), tuple(indices))
+    except FastevalError as exc:
+        return RowFrames(error=str(exc))
+
+
+def _save(task: FrameTask, indices: list[int], paths: list[Path]) -> None:
+    """Decode the frames and write them as Pillow's default JPEG (quality 75), each atomically."""
+    from PIL import Image
+
+    if task.is_folder:
+        rgb = decode.read_folder_frames(task.source, sampling.folder_files(indices))
+    else:
+        rgb = decode.read_frames(task.source, indices)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for array, path in zip(rgb, paths, strict=True):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        Image.fromarray(array).save(tmp, format="JPEG")
+        tmp.replace(path)
+
+
+def default_workers() -> int:
+    """Decoding processes: every core but one for the event loop (at least one)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoDataset(Dataset):
+    """A video benchmark: the TSV's rows in memory, each row's frames prepared on demand."""
+
+    video: VideoSpec | None = None
+    root: Path = Path()  # the dataset's snapshot folder (videos, subtitles)
+    frames: Path = Path()  # where new frames go: `{frames}/{dataset}/{video}/frame-i-of-n.jpg`
+    reuse: Path | None = None  # VLMEvalKit's frame cache, `$LMUData/images`, read when complete
+    workers: int = 1
+
+    def tasks(self, skip: Collection[str] = ()) -> tuple[list[dict[str, Any]], dict[str, FrameTask]]:
+        """The rows to send (file order) and one frame task per frame folder they use, defined by the
+        first row of the whole file on that folder (VLMEvalKit's cache keying)."""
+        assert self.video is not None
+        frame = self._frame.sort(_ROW)
+        todo = frame.filter(~_keys(frame["index"]).is_in(list(skip))) if skip else frame
+        rows = list(todo.iter_rows(named=True))
+        wanted = {frame_task(self.video, self.root, self.frames, self.reuse, row).folder for row in rows}
+        tasks: dict[str, FrameTask] = {}
+        for row in frame.iter_rows(named=True):
+            task = frame_task(self.video, self.root, self.frames, self.reuse, row)
+            if task.folder in wanted and task.folder not in tasks:
+                tasks[task.folder] = task
+        return rows, tasks
+
+    def iter_samples(self, skip: Collection[str] = ()) -> Iterator[Sample]:
+        """The rows in file order, each video's frames prepared in this process when first needed
+        (`--dry-run`, tests); a run uses `aiter_samples`."""
+        rows, tasks = self.tasks(skip)
+        done: dict[str, RowFrames] = {}
+        for row in rows:
+            folder = self._folder(row)
+            if folder not in done:
+                done[folder] = prepare_frames(tasks[folder])
+            yield self._row_sample(row, done[folder])
+
+    async def aiter_samples(self, skip: Collection[str] = ()) -> AsyncGenerator[Sample]:
+        """The rows in file order, each yielded once its video's frames are ready; videos are prepared
+        by `workers` processes, at most `AHEAD_PER_WORKER * workers` of them ahead of the row yielded."""
+        rows, tasks = self.tasks(skip)
+        if not rows:
+            return
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            async for sample in self._pipelined(rows, tasks, pool, prepare_frames):
+                yield sample
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _pipelined(
+        self,
+        rows: Sequence[dict[str, Any]],
+        tasks: dict[str, FrameTask],
+        pool: Executor,
+        prepare: Callable[[FrameTask], RowFrames],
+    ) -> AsyncGenerator[Sample]:
+        loop = asyncio.get_running_loop()
+        folders = [self._folder(row) for row in rows]
+        last_use = {folder: i for i, folder in enumerate(folders)}
+        queue = deque(dict.fromkeys(folders))  # each folder once, in the order rows need it
+        running: dict[str, asyncio.Future[RowFrames]] = {}
+        ahead = AHEAD_PER_WORKER * self.workers
+        try:
+            for i, (row, folder) in enumerate(zip(rows, folders, strict=True)):
+                while queue and (len(running) < ahead or folder not in running):
+                    nxt = queue.popleft()
+                    running[nxt] = loop.run_in_executor(pool, prepare, tasks[nxt])
+                frames = await running[folder]
+                yield self._row_sample(row, frames)
+                if last_use[folder] == i:
+                    del running[folder]
+        finally:
+            for future in running.values():
+                future.cancel()
+
+    def _folder(self, row: dict[str, Any]) -> str:
+        assert self.video is not None
+        return frame_task(self.video, self.root, self.frames, self.reuse, row).folder
+
+    def _row_sample(self, row: dict[str, Any], frames: RowFrames) -> Sample:
+        columns = [c for c in self._frame.columns if c not in (_ROW, _REF)]
+        sample = _sample(self.name, row, columns, (), self._frame.schema["index"].is_integer())
+        if frames.error is not None:
+            return _replace_sample(sample, unavailable=frames.error)
+        images = tuple(FileImageRef(path) for path in frames.paths)
+        meta = {**sample.meta, **frames.meta()}
+        return _replace_sample(sample, images=images, meta=meta)
+
+
+def _replace_sample(sample: Sample, **changes: Any) -> Sample:
+    return replace(sample, **changes)
+
+
+def video_dataset(
+    base: Dataset,
+    video: VideoSpec,
+    root: Path,
+    frames: Path,
+    *,
+    reuse: Path | None = None,
+    workers: int | None = None,
+) -> VideoDataset:
+    """The video dataset over `base` (the TSV generated from the snapshot at `root`): new frames are
+    written under `frames` (fasteval's cache), VLMEvalKit's complete ones under `reuse` are read."""
+    frame: pl.DataFrame = base._frame
+    return VideoDataset(
+        base.name,
+        base.md5,
+        True,
+        frame,
+        None,
+        video=video,
+        root=root,
+        frames=frames,
+        reuse=reuse,
+        workers=workers or default_workers(),
+    )
+
+
+def snapshot_root(video: VideoSpec, lmudata: Path) -> Path:
+    """The dataset's snapshot folder: `$LMUData/<name>` for the Hugging Face repo `<owner>/<name>`
+    (the video kit's layout: `Video-MME`, `MVBench`, `MMBench-Video`)."""
+    name = (video.repo or video.dataset).rsplit("/", 1)[-1]
+    root = lmudata / name
+    if not root.is_dir():
+        raise DatasetError(
+            f"{root} not found: put the {video.repo or video.dataset} snapshot there "
+            "(VLMEvalKit's layout) or point LMUData at the folder that holds it"
+        )
+    return root
+
+
+def locate_video(spec: BenchmarkSpec, lmudata: Path, *, cache_dir: Path) -> tuple[DatasetFile, Path]:
+    """A video benchmark's TSV (`{snapshot}/{dataset}.tsv`, as VLMEvalKit generates it) and its snapshot."""
+    assert spec.video is not None
+    root = snapshot_root(spec.video, lmudata)
+    tsv = root / f"{spec.video.dataset}.tsv"
+    if not tsv.is_file():
+        raise DatasetError(f"{tsv} not found; the {spec.video.dataset} snapshot at {root} is incomplete")
+    md5 = cached_md5(tsv, cache_dir)
+    return DatasetFile(spec.name, tsv, md5, spec.md5, downloaded=False, cache_dir=cache_dir), root
+
+
+def open_video(
+    spec: BenchmarkSpec,
+    lmudata: Path,
+    *,
+    cache_dir: Path,
+    frames: Path,
+    workers: int | None = None,
+) -> tuple[DatasetFile, VideoDataset]:
+    """A video benchmark's TSV and its rows: new frames written under `frames`, VLMEvalKit's
+    `$LMUData/images` reused."""
+    assert spec.video is not None
+    file, root = locate_video(spec, lmudata, cache_dir=cache_dir)
+    base = load(spec, file)
+    return file, video_dataset(base, spec.video, root, frames, reuse=lmudata / "images", workers=workers)
+
+
+def frame_cache(dataset_cache: Path, configured: Path | None) -> Path:
+    """Where fasteval writes frames: the configured folder, else `frames/` beside its dataset cache."""
+    return configured if configured is not None else dataset_cache.parent / "frames"
+
+
+def open_dataset(
+    spec: BenchmarkSpec,
+    lmudata: Path,
+    *,
+    cache_dir: Path,
+    frames: Path,
+    download: bool = True,
+    progress: bool = False,
+) -> tuple[DatasetFile, Dataset]:
+    """Any benchmark's file and rows: a video preset's frames-backed rows, or an image TSV's."""
+    if spec.video is not None:
+        return open_video(spec, lmudata, cache_dir=cache_dir, frames=frames)
+    file = locate(spec, lmudata, download=download, progress=progress, cache_dir=cache_dir)
+    return file, load(spec, file)
