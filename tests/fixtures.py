@@ -31,10 +31,14 @@ from __future__ import annotations
 import atexit
 import functools
 import gzip
+import importlib.util
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +89,35 @@ def video_kit_dir() -> Path:
     """The public video conformance kit (videos, data/ in the published snapshot layouts, frames/,
     prompts/, one folder per case; its README says what each holds)."""
     return DATA / "conformance" / "video" / "public"
+
+
+def video_kit_frames(generation: str = "expected") -> dict[str, Any]:
+    """`frames/<generation>.json` of the video kit: VLMEvalKit's indices, hashes and file names."""
+    path = video_kit_dir() / "frames" / f"{generation}.json"
+    if not path.is_file():
+        raise MissingFixture(f"no frames file for generation {generation!r} in {path.parent}")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def video_kit_prompts(preset: str, generation: str = "expected") -> dict[str, Any]:
+    """`prompts/<generation>/<preset>.json`: the messages VLMEvalKit's `build_prompt` returned per row."""
+    path = video_kit_dir() / "prompts" / generation / f"{preset}.json"
+    if not path.is_file():
+        raise MissingFixture(f"no prompts for {preset!r} ({generation}) in {path.parent}")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@functools.cache
+def video_frame_id() -> Callable[[Any], int]:
+    """The kit's `frame_pattern.decode_frame_id`: the frame number drawn into a synthetic frame's pixels."""
+    spec = importlib.util.spec_from_file_location("kit_frame_pattern", video_kit_dir() / "frame_pattern.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    decode: Callable[[Any], int] = module.decode_frame_id
+    return decode
 
 
 @functools.cache
