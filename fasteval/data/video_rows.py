@@ -44,7 +44,15 @@ from fasteval.data.datasets import (
     load,
     locate,
 )
-from fasteval.data.video import decode, sampling
+from fasteval.data.video.cache import complete, frame_paths
+from fasteval.data.video.plan import (
+    VideoPreset,
+    VideoSource,
+    cached_frames,
+    ensure_frames,
+    sample_frames,
+    video_source,
+)
 from fasteval.errors import FastevalError
 from fasteval.types import BenchmarkSpec, FileImageRef, Sample, VideoSpec
 
@@ -56,13 +64,11 @@ AHEAD_PER_WORKER = 2
 class FrameTask:
     """What one worker does for one frame folder: everything it needs, picklable."""
 
-    folder: str  # `{dataset}/{video}`: the frame-cache folder, VLMEvalKit's cache key
-    source: Path  # the video file, or an MVBench frame folder
-    is_folder: bool
+    folder: str  # the video's name in the frame cache (VLMEvalKit's cache key)
+    source: VideoSource
     video: VideoSpec
-    frames: Path  # where new frames are written: `{frames}/{dataset}/{video}/frame-i-of-n.jpg`
-    reuse: Path | None = None  # VLMEvalKit's frame cache (`$LMUData/images`), read when complete
-    bound: sampling.Bound | None = None  # MVBench's (start, end) seconds
+    frames: Path  # fasteval's frame cache: new frames go to `{frames}/images/{dataset}/{video}/`
+    reuse: Path | None = None  # `$LMUData`: VLMEvalKit's frames there are read when complete
     subtitle: Path | None = None  # Video-MME's .srt (the `_subs` presets)
 
 
@@ -76,8 +82,8 @@ class RowFrames:
     error: str | None = None
 
     def meta(self) -> dict[str, Any]:
-        """What the kinds read besides the TSV's columns: the sampled frame numbers and, for the
-        subtitle presets, the subtitle line at each sampled frame that has one."""
+        """What the kinds read besides the TSV's columns: the sampled frame numbers (when the video
+        was opened) and, for the subtitle presets, the subtitle lines at the sampled frames."""
         out: dict[str, Any] = {"frame_indices": list(self.indices)}
         if self.subtitles is not None:
             out["subtitles"] = list(self.subtitles)
@@ -87,109 +93,35 @@ class RowFrames:
 def frame_task(
     video: VideoSpec, root: Path, frames: Path, reuse: Path | None, row: dict[str, Any]
 ) -> FrameTask:
-    """Where a row's video is and how it is sampled, from its TSV columns as VLMEvalKit reads them:
-    MVBench `{root}/{prefix}/{video}` (`data_type` `frame`: a folder; `bound`: start/end seconds),
-    the others `{root}/video/{video}.mp4` (`videomme.py`, `mmbench_video.py`), subtitles at
-    `{root}/{subtitle_path}`."""
-    name = str(row["video"])
-    prefix = row.get("prefix")
-    source = root / str(prefix) / name if prefix is not None else root / "video" / f"{name}.mp4"
-    bound = None
-    if row.get("bound") in (True, "True") and row.get("start") is not None:
-        bound = (float(row["start"]), float(row["end"]))
+    """Where a row's video is and how it is sampled (`plan.video_source`), and its subtitle file
+    (`{root}/{subtitle_path}`, `videomme.py`) for the subtitle presets."""
+    source = video_source(VideoPreset.of(video), root, row)
     subtitle = None
     if video.subtitles and row.get("subtitle_path") is not None:
         subtitle = root / str(row["subtitle_path"])
-    return FrameTask(
-        f"{video.dataset}/{name}",
-        source,
-        row.get("data_type") == "frame",
-        video,
-        frames,
-        reuse,
-        bound,
-        subtitle,
-    )
-
-
-def frame_names(video: VideoSpec, count: int) -> list[str]:
-    """VLMEvalKit's frame file names (`video_base.py` `frame_paths` / `frame_paths_fps`): `fps` is
-    printed as a Python float (`1.0fps`, `0.5fps`)."""
-    if video.fps is not None:
-        return [f"frame-{i}-of-{count}-{video.fps!r}fps.jpg" for i in range(1, count + 1)]
-    return [f"frame-{i}-of-{count}.jpg" for i in range(1, count + 1)]
-
-
-def sample_indices(task: FrameTask) -> list[int]:
-    """The frame numbers VLMEvalKit samples for the task's source (its preset's sampler)."""
-    video = task.video
-    if task.is_folder:  # MVBench frame folders: 3 fps, files numbered from 1 (`mvbench.py` L253-258)
-        assert video.nframe is not None
-        return sampling.mvbench_get_index(
-            video.nframe,
-            max_frame=decode.folder_frame_count(task.source),
-            fps=sampling.MVBENCH_FOLDER_FPS,
-            first_idx=sampling.MVBENCH_FOLDER_FIRST,
-            bound=task.bound,
-        )
-    info = decode.probe(task.source)
-    if video.fps is not None:
-        return sampling.uniform_fps(info.frame_count, info.avg_fps, video.fps)
-    assert video.nframe is not None
-    if video.sampler == "mvbench":
-        return sampling.mvbench_get_index(
-            video.nframe, max_frame=info.frame_count - 1, fps=info.avg_fps, first_idx=0, bound=task.bound
-        )
-    if video.sampler == "mvbench_mp4":
-        return sampling.mvbench_mp4_nframe(info.frame_count, video.nframe)
-    return sampling.uniform_nframe(info.frame_count, video.nframe)
+    return FrameTask(source.key, source, video, frames, reuse, subtitle)
 
 
 def prepare_frames(task: FrameTask) -> RowFrames:
     """Sample, decode and save one video's frames (a worker process runs this), or reuse them when
-    every file of the folder exists, in VLMEvalKit's cache first (its rule: `save_video_frames`).
-    A failure is a value: the rows on this video get `unavailable`."""
-    video = task.video
-    roots = [r for r in (task.reuse, task.frames) if r is not None]
+    every file exists, VLMEvalKit's cache under `$LMUData` first. A failure is a value: the rows on
+    this video become `unavailable`."""
     try:
-        if video.nframe is not None and not video.subtitles:  # names known without opening the video
+        preset = VideoPreset.of(task.video)
+        roots = [r for r in (task.reuse, task.frames) if r is not None]
+        if not preset.subtitles:  # an nframe preset's names are known without opening the video
             for root in roots:
-                cached = [root / task.folder / n for n in frame_names(video, video.nframe)]
-                if all(p.is_file() for p in cached):
-                    return RowFrames(tuple(cached))
-        if not task.source.exists():
-            what = "frame folder" if task.is_folder else "video"
-            raise decode.VideoError(f"{what} {task.source} not found; download the dataset again")
-        indices = sample_indices(task)
-        if not indices and video.sampler == "mvbench_mp4":  # `read_video` raises IndexError there
-            raise decode.VideoError(f"{task.source} is shorter than one frame at {video.fps} fps: no frames")
-        names = frame_names(video, len(indices))
-        paths = next(
-            ([root / task.folder / n for n in names] for root in roots
-             if all((root / task.folder / n).is_file() for n in names)),
-            None,
-        )  # fmt: skip
-        if paths is None:
-            paths = [task.frames / task.folder / n for n in names]
-            _save(task, indices, paths)
-        return RowFrames(tuple(paths), tuple(indices))
+                hit = cached_frames(preset, task.source, root)
+                if hit is not None:
+                    return RowFrames(tuple(hit))
+        plan = sample_frames(preset, task.source, task.frames)
+        if task.reuse is not None:
+            theirs = frame_paths(task.reuse, preset.dataset, task.source.key, len(plan.paths), preset.fps)
+            if complete(theirs):
+                return RowFrames(theirs, plan.indices)
+        return RowFrames(tuple(ensure_frames(plan)), plan.indices)
     except FastevalError as exc:
         return RowFrames(error=str(exc))
-
-
-def _save(task: FrameTask, indices: list[int], paths: list[Path]) -> None:
-    """Decode the frames and write them as Pillow's default JPEG (quality 75), each atomically."""
-    from PIL import Image
-
-    if task.is_folder:
-        rgb = decode.read_folder_frames(task.source, sampling.folder_files(indices))
-    else:
-        rgb = decode.read_frames(task.source, indices)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for array, path in zip(rgb, paths, strict=True):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        Image.fromarray(array).save(tmp, format="JPEG")
-        tmp.replace(path)
 
 
 def default_workers() -> int:
@@ -203,8 +135,8 @@ class VideoDataset(Dataset):
 
     video: VideoSpec | None = None
     root: Path = Path()  # the dataset's snapshot folder (videos, subtitles)
-    frames: Path = Path()  # where new frames go: `{frames}/{dataset}/{video}/frame-i-of-n.jpg`
-    reuse: Path | None = None  # VLMEvalKit's frame cache, `$LMUData/images`, read when complete
+    frames: Path = Path()  # where new frames go: `{frames}/images/{dataset}/{video}/frame-i-of-n.jpg`
+    reuse: Path | None = None  # `$LMUData`: VLMEvalKit's frames in its `images/` are read when complete
     workers: int = 1
 
     def tasks(self, skip: Collection[str] = ()) -> tuple[list[dict[str, Any]], dict[str, FrameTask]]:
@@ -353,7 +285,7 @@ def open_video(
     assert spec.video is not None
     file, root = locate_video(spec, lmudata, cache_dir=cache_dir)
     base = load(spec, file)
-    return file, video_dataset(base, spec.video, root, frames, reuse=lmudata / "images", workers=workers)
+    return file, video_dataset(base, spec.video, root, frames, reuse=lmudata, workers=workers)
 
 
 def frame_cache(dataset_cache: Path, configured: Path | None) -> Path:

@@ -1,0 +1,177 @@
+"""Video rows: the frames each row sends are the frames VLMEvalKit shows, read from the cache only when
+the request is built, extracted by worker processes ahead of the requests; a missing video fails its
+rows without a request."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+from PIL import Image
+
+from fasteval.data.video_rows import VideoDataset, open_video
+from fasteval.inference.client import build_body
+from fasteval.inference.runner import Target, make_job, run_target
+from fasteval.inference.store import RunStore
+from fasteval.types import (
+    BenchmarkSpec,
+    ErrorKind,
+    FileImageRef,
+    GenParams,
+    ImagePart,
+    Prompt,
+    Sample,
+    TextPart,
+    VideoSpec,
+)
+from tests.fault_server import FaultServer
+from tests.fixtures import video_frame_id, video_kit_dir, video_kit_prompts
+
+PRESETS = {  # preset -> its [video] table (benchmarks/<preset>.toml)
+    "Video-MME_8frame": VideoSpec("Video-MME", "uniform", nframe=8, repo="lmms-lab/Video-MME"),
+    "Video-MME_1fps": VideoSpec("Video-MME", "uniform", fps=1.0, repo="lmms-lab/Video-MME"),
+    "MVBench_8frame": VideoSpec("MVBench", "mvbench", nframe=8, repo="OpenGVLab/MVBench"),
+    "MVBench_MP4_8frame": VideoSpec("MVBench_MP4", "mvbench_mp4", nframe=8, repo="OpenGVLab/MVBench"),
+    "MVBench_MP4_1fps": VideoSpec("MVBench_MP4", "mvbench_mp4", fps=1.0, repo="OpenGVLab/MVBench"),
+    "MMBench_Video_8frame_nopack": VideoSpec(
+        "MMBench-Video", "uniform", nframe=8, repo="opencompass/MMBench-Video"
+    ),
+}
+
+
+def _spec(preset: str) -> BenchmarkSpec:
+    return BenchmarkSpec(preset, "mcq", None, None, "mcq", video=PRESETS[preset])
+
+
+def _open(preset: str, tmp_path: Path, lmudata: Path | None = None, workers: int = 1) -> VideoDataset:
+    root = lmudata or video_kit_dir() / "data"
+    _, dataset = open_video(
+        _spec(preset), root, cache_dir=tmp_path / "cache", frames=tmp_path / "frames", workers=workers
+    )
+    return dataset
+
+
+def _frame_ids(images: tuple[Any, ...]) -> list[int]:
+    read = video_frame_id()
+    return [read(np.asarray(Image.open(io.BytesIO(base64.b64decode(i.b64))).convert("RGB"))) for i in images]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_each_row_sends_the_frames_vlmevalkit_shows_under_its_file_names(preset: str, tmp_path: Path) -> None:
+    kit = {row["index"]: row for row in video_kit_prompts(preset)["rows"]}
+    samples = list(_open(preset, tmp_path).iter_samples())
+    assert [s.index for s in samples] == list(kit)
+    for sample in samples:
+        expected = kit[sample.index]
+        if "error" in expected:  # VLMEvalKit raises on this row (MVBench_MP4 below 1 s at 1 fps)
+            assert sample.unavailable and not sample.images, sample.index
+            continue
+        assert sample.unavailable is None
+        names = [m["value"] for m in expected["messages"] if m["type"] == "image"]
+        assert [str(i.path.relative_to(tmp_path / "frames")) for i in sample.images] == names
+        assert _frame_ids(sample.images) == expected["image_frame_ids"], sample.index
+
+
+def test_worker_processes_yield_the_same_rows_in_file_order(tmp_path: Path) -> None:
+    inline = [(s.index, s.images, s.meta) for s in _open("MVBench_8frame", tmp_path / "a").iter_samples()]
+
+    async def collect() -> list[tuple[Any, ...]]:
+        dataset = _open("MVBench_8frame", tmp_path / "b", workers=2)
+        return [(s.index, s.images, s.meta) async for s in dataset.aiter_samples()]
+
+    pooled = asyncio.run(collect())
+    assert [(i, [p.path.name for p in imgs]) for i, imgs, _ in pooled] == [
+        (i, [p.path.name for p in imgs]) for i, imgs, _ in inline
+    ]
+    assert _frame_ids(pooled[0][1]) == _frame_ids(inline[0][1])
+
+
+def test_complete_vlmevalkit_frames_under_lmudata_are_reused_not_rewritten(tmp_path: Path) -> None:
+    first = list(_open("Video-MME_8frame", tmp_path / "run1").iter_samples())
+    lmudata = tmp_path / "LMUData"
+    shutil.copytree(video_kit_dir() / "data" / "Video-MME", lmudata / "Video-MME")
+    shutil.copytree(tmp_path / "run1" / "frames" / "images", lmudata / "images")  # as VLMEvalKit left it
+    again = list(_open("Video-MME_8frame", tmp_path / "run2", lmudata).iter_samples())
+    assert all(str(i.path).startswith(str(lmudata / "images")) for s in again for i in s.images)
+    assert not (tmp_path / "run2" / "frames").exists()  # nothing decoded, nothing written
+    assert [s.index for s in again] == [s.index for s in first]
+
+
+def _without_video(tmp_path: Path) -> tuple[Path, str]:
+    lmudata = tmp_path / "LMUData"
+    shutil.copytree(video_kit_dir() / "data" / "MMBench-Video", lmudata / "MMBench-Video")
+    gone = sorted((lmudata / "MMBench-Video" / "video").iterdir())[0]
+    gone.unlink()
+    return lmudata, gone.stem
+
+
+def test_a_missing_video_makes_its_rows_unavailable_and_the_others_are_unaffected(tmp_path: Path) -> None:
+    lmudata, gone = _without_video(tmp_path)
+    samples = list(_open("MMBench_Video_8frame_nopack", tmp_path, lmudata).iter_samples())
+    missing = [s for s in samples if s.meta["video"] == gone]
+    assert missing and all(not s.images and f"{gone}.mp4 not found" in (s.unavailable or "") for s in missing)
+    assert all(len(s.images) == 8 and s.unavailable is None for s in samples if s.meta["video"] != gone)
+
+
+def test_frame_bytes_are_read_when_the_body_is_built_not_when_the_row_is_made(tmp_path: Path) -> None:
+    frame = tmp_path / "frame-1-of-1.jpg"
+    sample = Sample("V", 0, "q", (FileImageRef(frame),), {}, None)  # the file need not exist yet
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(frame)
+    body = json.loads(build_body("m", Prompt((ImagePart(sample.images[0]), TextPart("q"))), GenParams()))
+    url = body["messages"][0]["content"][0]["image_url"]["url"]
+    assert url == "data:image/jpeg;base64," + base64.b64encode(frame.read_bytes()).decode()
+
+
+class _Recorder(FaultServer):
+    """The fault server, keeping every chat request body it received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[dict[str, Any]] = []
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.bodies.append(json.loads(await request.read()))
+        return await super()._chat(request)
+
+
+async def test_a_run_sends_every_available_row_with_its_frames_and_records_missing_videos_failed(
+    tmp_path: Path,
+) -> None:
+    lmudata, gone = _without_video(tmp_path)
+    spec = _spec("MMBench_Video_8frame_nopack")
+    file, dataset = open_video(spec, lmudata, cache_dir=tmp_path / "cache", frames=tmp_path / "f", workers=2)
+    kit = {row["index"]: row for row in video_kit_prompts(spec.name)["rows"]}
+    async with _Recorder() as server:
+        target = Target("m", server.config.model, (server.url,), max_images=8)
+        params = GenParams(max_tokens=4)
+        job = make_job(target, spec, dataset, file, tmp_path / "work", params)
+        await run_target(target, [job], concurrency=4, retry=0, params=params, api_key=None)
+    gone_rows = {r for r, row in kit.items() if "/" + gone + "/" in str(row["messages"])}
+    assert job.failed == len(gone_rows) and job.ok == len(kit) - len(gone_rows)
+    sent = [[p for p in b["messages"][-1]["content"] if p["type"] == "image_url"] for b in server.bodies]
+    assert len(sent) == job.ok and all(len(images) == 8 for images in sent)
+    seen = sorted(_frame_ids_of_urls([p["image_url"]["url"] for p in images]) for images in sent)
+    want = sorted(row["image_frame_ids"] for r, row in kit.items() if r not in gone_rows)
+    assert seen == want
+    store = RunStore.for_run(tmp_path / "work", "m", spec.name)
+    stored = store.read(dict.fromkeys(job.keys, job.fingerprint))
+    failed = stored.filter(stored["status"] == "failed")
+    assert set(failed["error_kind"].to_list()) == {ErrorKind.INPUT.value}
+    assert failed.height == len(gone_rows)
+
+
+def _frame_ids_of_urls(urls: list[str]) -> list[int]:
+    read = video_frame_id()
+    out = []
+    for url in urls:
+        raw = base64.b64decode(url.split(",", 1)[1])
+        out.append(read(np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))))
+    return out
