@@ -37,20 +37,24 @@ CACHE_SCHEMA = pa.schema(
 )
 
 
-def prompt_hash(prompt: str, temperature: float, max_tokens: int, attempt: int, row_key: str) -> str:
+def prompt_hash(
+    prompt: str, temperature: float, max_tokens: int, attempt: int, row_key: str, system: str | None = None
+) -> str:
     """Everything that shapes one try's reply except the model (the other half of the key).
 
     The row key is part of it: two rows with the same prompt (circular rotations with equal option
     texts, a question asked of two images) are asked separately, as VLMEvalKit asks them, so call
     counts match and sampled tries (Y/N at temperature > 0) stay independent.
     """
-    payload = {
+    payload: dict[str, object] = {
         "prompt": prompt,
         "temperature": temperature,
         "max_tokens": max_tokens,
         "try": attempt,
         "row": row_key,
     }
+    if system is not None:  # only judges with a system prompt key on it: earlier records stay valid
+        payload["system"] = system
     return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 

@@ -12,13 +12,27 @@ from collections.abc import Mapping
 from fasteval.kinds.base import TaskKind
 from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
+from fasteval.kinds.mmbench_video import MMBenchVideoKind
 from fasteval.kinds.mmmu import MmmuKind
 from fasteval.kinds.mmvet import MMVetKind
+from fasteval.kinds.mvbench import MVBenchKind
+from fasteval.kinds.videomme import VideoMMEKind
 from fasteval.kinds.vqa import VqaKind
 from fasteval.kinds.yorn import YornKind
 
 KINDS: Mapping[str, TaskKind] = {
-    kind.name: kind for kind in (YornKind(), McqKind(), MmmuKind(), VqaKind(), MathVistaKind(), MMVetKind())
+    kind.name: kind
+    for kind in (
+        YornKind(),
+        McqKind(),
+        MmmuKind(),
+        VqaKind(),
+        MathVistaKind(),
+        MMVetKind(),
+        VideoMMEKind(),
+        MVBenchKind(),
+        MMBenchVideoKind(),
+    )
 }
 
 

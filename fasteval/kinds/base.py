@@ -21,7 +21,7 @@ import polars as pl
 from fasteval.config import Unparsed
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError, ScoringError
-from fasteval.types import BenchmarkSpec, Method, Sample
+from fasteval.types import BenchmarkSpec, Method, Prompt, Sample
 
 T = TypeVar("T")
 
@@ -117,7 +117,14 @@ class Ask(Protocol):
     """One judge try about row `row_key` (cached, recorded) as the judge layer runs it; never raises."""
 
     def __call__(
-        self, row_key: str, prompt: str, temperature: float, attempt: int, *, max_tokens: int | None = None
+        self,
+        row_key: str,
+        prompt: str,
+        temperature: float,
+        attempt: int,
+        *,
+        max_tokens: int | None = None,
+        system: str | None = None,
     ) -> Awaitable[Reply]: ...
 
 
@@ -149,6 +156,12 @@ class TaskKind(ABC):
     @abstractmethod
     def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
         """The text part of the user message for `style` (images are placed by `build_prompt`)."""
+
+    def message(self, spec: BenchmarkSpec, sample: Sample, style: str, rules: str) -> Prompt | None:
+        """The whole message, for a kind that lays it out itself (video: text before and after the
+        frames, a system text, an order that changed between VLMEvalKit generations `rules`); None
+        (every image kind): `build_prompt` puts the images first, then `prompt_text`."""
+        return None
 
     # -- rows and extraction ---------------------------------------------------------------
 
@@ -217,6 +230,11 @@ class TaskKind(ABC):
         if official:
             return f"{model}_{spec.name}_official.csv"
         return f"{model}_{spec.name}_{self.score_suffix}.csv"
+
+    def json_score_file(self, model: str, spec: BenchmarkSpec) -> str:
+        """The name of the JSON score file VLMEvalKit writes, for scorers that return one
+        (`ScoreResult.json`): OCRBench's `_score.json`; the video ratings' `_rating.json`."""
+        return f"{model}_{spec.name}_score.json"
 
 
 async def ask_in_turn(

@@ -200,9 +200,11 @@ def can_infer_option(prediction: str, choices: Mapping[str, str], matcher: McqMa
     elif not present and "Z" in tokens:
         return REFUSED
     if matcher.answer_is_regex:
-        m = _ANSWER_IS.search(prediction)
-        if m and m.group(1) in choices:
-            return m.group(1)
+        m = _ANSWER_IS.search(
+            prediction
+        )  # case-insensitive: "the answer is b" names B (matching_util.py L57-59)
+        if m and m.group(1).upper() in choices:
+            return m.group(1).upper()
     return None
 
 

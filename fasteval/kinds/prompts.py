@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from fasteval.kinds import kind_named
 from fasteval.kinds.base import PROMPT_STYLES, PromptError
+from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.types import BenchmarkSpec, ImagePart, Part, Prompt, Sample, TextPart
 
 __all__ = ["PROMPT_STYLES", "PromptError", "build_prompt", "images_sent", "prompt_text"]
@@ -29,9 +30,18 @@ def prompt_text(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> 
     return kind_named(spec.kind).prompt_text(spec, sample, style)
 
 
-def build_prompt(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> Prompt:
-    """Images first, then the text `style` builds for this benchmark's kind; or, for a benchmark
-    whose own prompt places images at `<image k>` tags (MMMU), interleaved there."""
+def build_prompt(
+    spec: BenchmarkSpec, sample: Sample, style: str = "default", rules: str = DEFAULT_RULES
+) -> Prompt:
+    """The message the benchmark's kind lays out itself (video kinds; their layout may depend on the
+    rule generation `rules`); else images first, then the text `style` builds for this benchmark's
+    kind; or, for a benchmark whose own prompt places images at `<image k>` tags (MMMU), interleaved
+    there."""
+    if style not in PROMPT_STYLES:
+        raise PromptError(f"unknown prompt style {style!r}; use one of: {', '.join(PROMPT_STYLES)}")
+    own = kind_named(spec.kind).message(spec, sample, style, rules)
+    if own is not None:
+        return own
     text = prompt_text(spec, sample, style)
     if spec.interleave_images and style == "default" and "<image " in text:
         return Prompt(parts=interleave(text, sample))
@@ -40,7 +50,8 @@ def build_prompt(spec: BenchmarkSpec, sample: Sample, style: str = "default") ->
 
 
 def images_sent(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> int:
-    """How many images the message for `sample` carries (a tag named twice sends its image twice)."""
+    """How many images the message for `sample` carries (a tag named twice sends its image twice;
+    a video row sends each of its frames once, whatever the layout)."""
     if spec.interleave_images and style == "default":
         return sum(isinstance(p, ImagePart) for p in build_prompt(spec, sample, style).parts)
     return len(sample.images)

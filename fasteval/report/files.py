@@ -81,8 +81,10 @@ def write_reports(
     """
     name = scored.spec.name
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
-    if scored.result.json is not None:  # VLMEvalKit's JSON score file (OCRBench's `_score.json`)
-        full = out_dir / f"{model}_{name}_score.json"
+    if (
+        scored.result.json is not None
+    ):  # VLMEvalKit's JSON score file (OCRBench's `_score.json`, `_rating.json`)
+        full = out_dir / scored.kind.json_score_file(model, scored.spec)
     else:
         full = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
     partial = full.with_name(full.stem + PARTIAL_SUFFIX + full.suffix)

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
 from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
+from fasteval.scoring.mmbench_video import score_mmbench_video
 from fasteval.scoring.mmmu import score_mmmu
 from fasteval.scoring.mmt import score_mmt
 from fasteval.scoring.mmvet import score_mmvet
+from fasteval.scoring.mvbench import score_mvbench
 from fasteval.scoring.ocrbench import score_ocrbench
 from fasteval.scoring.stats import wilson_interval
+from fasteval.scoring.videomme import score_videomme
 from fasteval.scoring.vqa import score_anls, score_relaxed_acc, score_vqa_acc
 from fasteval.scoring.yorn import score_hallusion, score_mme, score_pope, score_yorn
 
@@ -44,6 +47,10 @@ SCORERS: Mapping[str, ScorerEntry] = {
     # columns and the prediction file's answer, which the generic MCQ rows do not carry
     "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
     "mmt": ScorerEntry(score_mmt, ("split", "category", "l2-category")),
+    # Video: the ratings VLMEvalKit writes as `_rating.json` (ScoreResult.json), from the rows' `score`
+    "videomme": ScorerEntry(score_videomme, ("duration", "domain", "sub_category", "task_type")),
+    "mvbench": ScorerEntry(score_mvbench, ("task_type",)),
+    "mmbench_video": ScorerEntry(score_mmbench_video, ("dimensions",)),
 }
 
 __all__ = [
@@ -58,13 +65,16 @@ __all__ = [
     "score_hallusion",
     "score_mathvista",
     "score_mcq",
+    "score_mmbench_video",
     "score_mme",
     "score_mmmu",
     "score_mmt",
     "score_mmvet",
+    "score_mvbench",
     "score_ocrbench",
     "score_pope",
     "score_relaxed_acc",
+    "score_videomme",
     "score_vqa_acc",
     "score_yorn",
     "wilson_interval",
