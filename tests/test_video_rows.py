@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from fasteval.catalog import get_spec
 from fasteval.data.video_rows import VideoDataset, open_video
 from fasteval.inference.client import build_body
 from fasteval.inference.runner import Target, make_job, run_target
@@ -175,3 +176,54 @@ def _frame_ids_of_urls(urls: list[str]) -> list[int]:
         raw = base64.b64decode(url.split(",", 1)[1])
         out.append(read(np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))))
     return out
+
+
+SHIPPED_KIT_PRESETS = [  # every kit preset with a benchmarks/<preset>.toml (the pack preset is API-only)
+    "MMBench_Video_8frame_nopack",
+    "MVBench_8frame",
+    "MVBench_MP4_1fps",
+    "MVBench_MP4_8frame",
+    "Video-MME_0.5fps_subs",
+    "Video-MME_1fps",
+    "Video-MME_8frame",
+    "Video-MME_8frame_subs",
+]
+
+
+def _texts_in_order(texts: list[str], body_text: str) -> bool:
+    """Each text occurs in `body_text`, each after the one before it."""
+    at = 0
+    for text in texts:
+        found = body_text.find(text, at)
+        if found < 0:
+            return False
+        at = found + len(text)
+    return True
+
+
+@pytest.mark.parametrize("preset", SHIPPED_KIT_PRESETS)
+async def test_a_run_sends_each_row_vlmevalkits_frames_and_texts(preset: str, tmp_path: Path) -> None:
+    spec = get_spec(preset)  # the shipped TOML: kind, sampler, nframe or fps, subtitles
+    file, dataset = open_video(
+        spec, video_kit_dir() / "data", cache_dir=tmp_path / "cache", frames=tmp_path / "f", workers=2
+    )
+    async with _Recorder() as server:
+        target = Target("m", server.config.model, (server.url,), max_images=64)
+        params = GenParams(max_tokens=4)
+        job = make_job(target, spec, dataset, file, tmp_path / "work", params)
+        await run_target(target, [job], concurrency=4, retry=0, params=params, api_key=None)
+    rows = [row for row in video_kit_prompts(preset)["rows"] if "error" not in row]
+    assert job.ok == len(rows) and job.failed == len(video_kit_prompts(preset)["rows"]) - len(rows)
+    sent = []
+    for body in server.bodies:
+        parts = [
+            p for m in body["messages"] for p in (m["content"] if isinstance(m["content"], list) else [])
+        ]
+        system = "".join(m["content"] for m in body["messages"] if isinstance(m["content"], str))
+        text = system + "".join(p.get("text", "") for p in parts)
+        urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+        sent.append((_frame_ids_of_urls(urls), text))
+    for row in rows:
+        texts = [m["value"] for m in row["messages"] if m["type"] == "text" and m["value"]]
+        match = [t for ids, t in sent if ids == row["image_frame_ids"] and _texts_in_order(texts, t)]
+        assert match, f"row {row['index']}: no request carried its frames and texts"

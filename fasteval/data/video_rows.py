@@ -40,7 +40,6 @@ from fasteval.data.datasets import (
     DatasetFile,
     _keys,
     _sample,
-    cached_md5,
     load,
     locate,
 )
@@ -53,6 +52,8 @@ from fasteval.data.video.plan import (
     sample_frames,
     video_source,
 )
+from fasteval.data.video.subtitles import subtitle_lines
+from fasteval.data.video.tsv import build_tsv
 from fasteval.errors import FastevalError
 from fasteval.types import BenchmarkSpec, FileImageRef, Sample, VideoSpec
 
@@ -115,11 +116,15 @@ def prepare_frames(task: FrameTask) -> RowFrames:
                 if hit is not None:
                     return RowFrames(tuple(hit))
         plan = sample_frames(preset, task.source, task.frames)
+        subtitles = None
+        if preset.subtitles:  # Video-MME's lines at the sampled frames; none when the file is absent
+            srt = task.subtitle
+            subtitles = () if srt is None else tuple(subtitle_lines(srt, plan.indices, plan.info.avg_fps))
         if task.reuse is not None:
             theirs = frame_paths(task.reuse, preset.dataset, task.source.key, len(plan.paths), preset.fps)
             if complete(theirs):
-                return RowFrames(theirs, plan.indices)
-        return RowFrames(tuple(ensure_frames(plan)), plan.indices)
+                return RowFrames(theirs, plan.indices, subtitles)
+        return RowFrames(tuple(ensure_frames(plan)), plan.indices, subtitles)
     except FastevalError as exc:
         return RowFrames(error=str(exc))
 
@@ -262,14 +267,13 @@ def snapshot_root(video: VideoSpec, lmudata: Path) -> Path:
 
 
 def locate_video(spec: BenchmarkSpec, lmudata: Path, *, cache_dir: Path) -> tuple[DatasetFile, Path]:
-    """A video benchmark's TSV (`{snapshot}/{dataset}.tsv`, as VLMEvalKit generates it) and its snapshot."""
+    """A video benchmark's TSV (`{snapshot}/{dataset}.tsv`, generated from the snapshot's published
+    files as VLMEvalKit generates it when absent) and its snapshot folder."""
     assert spec.video is not None
     root = snapshot_root(spec.video, lmudata)
-    tsv = root / f"{spec.video.dataset}.tsv"
-    if not tsv.is_file():
-        raise DatasetError(f"{tsv} not found; the {spec.video.dataset} snapshot at {root} is incomplete")
-    md5 = cached_md5(tsv, cache_dir)
-    return DatasetFile(spec.name, tsv, md5, spec.md5, downloaded=False, cache_dir=cache_dir), root
+    tsv = build_tsv(VideoPreset.of(spec.video), root, expected_md5=spec.md5)
+    file = DatasetFile(spec.name, tsv.path, tsv.md5, spec.md5, downloaded=False, cache_dir=cache_dir)
+    return file, root
 
 
 def open_video(

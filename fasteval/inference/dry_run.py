@@ -54,6 +54,7 @@ def dry_run_targets(cfg: RunConfig) -> list[Target]:
         plan = request_plan(cfg, None, None)
         return [
             Target(
+                rules=cfg.rules,
                 name=name,
                 served_name=cfg.model_name or name,
                 endpoints=cfg.api_base,
@@ -72,6 +73,7 @@ def dry_run_targets(cfg: RunConfig) -> list[Target]:
         engine = recorded.get(name, entry.engine)
         targets.append(
             Target(
+                rules=cfg.rules,
                 name=entry.name,
                 served_name=entry.served,
                 endpoints=(),

@@ -32,6 +32,7 @@ from fasteval.inference.endpoints import (
     unknown_model_message,
 )
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
+from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.kinds.prompts import build_prompt, images_sent
 from fasteval.models.families import NO_PLAN, RequestPlan
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status
@@ -48,6 +49,7 @@ class Target:
     origin: dict[str, Any] = field(default_factory=dict)  # engine, argv ... for summary.json
     plan: RequestPlan = NO_PLAN  # the model family's per-benchmark settings and where its engine reads them
     max_images: int | None = None  # images one prompt may carry (registry `images_per_prompt`); None: unknown
+    rules: str = DEFAULT_RULES  # --rules: the VLMEvalKit generation whose message layout video kinds build
 
 
 @dataclass(slots=True)
@@ -102,6 +104,8 @@ def fingerprint(target: Target, spec: BenchmarkSpec, dataset_md5: str, params: G
     }
     if target.plan != NO_PLAN:  # runs without family settings keep their earlier fingerprints
         payload["plan"] = target.plan.fingerprint()
+    if spec.video is not None:  # a video message's layout depends on the rule generation
+        payload["rules"] = target.rules
     return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
@@ -112,7 +116,7 @@ def target_params(target: Target, params: GenParams) -> GenParams:
 
 def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: GenParams) -> bytes:
     """The exact bytes sent for one sample; `--dry-run` prints these, so what it shows is what runs."""
-    prompt = build_prompt(spec, sample, target.prompt_style)
+    prompt = build_prompt(spec, sample, target.prompt_style, target.rules)
     if target.plan.system_prompt is not None:
         prompt = replace(prompt, system=target.plan.system_prompt)
     extras = target.plan.fields(spec.name, len(sample.images), video=spec.video is not None)

@@ -33,6 +33,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
         plan = request_plan(cfg, None, None)
         return [
             Target(
+                rules=cfg.rules,
                 name=names[0],
                 served_name=served,
                 endpoints=tuple(cfg.api_base),
@@ -72,6 +73,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     plans = {served: request_plan(cfg, group[0].name, group[0].engine) for served, group in by_base.items()}
     return [
         Target(
+            rules=cfg.rules,
             name=group[0].name,
             served_name=served,
             endpoints=tuple(s.base_url for s in group),
