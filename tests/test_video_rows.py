@@ -8,7 +8,10 @@ import asyncio
 import base64
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from fasteval.types import (
     VideoSpec,
 )
 from tests.fault_server import FaultServer
-from tests.fixtures import video_frame_id, video_kit_dir, video_kit_prompts
+from tests.fixtures import REPO, video_frame_id, video_kit_dir, video_kit_prompts
 
 PRESETS = {  # preset -> its [video] table (benchmarks/<preset>.toml)
     "Video-MME_8frame": VideoSpec("Video-MME", "uniform", nframe=8, repo="lmms-lab/Video-MME"),
@@ -227,3 +230,22 @@ async def test_a_run_sends_each_row_vlmevalkits_frames_and_texts(preset: str, tm
         texts = [m["value"] for m in row["messages"] if m["type"] == "text" and m["value"]]
         match = [t for ids, t in sent if ids == row["image_frame_ids"] and _texts_in_order(texts, t)]
         assert match, f"row {row['index']}: no request carried its frames and texts"
+
+
+def test_dry_run_prints_8_frame_bodies_with_internvl2s_one_tile_without_a_server(tmp_path: Path) -> None:
+    env = dict(os.environ, LMUData=str(video_kit_dir() / "data"), FASTEVAL_CACHE=str(tmp_path / "cache"))
+    r = subprocess.run(
+        [sys.executable, str(REPO / "bench.py"), "--data", "Video-MME_8frame", "MVBench_8frame",
+         "--model", "InternVL2-2B", "--dry-run", "1", "--state-dir", str(tmp_path / "servers")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    bodies = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(bodies) == 2
+    for body in bodies:
+        content = body["messages"][-1]["content"]
+        urls = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
+        assert len(urls) == 8 and all(u.startswith("data:image/jpeg;base64,<") for u in urls)
+        assert body["mm_processor_kwargs"] == {"max_dynamic_patch": 1}
+        assert content[-1]["text"].startswith("Frame-1: <image>\nFrame-2: <image>\n")
+    assert "InternVL2-2B / MVBench_8frame: first 1 of 28 requests; family internvl2" in r.stderr
