@@ -193,7 +193,16 @@ SHIPPED_KIT_PRESETS = [  # every kit preset with a benchmarks/<preset>.toml (the
 ]
 
 
-def _texts_in_order(texts: list[str], body_text: str) -> bool:
+def frames_and_text(body: dict[str, Any]) -> tuple[list[int], str]:
+    """What a request body shows: the frame number in each image sent, and its texts run together
+    (the system message first)."""
+    contents = [m["content"] for m in body["messages"]]
+    parts = [p for c in contents if isinstance(c, list) for p in c]
+    text = "".join(c for c in contents if isinstance(c, str)) + "".join(p.get("text", "") for p in parts)
+    return _frame_ids_of_urls([p["image_url"]["url"] for p in parts if p["type"] == "image_url"]), text
+
+
+def texts_in_order(texts: list[str], body_text: str) -> bool:
     """Each text occurs in `body_text`, each after the one before it."""
     at = 0
     for text in texts:
@@ -217,18 +226,10 @@ async def test_a_run_sends_each_row_vlmevalkits_frames_and_texts(preset: str, tm
         await run_target(target, [job], concurrency=4, retry=0, params=params, api_key=None)
     rows = [row for row in video_kit_prompts(preset)["rows"] if "error" not in row]
     assert job.ok == len(rows) and job.failed == len(video_kit_prompts(preset)["rows"]) - len(rows)
-    sent = []
-    for body in server.bodies:
-        parts = [
-            p for m in body["messages"] for p in (m["content"] if isinstance(m["content"], list) else [])
-        ]
-        system = "".join(m["content"] for m in body["messages"] if isinstance(m["content"], str))
-        text = system + "".join(p.get("text", "") for p in parts)
-        urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
-        sent.append((_frame_ids_of_urls(urls), text))
+    sent = [frames_and_text(body) for body in server.bodies]
     for row in rows:
         texts = [m["value"] for m in row["messages"] if m["type"] == "text" and m["value"]]
-        match = [t for ids, t in sent if ids == row["image_frame_ids"] and _texts_in_order(texts, t)]
+        match = [t for ids, t in sent if ids == row["image_frame_ids"] and texts_in_order(texts, t)]
         assert match, f"row {row['index']}: no request carried its frames and texts"
 
 
