@@ -25,6 +25,8 @@ from fasteval.data.video_rows import VideoDataset, open_video
 from fasteval.inference.client import build_body
 from fasteval.inference.runner import Target, make_job, run_target
 from fasteval.inference.store import RunStore
+from fasteval.kinds import kind_named
+from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.types import (
     BenchmarkSpec,
     ErrorKind,
@@ -250,3 +252,17 @@ def test_dry_run_prints_8_frame_bodies_with_internvl2s_one_tile_without_a_server
         assert body["mm_processor_kwargs"] == {"max_dynamic_patch": 1}
         assert content[-1]["text"].startswith("Frame-1: <image>\nFrame-2: <image>\n")
     assert "InternVL2-2B / MVBench_8frame: first 1 of 28 requests; family internvl2" in r.stderr
+
+
+@pytest.mark.parametrize("preset", ["MVBench_8frame", "Video-MME_8frame"])
+def test_the_live_accuracy_hint_reads_a_video_row_as_its_kind_scores_it(preset: str, tmp_path: Path) -> None:
+    spec = get_spec(preset)
+    sample = next(iter(_open(preset, tmp_path).iter_samples()))
+    kind = kind_named(spec.kind)
+    item = kind.live_item(spec, sample, "")
+    right = (
+        f"({item.answer}) {item.choices[item.answer or '']}" if preset.startswith("MVBench") else item.answer
+    )
+    wrong = next(letter for letter in "ABCD" if letter != item.answer)
+    assert kind.live_hit(spec, kind.live_item(spec, sample, right), DEFAULT_RULES) is True
+    assert kind.live_hit(spec, kind.live_item(spec, sample, f"({wrong})"), DEFAULT_RULES) is False
