@@ -109,6 +109,35 @@ def video_kit_prompts(preset: str, generation: str = "expected") -> dict[str, An
     return data
 
 
+def video_mme_parquet(path: Path) -> Path:
+    """Video-MME's published parquet (lmms-lab/Video-MME `videomme/test-00000-of-00001.parquet`: its
+    columns, options as a list) holding the video kit's rows, written at `path`."""
+    import ast
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fasteval.data.tabular import read_table
+
+    rows = read_table(video_kit_dir() / "data" / "Video-MME" / "Video-MME.tsv").to_dicts()
+    columns = {
+        "video_id": [f"{r['index']:03d}" for r in rows],
+        "duration": [r["duration"] for r in rows],
+        "domain": [r["domain"] for r in rows],
+        "sub_category": [r["sub_category"] for r in rows],
+        "url": [f"https://example.invalid/{r['video']}" for r in rows],
+        "videoID": [r["video"] for r in rows],
+        "question_id": [f"{r['index']}-1" for r in rows],
+        "task_type": [r["task_type"] for r in rows],
+        "question": [r["question"] for r in rows],
+        "options": [ast.literal_eval(r["candidates"]) for r in rows],
+        "answer": [r["answer"] for r in rows],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
 @functools.cache
 def video_frame_id() -> Callable[[Any], int]:
     """The kit's `frame_pattern.decode_frame_id`: the frame number drawn into a synthetic frame's pixels."""

@@ -9,6 +9,7 @@ import pytest
 from fasteval.data.tabular import read_table
 from fasteval.data.video import plan
 from fasteval.data.video.plan import Sampler, VideoPreset
+from fasteval.data.video.rows import row_frames
 from fasteval.data.video.subtitles import subtitle_lines, subtitle_listing
 from tests.fixtures import video_kit_dir, video_kit_prompts
 
@@ -69,3 +70,15 @@ def test_selection_is_strict_first_in_file_order_and_keeps_tags_and_repeats(tmp_
         "{\\i1}first{\\i0} line",
         "{\\i1}first{\\i0} line",
     ]
+
+
+def test_row_frames_gives_a_rows_images_and_listing_as_build_prompt_does(tmp_path: Path) -> None:
+    preset = VideoPreset("Video-MME", Sampler.UNIFORM, fps=0.5, subtitles=True)
+    rows = read_table(ROOT / "Video-MME.tsv").to_dicts()
+    for row, expected in zip(rows, video_kit_prompts("Video-MME_0.5fps_subs")["rows"], strict=True):
+        got = row_frames(preset, ROOT, row, tmp_path)
+        images = [m["value"] for m in expected["messages"] if m["type"] == "image"]
+        assert [str(f.relative_to(tmp_path)) for f in got.files] == images
+        assert got.subtitles == _listing_in(expected["messages"])
+    plain = row_frames(VideoPreset("Video-MME", Sampler.UNIFORM, nframe=8), ROOT, rows[0], tmp_path)
+    assert plain.subtitles is None and len(plain.files) == 8

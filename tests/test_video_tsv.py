@@ -15,15 +15,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from fasteval.data.tabular import read_table
 from fasteval.data.video import tsv
 from fasteval.data.video.plan import Sampler, VideoPreset
 from fasteval.data.video.tsv import SnapshotError
-from tests.fixtures import video_kit_dir
+from tests.fixtures import video_kit_dir, video_mme_parquet
 
 KIT = video_kit_dir()
 MANIFEST = json.loads((KIT / "manifest.json").read_text())["files"]
@@ -45,22 +43,7 @@ def _in_task_order(rel: str, order: list[str]) -> bytes:
 
 
 def test_video_mme_parquet_gives_the_kits_tsv(tmp_path: Path) -> None:
-    rows = _kit_rows("data/Video-MME/Video-MME.tsv")
-    published = {  # the published parquet's columns (lmms-lab/Video-MME), options as a list
-        "video_id": [f"{r['index']:03d}" for r in rows],
-        "duration": [r["duration"] for r in rows],
-        "domain": [r["domain"] for r in rows],
-        "sub_category": [r["sub_category"] for r in rows],
-        "url": [f"https://example.invalid/{r['video']}" for r in rows],
-        "videoID": [r["video"] for r in rows],
-        "question_id": [f"{r['index']}-1" for r in rows],
-        "task_type": [r["task_type"] for r in rows],
-        "question": [r["question"] for r in rows],
-        "options": [ast.literal_eval(r["candidates"]) for r in rows],
-        "answer": [r["answer"] for r in rows],
-    }
-    (tmp_path / "videomme").mkdir()
-    pq.write_table(pa.table(published), tmp_path / tsv.VIDEO_MME_PARQUET)
+    video_mme_parquet(tmp_path / tsv.VIDEO_MME_PARQUET)
     out = tsv.build_tsv(VIDEO_MME, tmp_path, expected_md5=MANIFEST["data/Video-MME/Video-MME.tsv"]["md5"])
     assert out.generated and out.warning is None
     assert out.path.read_bytes() == (KIT / "data/Video-MME/Video-MME.tsv").read_bytes()

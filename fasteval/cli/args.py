@@ -150,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fasteval.cli.report import main as report_main
 
         return report_main(argv[1:])
+    if argv[:1] == ["frames"]:  # `fasteval frames --data PRESET`: video frames extracted ahead of a run
+        from fasteval.cli.frames import main as frames_main
+
+        return frames_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.data and not (args.mode == "perf" and args.synthetic):

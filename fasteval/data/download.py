@@ -13,7 +13,7 @@ import http.client
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -52,15 +52,20 @@ def download(url: str, dest: Path, *, md5: str | None, progress: bool) -> Path:
     return download_md5(url, dest, md5=md5, progress=progress)[1]
 
 
-def download_md5(url: str, dest: Path, *, md5: str | None, progress: bool) -> tuple[str, Path]:
-    """`download`, also returning the MD5 it computed while streaming (no second read of the file)."""
+def download_md5(
+    url: str, dest: Path, *, md5: str | None, progress: bool, headers: Mapping[str, str] | None = None
+) -> tuple[str, Path]:
+    """`download`, also returning the MD5 it computed while streaming (no second read of the file).
+
+    `headers` go with every request (a gated Hugging Face dataset needs `Authorization`)."""
+    extra = dict(headers or {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     fix = f"run again to resume, or place the file at {dest} yourself"
     have = part.stat().st_size if part.exists() else 0
     digest = hashlib.md5()
 
-    response = _open(url, have, dest)
+    response = _open(url, have, dest, extra)
     try:
         if have and response.status == 416:
             complete = _complete_size(response)
@@ -69,14 +74,14 @@ def download_md5(url: str, dest: Path, *, md5: str | None, progress: bool) -> tu
                 return _finish(url, part, dest, md5, _hash_prefix(part, have, digest), fix)
             have = 0  # the partial file is longer than the resource: start over
             response.close()
-            response = _open(url, 0, dest)
+            response = _open(url, 0, dest, extra)
         if have and response.status == 206 and _range_start(response) == have:
             _hash_prefix(part, have, digest)
             mode = "ab"
         else:
             if response.status == 206:  # a range we did not ask for: ask for the whole file
                 response.close()
-                response = _open(url, 0, dest)
+                response = _open(url, 0, dest, extra)
             have, mode = 0, "wb"  # the server ignored Range (200): restart from zero
         total = _total_size(response, have)
         with part.open(mode) as out:
@@ -88,8 +93,10 @@ def download_md5(url: str, dest: Path, *, md5: str | None, progress: bool) -> tu
     return _finish(url, part, dest, md5, digest, fix)
 
 
-def _open(url: str, offset: int, dest: Path) -> http.client.HTTPResponse:
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+def _open(url: str, offset: int, dest: Path, headers: dict[str, str]) -> http.client.HTTPResponse:
+    request = urllib.request.Request(
+        url, headers={**headers, **({"Range": f"bytes={offset}-"} if offset else {})}
+    )
     try:
         response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=TIMEOUT_S)
         return response

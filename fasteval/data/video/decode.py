@@ -104,7 +104,7 @@ def _open(path: Path) -> object:
         return av.open(str(path))
     except av.FFmpegError as exc:
         raise VideoError(
-            f"cannot open video {path} ({exc}); the file is corrupt: download it again"
+            f"cannot open video {path} ({_why(exc)}); the file is corrupt: download it again"
         ) from None
 
 
@@ -128,7 +128,7 @@ def _read_index(path: Path) -> _Index:
                 entries.append((packet.pts, packet.is_keyframe))
         except av.FFmpegError as exc:
             raise VideoError(
-                f"cannot read video {path} ({exc}); the file is corrupt: download it again"
+                f"cannot read video {path} ({_why(exc)}); the file is corrupt: download it again"
             ) from None
     if not entries or rate is None or rate.denominator == 0 or rate.numerator == 0:
         raise VideoError(f"{path} has no frames or no frame rate; the file is corrupt: download it again")
@@ -175,7 +175,7 @@ def _decode_at(path: Path, index: _Index, wanted: list[int]) -> dict[int, RGB]:
                     )
         except av.FFmpegError as exc:
             raise VideoError(
-                f"cannot decode video {path} ({exc}); the file is corrupt: download it again"
+                f"cannot decode video {path} ({_why(exc)}); the file is corrupt: download it again"
             ) from None
     return out
 
@@ -211,7 +211,12 @@ def read_folder_frames(folder: Path, names: Sequence[str]) -> list[RGB]:
                 raise VideoError(f"frame {path} not found; download the dataset again") from None
             except (UnidentifiedImageError, OSError) as exc:
                 raise VideoError(
-                    f"frame {path} cannot be decoded ({exc}); download the dataset again"
+                    f"frame {path} cannot be decoded ({_why(exc)}); download the dataset again"
                 ) from None
         out.append(cache[name])
     return out
+
+
+def _why(exc: Exception) -> str:
+    """FFmpeg's reason without the path PyAV repeats in its message."""
+    return str(getattr(exc, "strerror", None) or exc)
