@@ -21,7 +21,7 @@ from aiohttp import web
 from PIL import Image
 
 from fasteval.catalog import get_spec
-from fasteval.data.video_rows import VideoDataset, open_video
+from fasteval.data.video_rows import VideoRows, open_video
 from fasteval.inference.client import build_body
 from fasteval.inference.runner import Target, make_job, run_target
 from fasteval.inference.store import RunStore
@@ -57,7 +57,7 @@ def _spec(preset: str) -> BenchmarkSpec:
     return BenchmarkSpec(preset, "mcq", None, None, "mcq", video=PRESETS[preset])
 
 
-def _open(preset: str, tmp_path: Path, lmudata: Path | None = None, workers: int = 1) -> VideoDataset:
+def _open(preset: str, tmp_path: Path, lmudata: Path | None = None, workers: int = 1) -> VideoRows:
     root = lmudata or video_kit_dir() / "data"
     _, dataset = open_video(
         _spec(preset), root, cache_dir=tmp_path / "cache", frames=tmp_path / "frames", workers=workers

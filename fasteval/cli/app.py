@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
@@ -62,7 +63,7 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.dry_run is not None:  # issue 13: show the request bodies, contact nothing
         from fasteval.inference.dry_run import dry_run
 
-        return dry_run(cfg, specs, sys.stdout, sys.stderr)
+        return dry_run(cfg, specs, sys.stdout, sys.stderr, environ)
     targets = await resolve_targets(cfg)
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
@@ -194,8 +195,15 @@ def _stop_status(reports: list[TargetReport], status: int) -> int:
 
 def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> DatasetFile:
     """The benchmark's TSV (downloaded if missing); conversions and MD5s go to fasteval's cache."""
-    if spec.video is not None:
-        file, _ = locate_video(spec, lmudata, cache_dir=cfg.dataset_cache)
+    if spec.video is not None:  # the snapshot found or downloaded (the Hugging Face variables), TSV made
+        file, _ = locate_video(
+            spec,
+            lmudata,
+            cache_dir=cfg.dataset_cache,
+            env=os.environ,
+            download=not cfg.no_download,
+            progress=console.is_terminal,
+        )
     else:
         file = locate(
             spec,
@@ -213,7 +221,7 @@ def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) 
     file = _locate(spec, lmudata, cfg, console)
     if spec.video is not None:  # rows whose frames worker processes extract ahead of the requests
         frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
-        _, video = open_video(spec, lmudata, cache_dir=cfg.dataset_cache, frames=frames)
+        _, video = open_video(spec, lmudata, cache_dir=cfg.dataset_cache, frames=frames, env=os.environ)
         return Loaded(spec, file, video)
     return Loaded(spec, file, load(spec, file))
 

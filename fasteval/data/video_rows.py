@@ -24,7 +24,7 @@ import asyncio
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +36,6 @@ from fasteval.data.datasets import (
     _REF,
     _ROW,
     Dataset,
-    DatasetError,
     DatasetFile,
     _keys,
     _sample,
@@ -44,6 +43,7 @@ from fasteval.data.datasets import (
     locate,
 )
 from fasteval.data.video.cache import complete, frame_paths
+from fasteval.data.video.dataset import prepare_dataset
 from fasteval.data.video.plan import (
     VideoPreset,
     VideoSource,
@@ -52,8 +52,8 @@ from fasteval.data.video.plan import (
     sample_frames,
     video_source,
 )
+from fasteval.data.video.snapshot import HF_ENDPOINT, HubDataset
 from fasteval.data.video.subtitles import subtitle_lines
-from fasteval.data.video.tsv import build_tsv
 from fasteval.errors import FastevalError
 from fasteval.types import BenchmarkSpec, FileImageRef, Sample, VideoSpec
 
@@ -135,7 +135,7 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class VideoDataset(Dataset):
+class VideoRows(Dataset):
     """A video benchmark: the TSV's rows in memory, each row's frames prepared on demand."""
 
     video: VideoSpec | None = None
@@ -227,7 +227,7 @@ def _replace_sample(sample: Sample, **changes: Any) -> Sample:
     return replace(sample, **changes)
 
 
-def video_dataset(
+def video_rows(
     base: Dataset,
     video: VideoSpec,
     root: Path,
@@ -235,11 +235,11 @@ def video_dataset(
     *,
     reuse: Path | None = None,
     workers: int | None = None,
-) -> VideoDataset:
+) -> VideoRows:
     """The video dataset over `base` (the TSV generated from the snapshot at `root`): new frames are
     written under `frames` (fasteval's cache), VLMEvalKit's complete ones under `reuse` are read."""
     frame: pl.DataFrame = base._frame
-    return VideoDataset(
+    return VideoRows(
         base.name,
         base.md5,
         True,
@@ -253,27 +253,34 @@ def video_dataset(
     )
 
 
-def snapshot_root(video: VideoSpec, lmudata: Path) -> Path:
-    """The dataset's snapshot folder: `$LMUData/<name>` for the Hugging Face repo `<owner>/<name>`
-    (the video kit's layout: `Video-MME`, `MVBench`, `MMBench-Video`)."""
-    name = (video.repo or video.dataset).rsplit("/", 1)[-1]
-    root = lmudata / name
-    if not root.is_dir():
-        raise DatasetError(
-            f"{root} not found: put the {video.repo or video.dataset} snapshot there "
-            "(VLMEvalKit's layout) or point LMUData at the folder that holds it"
-        )
-    return root
-
-
-def locate_video(spec: BenchmarkSpec, lmudata: Path, *, cache_dir: Path) -> tuple[DatasetFile, Path]:
-    """A video benchmark's TSV (`{snapshot}/{dataset}.tsv`, generated from the snapshot's published
-    files as VLMEvalKit generates it when absent) and its snapshot folder."""
-    assert spec.video is not None
-    root = snapshot_root(spec.video, lmudata)
-    tsv = build_tsv(VideoPreset.of(spec.video), root, expected_md5=spec.md5)
-    file = DatasetFile(spec.name, tsv.path, tsv.md5, spec.md5, downloaded=False, cache_dir=cache_dir)
-    return file, root
+def locate_video(
+    spec: BenchmarkSpec,
+    lmudata: Path,
+    *,
+    cache_dir: Path,
+    env: Mapping[str, str],
+    download: bool = True,
+    progress: bool = False,
+) -> tuple[DatasetFile, Path]:
+    """A video benchmark's TSV and snapshot folder (`prepare_dataset`: found under `$LMUData/<repo
+    name>/` or in the Hugging Face cache, else downloaded; the TSV generated as VLMEvalKit does).
+    `env` gives the Hugging Face cache, endpoint and token (`HF_HOME`, `HF_ENDPOINT`, `HF_TOKEN`)."""
+    video = spec.video
+    assert video is not None
+    hub = HubDataset(video.repo, video.revision or "main") if video.repo else None
+    ds = prepare_dataset(
+        VideoPreset.of(video),
+        hub,
+        lmudata,
+        env,
+        expected_md5=spec.md5,
+        download=download,
+        token=env.get("HF_TOKEN"),
+        endpoint=env.get("HF_ENDPOINT") or HF_ENDPOINT,
+        progress=progress,
+    )
+    file = DatasetFile(spec.name, ds.tsv.path, ds.tsv.md5, spec.md5, ds.downloaded, cache_dir=cache_dir)
+    return file, ds.snapshot
 
 
 def open_video(
@@ -282,14 +289,20 @@ def open_video(
     *,
     cache_dir: Path,
     frames: Path,
+    env: Mapping[str, str] | None = None,
+    download: bool = True,
+    progress: bool = False,
     workers: int | None = None,
-) -> tuple[DatasetFile, VideoDataset]:
-    """A video benchmark's TSV and its rows: new frames written under `frames`, VLMEvalKit's
+) -> tuple[DatasetFile, VideoRows]:
+    """A video benchmark's TSV and its rows: new frames written under `frames`, VLMEvalKit's under
     `$LMUData/images` reused."""
     assert spec.video is not None
-    file, root = locate_video(spec, lmudata, cache_dir=cache_dir)
+    where = dict(env or {})
+    file, root = locate_video(
+        spec, lmudata, cache_dir=cache_dir, env=where, download=download, progress=progress
+    )
     base = load(spec, file)
-    return file, video_dataset(base, spec.video, root, frames, reuse=lmudata, workers=workers)
+    return file, video_rows(base, spec.video, root, frames, reuse=lmudata, workers=workers)
 
 
 def frame_cache(dataset_cache: Path, configured: Path | None) -> Path:
@@ -303,11 +316,14 @@ def open_dataset(
     *,
     cache_dir: Path,
     frames: Path,
+    env: Mapping[str, str] | None = None,
     download: bool = True,
     progress: bool = False,
 ) -> tuple[DatasetFile, Dataset]:
-    """Any benchmark's file and rows: a video preset's frames-backed rows, or an image TSV's."""
+    """Any benchmark's file and rows: a video preset's frame-backed rows, or an image TSV's."""
     if spec.video is not None:
-        return open_video(spec, lmudata, cache_dir=cache_dir, frames=frames)
+        return open_video(
+            spec, lmudata, cache_dir=cache_dir, frames=frames, env=env, download=download, progress=progress
+        )
     file = locate(spec, lmudata, download=download, progress=progress, cache_dir=cache_dir)
     return file, load(spec, file)

@@ -100,16 +100,28 @@ def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: 
         yield json.dumps(shorten_images(body), ensure_ascii=False)
 
 
-def dry_run(cfg: RunConfig, specs: Sequence[BenchmarkSpec], out: TextIO, err: TextIO) -> int:
+def dry_run(
+    cfg: RunConfig,
+    specs: Sequence[BenchmarkSpec],
+    out: TextIO,
+    err: TextIO,
+    environ: Mapping[str, str] | None = None,
+) -> int:
     """Write the first `cfg.dry_run` bodies of each benchmark for each model to `out`; a header per
-    (model, benchmark) to `err` says which engine form and family settings they carry."""
+    (model, benchmark) to `err` says which engine form and family settings they carry. `environ` locates
+    video snapshots (the Hugging Face cache variables)."""
     n = cfg.dry_run or 0
     params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
     targets = dry_run_targets(cfg)
     for spec in specs:
         frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
         file, dataset = open_dataset(
-            spec, cfg.lmudata, cache_dir=cfg.dataset_cache, frames=frames, download=not cfg.no_download
+            spec,
+            cfg.lmudata,
+            cache_dir=cfg.dataset_cache,
+            frames=frames,
+            env=environ or {},
+            download=not cfg.no_download,
         )
         if not dataset.has_images:
             raise FastevalError(f"{file.path} has no image column: nothing would be sent for {spec.name}")
