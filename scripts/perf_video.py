@@ -45,11 +45,12 @@ SECTION = "## Video benchmarks (scripts/perf_video.py)"
 
 
 def write_clip(path: Path, seed: int) -> None:
-    """A textured clip: a noise background scrolling under a moving bright block, H.264 (PyAV)."""
+    """A textured clip: a blocky noise background scrolling under a moving bright block, H.264 (PyAV)."""
     import av
 
-    rng = np.random.default_rng(seed)
-    texture = rng.integers(0, 256, size=(HEIGHT, WIDTH * 2, 3), dtype=np.uint8)
+    rng = np.random.default_rng(seed)  # 8x8-pixel blocks: detail at about a natural frame's JPEG size
+    coarse = rng.integers(0, 256, size=(HEIGHT // 8, WIDTH * 2 // 8, 3), dtype=np.uint8)
+    texture = coarse.repeat(8, axis=0).repeat(8, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "23"})

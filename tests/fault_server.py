@@ -109,7 +109,7 @@ class FaultServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(client_max_size=256 << 20)  # 64-frame video requests are MBs
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._stats)

@@ -25,7 +25,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,91 +42,16 @@ from fasteval.data.datasets import (
     load,
     locate,
 )
-from fasteval.data.video.cache import complete, frame_paths
 from fasteval.data.video.dataset import prepare_dataset
 from fasteval.data.video.plan import (
     VideoPreset,
-    VideoSource,
-    cached_frames,
-    ensure_frames,
-    sample_frames,
-    video_source,
 )
 from fasteval.data.video.snapshot import HF_ENDPOINT, HubDataset
-from fasteval.data.video.subtitles import subtitle_lines
-from fasteval.errors import FastevalError
+from fasteval.data.video_tasks import FrameTask, RowFrames, cached_row_frames, frame_task, prepare_frames
 from fasteval.types import BenchmarkSpec, FileImageRef, Sample, VideoSpec
 
 AHEAD_PER_WORKER = 2
 """Videos in flight per worker process: enough to keep every worker busy while rows are sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class FrameTask:
-    """What one worker does for one frame folder: everything it needs, picklable."""
-
-    folder: str  # the video's name in the frame cache (VLMEvalKit's cache key)
-    source: VideoSource
-    video: VideoSpec
-    frames: Path  # fasteval's frame cache: new frames go to `{frames}/images/{dataset}/{video}/`
-    reuse: Path | None = None  # `$LMUData`: VLMEvalKit's frames there are read when complete
-    subtitle: Path | None = None  # Video-MME's .srt (the `_subs` presets)
-
-
-@dataclass(frozen=True, slots=True)
-class RowFrames:
-    """A prepared frame folder: the JPEG files in prompt order, or why there are none."""
-
-    paths: tuple[Path, ...] = ()
-    indices: tuple[int, ...] = ()
-    subtitles: tuple[str, ...] | None = None
-    error: str | None = None
-
-    def meta(self) -> dict[str, Any]:
-        """What the kinds read besides the TSV's columns: the sampled frame numbers (when the video
-        was opened) and, for the subtitle presets, the subtitle lines at the sampled frames."""
-        out: dict[str, Any] = {"frame_indices": list(self.indices)}
-        if self.subtitles is not None:
-            out["subtitles"] = list(self.subtitles)
-        return out
-
-
-def frame_task(
-    video: VideoSpec, root: Path, frames: Path, reuse: Path | None, row: dict[str, Any]
-) -> FrameTask:
-    """Where a row's video is and how it is sampled (`plan.video_source`), and its subtitle file
-    (`{root}/{subtitle_path}`, `videomme.py`) for the subtitle presets."""
-    source = video_source(VideoPreset.of(video), root, row)
-    subtitle = None
-    if video.subtitles and row.get("subtitle_path") is not None:
-        subtitle = root / str(row["subtitle_path"])
-    return FrameTask(source.key, source, video, frames, reuse, subtitle)
-
-
-def prepare_frames(task: FrameTask) -> RowFrames:
-    """Sample, decode and save one video's frames (a worker process runs this), or reuse them when
-    every file exists, VLMEvalKit's cache under `$LMUData` first. A failure is a value: the rows on
-    this video become `unavailable`."""
-    try:
-        preset = VideoPreset.of(task.video)
-        roots = [r for r in (task.reuse, task.frames) if r is not None]
-        if not preset.subtitles:  # an nframe preset's names are known without opening the video
-            for root in roots:
-                hit = cached_frames(preset, task.source, root)
-                if hit is not None:
-                    return RowFrames(tuple(hit))
-        plan = sample_frames(preset, task.source, task.frames)
-        subtitles = None
-        if preset.subtitles:  # Video-MME's lines at the sampled frames; none when the file is absent
-            srt = task.subtitle
-            subtitles = () if srt is None else tuple(subtitle_lines(srt, plan.indices, plan.info.avg_fps))
-        if task.reuse is not None:
-            theirs = frame_paths(task.reuse, preset.dataset, task.source.key, len(plan.paths), preset.fps)
-            if complete(theirs):
-                return RowFrames(theirs, plan.indices, subtitles)
-        return RowFrames(tuple(ensure_frames(plan)), plan.indices, subtitles)
-    except FastevalError as exc:
-        return RowFrames(error=str(exc))
 
 
 def default_workers() -> int:
@@ -172,25 +97,36 @@ class VideoRows(Dataset):
 
     async def aiter_samples(self, skip: Collection[str] = ()) -> AsyncGenerator[Sample]:
         """The rows in file order, each yielded once its video's frames are ready; videos are prepared
-        by `workers` processes, at most `AHEAD_PER_WORKER * workers` of them ahead of the row yielded."""
+        by `workers` processes, at most `AHEAD_PER_WORKER * workers` of them ahead of the row yielded.
+        Cached frames of an nframe preset are found here, without starting a worker."""
         rows, tasks = self.tasks(skip)
-        if not rows:
-            return
-        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        pool: ProcessPoolExecutor | None = None
+
+        def prepare(task: FrameTask) -> asyncio.Future[RowFrames]:
+            nonlocal pool
+            loop = asyncio.get_running_loop()
+            hit = cached_row_frames(task)
+            if hit is not None:
+                done: asyncio.Future[RowFrames] = loop.create_future()
+                done.set_result(hit)
+                return done
+            if pool is None:
+                pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            return loop.run_in_executor(pool, prepare_frames, task)
+
         try:
-            async for sample in self._pipelined(rows, tasks, pool, prepare_frames):
+            async for sample in self._pipelined(rows, tasks, prepare):
                 yield sample
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     async def _pipelined(
         self,
         rows: Sequence[dict[str, Any]],
         tasks: dict[str, FrameTask],
-        pool: Executor,
-        prepare: Callable[[FrameTask], RowFrames],
+        prepare: Callable[[FrameTask], asyncio.Future[RowFrames]],
     ) -> AsyncGenerator[Sample]:
-        loop = asyncio.get_running_loop()
         folders = [self._folder(row) for row in rows]
         last_use = {folder: i for i, folder in enumerate(folders)}
         queue = deque(dict.fromkeys(folders))  # each folder once, in the order rows need it
@@ -200,7 +136,7 @@ class VideoRows(Dataset):
             for i, (row, folder) in enumerate(zip(rows, folders, strict=True)):
                 while queue and (len(running) < ahead or folder not in running):
                     nxt = queue.popleft()
-                    running[nxt] = loop.run_in_executor(pool, prepare, tasks[nxt])
+                    running[nxt] = prepare(tasks[nxt])
                 frames = await running[folder]
                 yield self._row_sample(row, frames)
                 if last_use[folder] == i:
