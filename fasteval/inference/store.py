@@ -213,7 +213,8 @@ class SegmentScan:
     batches: list[pa.RecordBatch]
     damage: str | None = None  # set: the segment is damaged here, and none of it may be used
     torn: bool = False  # the last write was cut short (a kill): its rows are missing, nothing else
-    rows_seen: int = 0  # rows the segment's readable frame headers account for, damaged ones included
+    rows_seen: int = 0  # rows the segment's sound frame headers account for, damaged frames included
+    header_lost: bool = False  # a frame header is damaged: its rows are not in `rows_seen`
 
     @property
     def rows(self) -> int:
@@ -234,9 +235,26 @@ def scan_segment(path: Path, schema: pa.Schema = SCHEMA) -> SegmentScan:
         return SegmentScan(
             [], torn=MAGIC.startswith(data), damage=None if MAGIC.startswith(data) else "bad header"
         )
+    if not data.startswith(MAGIC) and not data.startswith(MAGIC[:4]):
+        return SegmentScan([], damage="not a fasteval segment (bad header)", rows_seen=_rows_in_headers(data))
+    scan = _scan_framed(memoryview(data), pa.py_buffer(data), schema)
     if not data.startswith(MAGIC):
-        return SegmentScan([], damage="not a fasteval segment (bad header)")
-    return _scan_framed(memoryview(data), pa.py_buffer(data), schema)
+        scan.damage = "bad file header"
+    if scan.damage is not None:  # say how many rows it held, from every sound header in it
+        scan.rows_seen = _rows_in_headers(data)
+    return scan
+
+
+def _rows_in_headers(data: bytes) -> int:
+    """Rows of every batch frame whose header checks out, wherever it sits (past damage too)."""
+    rows, at = 0, data.find(_BATCH_FRAME)
+    while at >= 0:
+        if at + _HEADER.size <= len(data):
+            _, _, n, _, head_crc = _HEADER.unpack_from(data, at)
+            if zlib.crc32(data[at : at + 16]) == head_crc:
+                rows += n
+        at = data.find(_BATCH_FRAME, at + 1)
+    return rows
 
 
 def _scan_framed(view: memoryview, buf: pa.Buffer, schema: pa.Schema) -> SegmentScan:
@@ -250,6 +268,7 @@ def _scan_framed(view: memoryview, buf: pa.Buffer, schema: pa.Schema) -> Segment
         kind, size, rows, crc, head_crc = _HEADER.unpack_from(view, at)
         if zlib.crc32(view[at : at + 16]) != head_crc or kind not in (_SCHEMA_FRAME, _BATCH_FRAME):
             scan.damage = f"frame header at byte {at} fails its checksum"
+            scan.header_lost = True
             break
         scan.rows_seen += rows
         body = at + _HEADER.size
@@ -293,6 +312,10 @@ def _scan_legacy(data: bytes, schema: pa.Schema) -> SegmentScan:
         return scan
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))
+        unknown = set(reader.schema.names) - set(schema.names)
+        if unknown:  # a flipped byte in a column name would otherwise drop that column silently
+            scan.damage = f"unknown columns {sorted(unknown)} (damaged schema)"
+            return scan
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -333,7 +356,7 @@ def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]
 def quarantine(path: Path, scan: SegmentScan) -> str:
     """Move a damaged segment aside (`NAME.damaged`, never read again) and say so in one line."""
     held = max(scan.rows_seen, scan.rows)
-    rows = f"its {held} rows" if held else "its rows"
+    rows = f"its rows (at least {held})" if scan.header_lost else f"its {held} rows" if held else "its rows"
     target = path.with_name(path.name + _QUARANTINE)
     n = 1
     while target.exists():
