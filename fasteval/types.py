@@ -192,6 +192,10 @@ class ErrorKind(StrEnum):
     UNKNOWN_MODEL = "unknown_model"  # 404 naming the model: it is not served there
     BAD_REQUEST = "bad_request"  # any other 4xx
     MALFORMED = "malformed_response"  # bad JSON, broken SSE, no choices
+    # more bytes, tokens or text than `max_tokens` allows, or an SSE line past the line limit: the
+    # server ignored the limit; cut, never stored as an answer, not retried (it would do it again)
+    REPLY_TOO_LONG = "reply_too_long"
+    DEADLINE = "deadline"  # the whole reply took longer than the request deadline (a trickle); retried
     CANCELLED = "cancelled"
     INPUT = "input"  # the row's own input (a missing or undecodable video) could not be prepared: not sent
 

@@ -15,6 +15,12 @@ As a subprocess (prints its URL on stdout once ready)::
     python tests/fault_server.py --port 0 --fault-rate 0.2 --seed 0 --model tiny
     python tests/fault_server.py --die-after 40      # a crashing engine: SIGKILLs itself at request 41
     python tests/fault_server.py --api-key sk-right  # 401 without `Authorization: Bearer sk-right`
+
+Hostile replies (issue 22, `--hostile KIND`): `endless` streams tokens past max_tokens until the
+client hangs up, `trickle` sends a whole reply one byte per `--trickle-s`, `no-newline` sends a
+`data:` line that never ends, `huge` answers with `--huge-bytes` of text, `surrogate` puts a lone
+surrogate (`"\\ud800"`, legal JSON) into the answer of `--hostile-rate` of the prompts (all others
+meet the hostile reply for every prompt).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 TRANSIENT_FAULTS = ("5xx", "429", "stall", "drop", "malformed", "nochoices")
+HOSTILE = ("endless", "trickle", "no-newline", "huge", "surrogate")
 ANSWERS = ("Yes", "No", "A", "B", "C", "D")
 WORDS = (" because", " the", " image", " shows", " it", " clearly", " and", " so", " on", " well")
 
@@ -61,6 +68,11 @@ class FaultConfig:
     die_after: int = 0  # SIGKILL this process when chat request N+1 arrives (subprocess use only)
     api_key: str | None = None  # require `Authorization: Bearer KEY` (401 otherwise), /v1/models included
     refuse_after: int = 0  # answer 401 to every chat request after the first N (a key revoked mid-run)
+    # hostile replies (issue 22): one of HOSTILE, for every prompt or `hostile_rate` of them
+    hostile: str | None = None
+    hostile_rate: float = 1.0
+    trickle_s: float = 1.0  # seconds between two bytes of a trickled reply
+    huge_bytes: int = 50 << 20  # text of a `huge` answer
 
 
 def prompt_hash(messages: Any) -> str:
@@ -85,6 +97,7 @@ class Stats:
     ok: Counter[str] = field(default_factory=Counter)  # complete answers sent per prompt hash
     faults: Counter[str] = field(default_factory=Counter)
     chat_requests: int = 0  # every POST, refused ones included
+    hostile_bytes: int = 0  # bytes sent by hostile replies (how far a client let them go)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +107,7 @@ class Stats:
             "attempts": dict(self.attempts),
             "ok": dict(self.ok),
             "faults": dict(self.faults),
+            "hostile_bytes": self.hostile_bytes,
         }
 
 
@@ -218,6 +232,13 @@ class FaultServer:
         usage = {"prompt_tokens": n_in, "completion_tokens": len(tokens), "total_tokens": n_in + len(tokens)}
         if fault == "nochoices" and not body.get("stream"):
             return web.json_response({"id": "x", "object": "chat.completion", "model": cfg.model})
+        hostile = cfg.hostile if _unit(cfg.seed, phash, "hostile") < cfg.hostile_rate else None
+        if hostile == "surrogate":
+            self.stats.faults[hostile] += 1
+            tokens = [*tokens[:-1], tokens[-1] + "\ud800"] if tokens else ["\ud800"]
+        elif hostile is not None:
+            self.stats.faults[hostile] += 1
+            return await self._hostile(request, hostile, phash, body)
         if not body.get("stream") or cfg.ignore_stream:
             self.stats.ok[phash] += 1
             return web.json_response(
@@ -237,6 +258,11 @@ class FaultServer:
                 }
             )
         return await self._stream(request, phash, tokens, finish, usage, fault, body)
+
+    async def _hostile(
+        self, request: web.Request, kind: str, phash: str, body: dict[str, Any]
+    ) -> web.StreamResponse:
+        return await _hostile_reply(self, request, kind, phash, body)
 
     async def _stream(
         self,
@@ -289,6 +315,71 @@ class FaultServer:
         return resp
 
 
+async def _write_all(request: web.Request, resp: web.StreamResponse, data: bytes) -> bool:
+    """Write `data`; False once the client has hung up (the hostile loops stop there)."""
+    if request.transport is None or request.transport.is_closing():
+        return False
+    try:
+        await resp.write(data)
+    except (ConnectionError, RuntimeError):
+        return False
+    return True
+
+
+def _chunk(phash: str, model: str, content: str, finish: str | None = None) -> bytes:
+    obj = {
+        "id": f"chatcmpl-{phash}",
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+async def _hostile_reply(
+    server: FaultServer, request: web.Request, kind: str, phash: str, body: dict[str, Any]
+) -> web.StreamResponse:
+    """A reply no well-behaved engine sends (see the module docstring); counts what it sent."""
+    cfg = server.config
+    if kind == "huge" and not (body.get("stream") and not cfg.ignore_stream):
+        text = "x" * cfg.huge_bytes
+        server.stats.hostile_bytes += len(text)
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        return web.json_response({"id": f"chatcmpl-{phash}", "model": cfg.model, "choices": [choice]})
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+
+    async def send(data: bytes) -> bool:
+        server.stats.hostile_bytes += len(data)
+        return await _write_all(request, resp, data)
+
+    if kind == "endless":  # well-formed tokens, never a finish_reason: until the client hangs up
+        i = 0
+        while await send(_chunk(phash, cfg.model, WORDS[i % len(WORDS)])):
+            i += 1
+            if i % 64 == 0:
+                await asyncio.sleep(0)
+    elif kind == "no-newline":  # a data line that never ends
+        if await send(b"data: {"):
+            while await send(b'"x": 1, ' * 8192):
+                await asyncio.sleep(0)
+    elif kind == "trickle":  # a whole, valid reply, one byte at a time
+        reply = _chunk(phash, cfg.model, "Yes") + _chunk(phash, cfg.model, "", "stop") + b"data: [DONE]\n\n"
+        for byte in reply:
+            if not await send(bytes([byte])):
+                break
+            await asyncio.sleep(cfg.trickle_s)
+    elif kind == "huge":  # one answer of huge_bytes, in 64 KB chunks, then a proper end
+        sent = 0
+        while sent < cfg.huge_bytes and await send(_chunk(phash, cfg.model, "x" * (64 << 10))):
+            sent += 64 << 10
+        if sent >= cfg.huge_bytes and await send(_chunk(phash, cfg.model, "", "stop")):
+            await send(b"data: [DONE]\n\n")
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await resp.write_eof()
+    return resp
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     """An error body shaped like vLLM's (`{"object": "error", "message": ...}`)."""
     payload = {"object": "error", "message": message, "type": "BadRequestError", "code": status}
@@ -314,6 +405,11 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--die-after", type=int, default=0, help="SIGKILL itself at chat request N+1")
     p.add_argument("--api-key", help="answer 401 unless this Bearer key is sent")
     p.add_argument("--refuse-after", type=int, default=0, help="401 to every chat request after the first N")
+    h = p.add_argument_group("hostile replies (issue 22)")
+    h.add_argument("--hostile", choices=HOSTILE, help="answer with this hostile reply")
+    h.add_argument("--hostile-rate", type=float, default=1.0, help="share of prompts that get it")
+    h.add_argument("--trickle-s", type=float, default=FaultConfig.trickle_s)
+    h.add_argument("--huge-bytes", type=int, default=FaultConfig.huge_bytes)
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -335,6 +431,10 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         die_after=a.die_after,
         api_key=a.api_key,
         refuse_after=a.refuse_after,
+        hostile=a.hostile,
+        hostile_rate=a.hostile_rate,
+        trickle_s=a.trickle_s,
+        huge_bytes=a.huge_bytes,
     )
     return cfg, a.port
 

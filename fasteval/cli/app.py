@@ -475,6 +475,8 @@ def _retry_hint(failures: Mapping[str, int]) -> str:
     """A refused key or unknown model is fixed by the command, never by retrying it as is."""
     if ErrorKind.AUTH.value in failures or ErrorKind.UNKNOWN_MODEL.value in failures:
         return "fix --api-key / --model-name first: retrying as is cannot help"
+    if ErrorKind.REPLY_TOO_LONG.value in failures:
+        return "the server ignores max_tokens (replies were cut): fix its settings, then rerun to retry them"
     return "rerun the same command to retry them"
 
 
