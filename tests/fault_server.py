@@ -15,6 +15,10 @@ As a subprocess (prints its URL on stdout once ready)::
     python tests/fault_server.py --port 0 --fault-rate 0.2 --seed 0 --model tiny
     python tests/fault_server.py --die-after 40      # a crashing engine: SIGKILLs itself at request 41
     python tests/fault_server.py --api-key sk-right  # 401 without `Authorization: Bearer sk-right`
+    python tests/fault_server.py --hold-after 5      # chat request 6 on waits for `POST /release`
+    python tests/fault_server.py --reply-model other # replies name another model than the one asked
+    python tests/fault_server.py --empty-length      # every answer empty, finish_reason "length"
+    python tests/fault_server.py --extra-models 500  # /v1/models lists 500 more ids besides --model
 
 Hostile replies (issue 22, `--hostile KIND`): `endless` streams tokens past max_tokens until the
 client hangs up, `trickle` sends a whole reply one byte per `--trickle-s`, `no-newline` sends a
@@ -73,6 +77,10 @@ class FaultConfig:
     hostile_rate: float = 1.0
     trickle_s: float = 1.0  # seconds between two bytes of a trickled reply
     huge_bytes: int = 50 << 20  # text of a `huge` answer
+    hold_after: int = 0  # chat requests after the first N wait until `POST /release` (a test acts between)
+    reply_model: str | None = None  # the `model` field of replies (default: the model asked for)
+    empty_length: bool = False  # every answer is empty text with finish_reason "length"
+    extra_models: int = 0  # /v1/models lists this many more ids (other-0, other-1, ...) after --model
 
 
 def prompt_hash(messages: Any) -> str:
@@ -118,6 +126,7 @@ class FaultServer:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._released = asyncio.Event()
         self.url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -127,6 +136,7 @@ class FaultServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._stats)
+        app.router.add_post("/release", self._release)
         app.router.add_post("/v1/chat/completions", self._chat)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -166,9 +176,14 @@ class FaultServer:
         refused = self._refused(request)
         if refused is not None:
             return refused
+        ids = [self.config.model, *(f"other-{i}" for i in range(self.config.extra_models))]
         return web.json_response(
-            {"object": "list", "data": [{"id": self.config.model, "object": "model", "owned_by": "fasteval"}]}
+            {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "fasteval"} for i in ids]}
         )
+
+    async def _release(self, request: web.Request) -> web.Response:
+        self._released.set()
+        return web.Response(text="released")
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -204,6 +219,8 @@ class FaultServer:
             refused = _error(401, "Unauthorized: the key was revoked")
         if refused is not None:
             return refused
+        if cfg.hold_after and self.stats.chat_requests > cfg.hold_after:
+            await self._released.wait()
         try:
             body = await request.json()
             messages = body["messages"]
@@ -228,6 +245,8 @@ class FaultServer:
         n = min(cfg.tokens, int(body.get("max_tokens") or cfg.tokens))
         tokens = answer_tokens(phash, n)
         finish = "length" if n < cfg.tokens else "stop"
+        if cfg.empty_length:  # a reasoning model that spent its budget before answering
+            tokens, finish = [""], "length"
         n_in = sum(len(json.dumps(m)) for m in messages) // 4 + 1
         usage = {"prompt_tokens": n_in, "completion_tokens": len(tokens), "total_tokens": n_in + len(tokens)}
         if fault == "nochoices" and not body.get("stream"):
@@ -246,7 +265,7 @@ class FaultServer:
                     "id": f"chatcmpl-{phash}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": cfg.model,
+                    "model": cfg.reply_model or cfg.model,
                     "choices": [
                         {
                             "index": 0,
@@ -277,7 +296,11 @@ class FaultServer:
         cfg = self.config
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        base = {"id": f"chatcmpl-{phash}", "object": "chat.completion.chunk", "model": cfg.model}
+        base = {
+            "id": f"chatcmpl-{phash}",
+            "object": "chat.completion.chunk",
+            "model": cfg.reply_model or cfg.model,
+        }
 
         async def send(obj: dict[str, Any] | str) -> None:
             data = obj if isinstance(obj, str) else json.dumps(obj)
@@ -410,6 +433,12 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     h.add_argument("--hostile-rate", type=float, default=1.0, help="share of prompts that get it")
     h.add_argument("--trickle-s", type=float, default=FaultConfig.trickle_s)
     h.add_argument("--huge-bytes", type=int, default=FaultConfig.huge_bytes)
+    p.add_argument(
+        "--hold-after", type=int, default=0, help="requests after the first N wait for POST /release"
+    )
+    p.add_argument("--reply-model", help="the model name replies carry (default: --model)")
+    p.add_argument("--empty-length", action="store_true", help="empty answers, finish_reason length")
+    p.add_argument("--extra-models", type=int, default=0, help="list N more model ids at /v1/models")
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -435,6 +464,10 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         hostile_rate=a.hostile_rate,
         trickle_s=a.trickle_s,
         huge_bytes=a.huge_bytes,
+        hold_after=a.hold_after,
+        reply_model=a.reply_model,
+        empty_length=a.empty_length,
+        extra_models=a.extra_models,
     )
     return cfg, a.port
 

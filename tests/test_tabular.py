@@ -170,7 +170,8 @@ def test_broken_files_are_one_line_errors(tmp_path: Path, capsys: pytest.Capture
     dup.write_text("index\tprediction\n1\tA\n1\tB\n2\tC\n")
     warn_duplicate_index(read_table(dup), dup)
     err_text = capsys.readouterr().err
-    assert err_text.count("\n") == 1 and "index value(s) appear more than once (e.g. 1)" in err_text
+    assert err_text.count("\n") == 1 and "1 duplicate row(s) repeat 1 index value(s) (e.g. 1)" in err_text
+    assert "the last row of each index wins" in err_text
 
 
 def test_writes_replace_whole_files_and_fail_as_one_line(tmp_path: Path) -> None:

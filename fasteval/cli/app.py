@@ -24,7 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from fasteval import __version__
-from fasteval.catalog import resolve_spec
+from fasteval.catalog import check_columns, resolve_spec
+from fasteval.cli.guards import Ground, OddReplies, last_per_index, shared_prediction, warn_renamed
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
@@ -64,6 +65,7 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
 
         return dry_run(cfg, specs, sys.stdout, sys.stderr, environ)
     targets = await resolve_targets(cfg)
+    warn_renamed(targets)
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
@@ -114,12 +116,17 @@ async def _infer(
                     stages[id(job)] = stage
                     _prime(stage, job)
 
+    ground = Ground()
+
     def on_stored(job: Job, key: str, completion: Completion) -> None:
+        ground.check(job)  # raising here stops the job's sending (the runner records it as its crash)
         stage = stages.get(id(job))
         if stage is not None:
             stage.add_row(key, completion.text if completion.ok else None)
 
     async def on_job_done(job: Job) -> None:
+        if job.todo:
+            ground.check(job)
         stage = stages.get(id(job))
         verdicts = await stage.finish() if stage is not None else {}
         job_judge = stage.job_judge if stage is not None else None
@@ -222,7 +229,9 @@ def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) 
         frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
         _, video = open_video(spec, lmudata, cache_dir=cfg.dataset_cache, frames=frames, env=os.environ)
         return Loaded(spec, file, video)
-    return Loaded(spec, file, load(spec, file))
+    dataset = load(spec, file)
+    check_columns(spec, dataset.meta.columns, file.path)  # before the first request, not after the last
+    return Loaded(spec, file, dataset)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +288,7 @@ class JobOutcome:
     paths: dict[str, str]
     perf: dict[str, Any]
     judged: JudgeOutcome | None = None
+    odd: OddReplies | None = None  # issue 22: replies naming another model, empty length-cut answers
 
 
 def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
@@ -326,7 +336,12 @@ def finalize(
         partial = preds.height < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
-            job.spec, preds, dataset=job.dataset.meta, rules=cfg.rules, partial=partial, verdicts=verdicts
+            job.spec,
+            preds,
+            dataset=last_per_index(job.dataset.meta),
+            rules=cfg.rules,
+            partial=partial,
+            verdicts=verdicts,
         )
         written = write_reports(
             scored, model=model, out_dir=out_dir, coverage=store_coverage(job.keys, stored)
@@ -334,7 +349,8 @@ def finalize(
         paths.update({k: str(v) for k, v in written.items()})
     this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
     perf = summarize(this_run).to_json_dict() if this_run.height else {}
-    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged)
+    odd = OddReplies.of(stored, job.target.served_name)
+    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
     return outcome
 
@@ -358,6 +374,7 @@ def _write_dataset_summary(outcome: JobOutcome, cfg: RunConfig) -> None:
         "scores": headline(outcome.scored) if outcome.scored else None,
         "unresolved_by_exact_matching": _unresolved_by_exact(outcome.scored),
         "extraction": method_counts(outcome.scored) if outcome.scored else None,
+        "odd_replies": outcome.odd.to_json() if outcome.odd is not None else None,
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
         "gen_params": {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature},
@@ -453,6 +470,9 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     for o in outcomes:
         if _coverage(o).partial:
             console.print(f"{o.job.target.name} / {o.job.spec.name}: {_coverage(o).line()}")
+        if o.odd is not None:
+            for line in o.odd.lines(o.job.target.served_name):
+                console.print(f"{o.job.target.name} / {o.job.spec.name}: {escape(line)}")
         if o.failures:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.failures.items()))
             console.print(
@@ -524,10 +544,13 @@ async def _eval_file(
     model = cfg.model[0]
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
-    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
     pred = read_table(pred_path)
-    coverage = file_coverage(meta, pred)
+    check_columns(spec, [*meta.columns, *pred.columns], file.path)
+    warn_duplicate_index(meta, file.path)
     warn_duplicate_index(pred, pred_path)
+    meta, pred = last_per_index(meta), shared_prediction(pred)
+    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
+    coverage = file_coverage(meta, pred)
     judged = await _judge_frame(
         judges, spec, pred, dataset, RunStore.for_run(cfg.work_dir, model, spec.name).dir
     )
@@ -558,13 +581,19 @@ async def _eval_stored(
         )
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
+    check_columns(spec, meta.columns, file.path)
     stored = store.read()
     preds = answered_rows(meta, stored)
     coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
-    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
+    dataset = kind_dataset(spec, last_per_index(meta))  # what the judge sees, as scoring does
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(
-        spec, preds, dataset=meta, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec,
+        preds,
+        dataset=last_per_index(meta),
+        rules=cfg.rules,
+        verdicts=judged.verdicts,
+        partial=coverage.partial,
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})

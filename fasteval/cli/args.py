@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -168,16 +169,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fasteval.cli.settings import load_settings
 
     environ = dict(os.environ)
+    terminated = _sigterm_as_sigint()
     try:
         settings = load_settings(environ, Path.cwd())
         cfg = build_config(args, settings, environ)  # every flag checked before anything is read or sent
         return asyncio.run(run(cfg, settings, environ=environ))
     except FastevalError as exc:
         print(f"fasteval: error: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_status", 2))  # 3: rerun later (the work dir went away mid-run)
     except KeyboardInterrupt:
         print(
             "fasteval: interrupted; every stored answer is kept: run the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return 143 if terminated else 130
+
+
+class _Terminated:
+    """Whether SIGTERM arrived (the exit status says which signal: 143, or 130 for SIGINT)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __bool__(self) -> bool:
+        return self.seen
+
+
+def _sigterm_as_sigint() -> _Terminated:
+    """SIGTERM (a scheduler, `kill`, a container stop) ends the run the way Ctrl-C does: asyncio's SIGINT
+    handling cancels the run, every stored answer is flushed and kept, and the same line is printed."""
+    state = _Terminated()
+
+    def on_term(signum: int, frame: object) -> None:
+        state.seen = True
+        os.kill(os.getpid(), signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, on_term)
+    return state

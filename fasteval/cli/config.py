@@ -10,6 +10,7 @@ from fasteval.errors import FastevalError
 from fasteval.kinds.base import PROMPT_STYLES
 from fasteval.kinds.extract import RULE_SETS
 from fasteval.perf.metrics import parse_slos
+from fasteval.resources import safe_name, unsafe_name
 
 
 def _positive(name: str, value: float | None, *, zero_ok: bool = False) -> None:
@@ -70,6 +71,7 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
     elif args.pred is not None:
         raise ConfigError("--pred scores an existing prediction file: add --mode eval")
     _family_flags(args)
+    _output_names(args)
     return RunConfig(
         mode=args.mode,
         data=tuple(args.data or ()),
@@ -113,6 +115,21 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
         dry_run=args.dry_run,
         frame_cache=settings.cache_dir / "frames",
     )
+
+
+def _output_names(args: argparse.Namespace) -> None:
+    """issue 22: a `--model` that names output folders (with --api-base, or in --mode eval) is one plain
+    name, so every file stays under --work-dir; a recorded server is picked by name and its folder is
+    its registry name."""
+    if not (args.api_base or args.mode == "eval"):
+        return
+    for name in args.model or ():
+        why = unsafe_name(name)
+        if why is not None:
+            raise ConfigError(
+                f"--model {name!r} cannot name the output folder ({why}): pass a plain name, e.g. "
+                f"--model {safe_name(name)}"
+            )
 
 
 def _family_flags(args: argparse.Namespace) -> None:

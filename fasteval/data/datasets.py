@@ -186,6 +186,11 @@ class Dataset:
     def iter_samples(self, skip: Collection[str] = ()) -> Iterator[Sample]:
         """Yield the samples whose key (`str(index)`) is not in `skip`, streaming their images.
 
+        A repeated index is asked once, with its last row, as VLMEvalKit's API inference keeps one
+        answer per index (VLMEvalKit e8e78f0, vlmeval/inference.py:95 `result = {...}` keyed by
+        index, then line 281 gives every row of the index that answer); every row with the index
+        shares it.
+
         File order, except that a row borrowing another row's image comes right after that row,
         so each image is read once and held only while its rows are built.
         """
@@ -194,6 +199,8 @@ class Dataset:
         columns = [c for c in self._frame.columns if c not in (_ROW, _REF)]
         as_int = self._frame.schema["index"].is_integer()
         todo = self._frame.filter(~_keys(self._frame["index"]).is_in(list(skip))) if skip else self._frame
+        if todo["index"].is_duplicated().any():  # one request per index: its last row's (issue 22)
+            todo = todo.filter(todo["index"].is_last_distinct())
         own = todo.filter(pl.col(_REF).is_null()).sort(_ROW)
         borrowers = todo.filter(pl.col(_REF).is_not_null()).sort(_REF, _ROW, maintain_order=True)
         own_at, borrowed_at = own[_ROW].to_numpy(), borrowers[_REF].to_numpy()

@@ -137,16 +137,20 @@ def _require_rows(path: Path, body: Sequence[object]) -> None:
 
 
 def warn_duplicate_index(frame: pl.DataFrame, path: Path) -> None:
-    """One stderr line when `index` repeats: rows would overwrite each other's answers and scores."""
+    """One stderr line when `index` repeats: how many rows, and which row wins (the last, as in
+    VLMEvalKit, whose answers, images and ground truth are dicts keyed by index; see
+    `fasteval.cli.app.last_per_index`)."""
     if "index" not in frame.columns or frame.height == 0:
         return
-    counts = frame.get_column("index").value_counts()
-    dup = counts.filter(pl.col("count") > 1)
-    if dup.height:
-        first = as_vlmeval_str(dup.get_column("index")[0])
+    index = frame.get_column("index")
+    repeated = index.is_duplicated()
+    if repeated.any():
+        values = index.filter(repeated).unique(maintain_order=True)
+        extra = int(repeated.sum()) - values.len()
         print(
-            f"fasteval: warning: {path}: {dup.height} index value(s) appear more than once (e.g. {first}); "
-            "later rows win: fix the file if that is not intended",
+            f"fasteval: warning: {path}: {extra} duplicate row(s) repeat {values.len()} index value(s) "
+            f"(e.g. {as_vlmeval_str(values[0])}): as in VLMEvalKit, the last row of each index wins and "
+            "every row with that index gets its answer; fix the file if that is not intended",
             file=sys.stderr,
         )
 
@@ -334,15 +338,12 @@ def write_xlsx(df: pl.DataFrame, path: Path) -> Path:
     they are in any xlsx file.
     """
     import xlsxwriter  # deferred: only xlsx writers pay for the import
-    import xlsxwriter.exceptions
 
+    buf = io.BytesIO()  # built in memory: a full disk fails our write, never xlsxwriter's zip (whose
+    _fill_xlsx(df, buf, xlsxwriter)  # __del__ would print an "Exception ignored" traceback, issue 22)
     tmp = _tmp_name(path)
     try:
-        try:
-            _fill_xlsx(df, tmp, xlsxwriter)
-        except xlsxwriter.exceptions.FileCreateError as exc:
-            cause = exc.__context__
-            raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
+        tmp.write_bytes(buf.getvalue())
         os.replace(tmp, path)  # written whole under a temporary name, then renamed
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -350,9 +351,15 @@ def write_xlsx(df: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def _fill_xlsx(df: pl.DataFrame, path: Path, xlsxwriter: Any) -> None:
+def _fill_xlsx(df: pl.DataFrame, out: io.BytesIO, xlsxwriter: Any) -> None:
     wb = xlsxwriter.Workbook(
-        str(path), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+        out,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
     )
     try:
         ws = wb.add_worksheet()

@@ -23,6 +23,7 @@ import aiohttp
 
 from fasteval.errors import FastevalError
 from fasteval.models.model_list import parse_model_list
+from fasteval.resources import shown
 from fasteval.types import ErrorKind
 
 __all__ = [
@@ -398,6 +399,6 @@ class EndpointPool:
 
 def unknown_model_message(label: str, served_name: str, models: Sequence[str]) -> str:
     """One line: the name asked for, the names served, and the flag that picks one."""
-    served = ", ".join(models) or "none"
+    served = shown(list(models)) or "none"  # a server may list hundreds: the line stays one line
     first = f" (e.g. --model-name {models[0]})" if models else ""
     return f"{label} does not serve model {served_name!r} (it serves: {served}): pass a served name{first}"

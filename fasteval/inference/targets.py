@@ -16,7 +16,8 @@ from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
 from fasteval.models.families import RequestPlan, make_plan, parse_family_flag
 from fasteval.models.registry import RegistryError, all_models, get_model
-from fasteval.models.servers import default_state_dir, running_servers
+from fasteval.models.servers import default_state_dir, redact_argv, running_servers
+from fasteval.resources import safe_name, shown, unsafe_name
 
 
 class NoModel(FastevalError):
@@ -27,7 +28,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
     if cfg.api_base:
         served = cfg.model_name or await _discover_served_name(list(cfg.api_base), cfg.api_key)
-        names = list(cfg.model) or [served]
+        names = list(cfg.model) or [safe_name(served)]
         if len(names) != 1:
             raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
         plan = request_plan(cfg, None, None)
@@ -41,6 +42,7 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
                 origin={
                     "api_base": [redact_url(u) for u in cfg.api_base],
                     "request_settings": _summary(plan),
+                    **({} if cfg.model else _folder_from(served)),
                 },
                 plan=plan,
             )
@@ -57,13 +59,13 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
         missing = [m for m in cfg.model if m not in by_name]
         if missing:
             raise NoModel(
-                f"model {', '.join(missing)} is not running (running: {', '.join(s.name for s in servers)}): "
+                f"model {shown(missing)} is not running (running: {shown([s.name for s in servers])}): "
                 + _serve_hint(missing[0])
             )
         chosen = [by_name[m] for m in cfg.model]
     elif len(servers) > 1:
         raise NoModel(
-            f"several models are running ({', '.join(s.name for s in servers)}): pick one with --model"
+            f"several models are running ({shown([s.name for s in servers])}): pick one with --model"
         )
     else:
         chosen = servers
@@ -74,15 +76,16 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
     return [
         Target(
             rules=cfg.rules,
-            name=group[0].name,
+            name=safe_name(group[0].name),
             served_name=served,
             endpoints=tuple(s.base_url for s in group),
             prompt_style=cfg.prompt_style or _registry_style(group[0].name) or "default",
             origin={
                 "engine": group[0].engine,
-                "argv": list(group[0].argv),
+                "argv": list(redact_argv(group[0].argv)),
                 "servers": [s.base_url for s in group],
                 "request_settings": _summary(plans[served]),
+                **_folder_from(group[0].name),
             },
             plan=plans[served],
             max_images=_registry_images(group[0].name),
@@ -107,8 +110,15 @@ async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
     if not models:
         raise NoModel(f"{redact_url(bases[0])}/models lists no model: pass --model-name")
     raise NoModel(
-        f"{redact_url(bases[0])} serves several models ({', '.join(models)}): pick one with --model-name"
+        f"{redact_url(bases[0])} serves {len(models)} models ({shown(models)}): pick one with --model-name"
     )
+
+
+def _folder_from(name: str) -> dict[str, str]:
+    """issue 22: a name the server (or `--model-name`) chose names the output folder only in the form
+    `safe_name` gives it, so every file stays under --work-dir; when that changed it, the origin records
+    the name it came from (summary.json, and the CLI's one warning line)."""
+    return {} if unsafe_name(name) is None else {"folder_from": name}
 
 
 def _serve_hint(name: str) -> str:

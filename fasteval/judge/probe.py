@@ -10,6 +10,7 @@ from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool, redact_url
 from fasteval.judge.resolve import JudgeEndpoint
 from fasteval.models.model_list import ServedModel, parse_model_list
+from fasteval.resources import shown as shown_names
 from fasteval.types import GenParams, Prompt, TextPart
 
 
@@ -47,7 +48,7 @@ async def probe_judge(
             return Health(
                 False,
                 f"judge at {redact_url(endpoint.base_url)} serves "
-                f"{', '.join(m.id for m in listed) or 'no model'}, "
+                f"{shown_names([m.id for m in listed]) or 'no model'}, "  # a server may list hundreds
                 f"not {endpoint.model!r}: set LOCAL_LLM (or --judge) to the served id",
             )
         return Health(True, "ok", entry.max_model_len, endpoint.model)

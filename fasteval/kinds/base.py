@@ -162,6 +162,9 @@ class TaskKind(ABC):
     judge_required: ClassVar[bool] = False  # VLMEvalKit refuses to score without a working judge
     score_suffix: ClassVar[str] = "acc"  # `{model}_{dataset}_{suffix}.csv`, as VLMEvalKit names it
     needs_dataset: ClassVar[bool] = False  # ground truth / options read from the dataset TSV
+    # dataset columns the prompt or extraction reads beyond index, question and answer: checked (with the
+    # scorer's) before the first request, so a file without them costs no request (issue 22)
+    input_columns: ClassVar[tuple[str, ...]] = ()
 
     # -- prompts ----------------------------------------------------------------------------
 

@@ -331,6 +331,7 @@ class MathVistaKind(TaskKind):
         Column("res", "the answer the judge (or the prefetch rule) extracted, as VLMEvalKit stores it"),
         Column("log", "VLMEvalKit's per-row log ('Prefetch succeed' marks a prefetched row)"),
     )
+    input_columns: ClassVar[tuple[str, ...]] = ("question_type", "answer_type")
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS
     judge_required: ClassVar[bool] = True
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,63 @@ class ServerState:
     def from_json(cls, text: str) -> ServerState:
         raw: dict[str, Any] = json.loads(text)
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-        known["argv"] = tuple(known.get("argv", ()))
+        known["argv"] = redact_argv(known.get("argv", ()))  # a state file written before redaction
         return cls(**known)
+
+
+_SECRET_FLAG = re.compile(r"--?[\w-]*(key|token|secret|password|passwd|credential)s?$", re.IGNORECASE)
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:\s]*)(?P<password>:[^/@\s]*)?@", re.IGNORECASE
+)
+_QUERY_SECRET = re.compile(
+    r"(?P<name>[?&](?:[\w-]*(?:key|token|secret|password|sig|signature)))=[^&\s#]*", re.IGNORECASE
+)
+REDACTED = "***"
+
+
+def _redact_text(text: str) -> str:
+    """Credentials inside a URL replaced by `***`: the password of `user:password@` (a bare `token@` whole,
+    as `fasteval.inference.endpoints.redact_url` does) and `?token=...`-like query values."""
+
+    def userinfo(m: re.Match[str]) -> str:
+        shown = f"{m['user']}:{REDACTED}" if m["password"] and m["user"] else REDACTED
+        return f"{m['scheme']}{shown}@"
+
+    text = _URL_USERINFO.sub(userinfo, text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['name']}={REDACTED}", text)
+
+
+def secret_values(argv: Sequence[str]) -> list[str]:
+    """The values of secret flags in `argv` (`--api-key K`, `--api-keys A B`, `--hf-token=T`)."""
+    found: list[str] = []
+    taking = False
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if arg.startswith("-") and _SECRET_FLAG.match(flag):
+            taking = not eq
+            if eq and value:
+                found.append(value)
+            continue
+        if taking and not arg.startswith("-"):
+            found.append(arg)  # lmdeploy's --api-keys takes several
+            continue
+        taking = False
+    return found
+
+
+def redact_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """`argv` as it may be stored and shown: values of flags named like a key, token, secret or password,
+    and credentials in URLs, become `***` (summary.json, the report and state files show this form)."""
+    secrets = set(secret_values(argv))
+    return tuple(REDACTED if a in secrets else _redact_text(scrub(a, secrets)) for a in argv)
+
+
+def scrub(text: str, secrets: Sequence[str] | set[str]) -> str:
+    """`text` (an engine's log tail, a flag like `--api-key=K`) with every secret value replaced by `***`."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _redact_text(text)
 
 
 def default_state_dir() -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from fasteval.data.tabular import as_vlmeval_str
+from fasteval.models.servers import redact_argv
 from fasteval.report.collect import BenchRun
 from fasteval.report.compare import (
     Interval,
@@ -299,7 +300,7 @@ def speed(run: BenchRun) -> Speed | None:
         + ([f"prompt_style={run.entry['prompt_style']}"] if run.entry.get("prompt_style") else [])
         + ([f"{len(servers)} endpoint(s)"] if servers else [])
     )
-    command = " ".join(map(str, model.get("argv") or []))
+    command = " ".join(redact_argv([str(a) for a in model.get("argv") or []]))  # summaries of older runs too
     return Speed(run.model, run.dataset, perf, engine, settings, command)
 
 

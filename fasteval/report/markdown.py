@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 from fasteval.report.board import Cell, Report
@@ -26,7 +27,9 @@ def _cell(c: Cell | None) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A cell's text shown as text: HTML in a model or benchmark name is escaped (Markdown renders raw
+    HTML), and `|` would end the cell."""
+    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 def render(report: Report) -> str:
@@ -35,14 +38,14 @@ def render(report: Report) -> str:
     lines = [
         "## Leaderboard",
         "",
-        "| model | " + " | ".join(f"{_escape(d)} ({'/'.join(metrics[d])})" for d in datasets) + " |",
+        "| model | " + " | ".join(f"{_escape(d)} ({_escape('/'.join(metrics[d]))})" for d in datasets) + " |",
         "|---|" + "---:|" * len(datasets),
     ]
     for m in report.models:
         cells = " | ".join(_escape(_cell(report.cells.get((m, d)))) for d in datasets)
         lines.append(f"| {_escape(m)} | {cells} |")
     rules = sorted({f"{c.rules} / {c.judge}" for c in report.cells.values()})
-    lines += ["", f"Rules / judge: {'; '.join(rules)}. Intervals are 95% (hover notes in the HTML)."]
+    lines += ["", f"Rules / judge: {_escape('; '.join(rules))}. Intervals are 95% (hover notes in the HTML)."]
     if report.comparisons:
         lines += [
             "",

@@ -29,6 +29,13 @@ OPTION_LETTERS = tuple(string.ascii_uppercase)
 THUMB_PX = 96  # longest side
 MAX_THUMBNAILS = 60  # per benchmark: ten benchmarks of thumbnails stay under 2 MB
 THUMB_QUALITY = 70
+MAX_PIXELS = 40_000_000  # larger images are not decoded (a decompression bomb costs GBs): a placeholder
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="40"><rect width="96" height="40" '
+    'fill="#eee"/><text x="48" y="24" font-size="10" text-anchor="middle" fill="#666">image too large'
+    "</text></svg>"
+)
+PLACEHOLDER = "data:image/svg+xml;base64," + base64.b64encode(_PLACEHOLDER_SVG.encode()).decode("ascii")
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +58,18 @@ def _dataset_tsv(runs: Sequence[BenchRun], lmudata: Path | None) -> Path | None:
 
 
 def thumbnail(b64: str) -> str:
-    """A base64 image as a small JPEG data URI; "" when it does not decode."""
+    """A base64 image as a small JPEG data URI; "" when it does not decode; `PLACEHOLDER` when its
+    header declares more than `MAX_PIXELS` (checked before any pixel is decoded)."""
     try:
         with Image.open(io.BytesIO(base64.b64decode(b64))) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                return PLACEHOLDER
             img.thumbnail((THUMB_PX, THUMB_PX))
             out = io.BytesIO()
             img.convert("RGB").save(out, format="JPEG", quality=THUMB_QUALITY)
+    except Image.DecompressionBombError:  # a frame inside the file larger than its header said
+        return PLACEHOLDER
     except (binascii.Error, UnidentifiedImageError, OSError, ValueError):
         return ""
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")

@@ -63,6 +63,7 @@ class ScorerEntry:
     row_columns: tuple[Column, ...] = ()  # per-row columns of its rows the samples file keeps
     category: str | None = "category"  # the column results break down by, when the rows carry it
     cluster: str | None = None  # rows resampled together for a bootstrap interval
+    requires: tuple[str, ...] = ()  # of `columns`, the ones it cannot score without (checked before sending)
 
 
 SCORERS: Mapping[str, ScorerEntry] = {
@@ -73,9 +74,15 @@ SCORERS: Mapping[str, ScorerEntry] = {
         HITS,
         (HIT, CATEGORY, Column("image_path", "the image a question pair shares (acc+ pairs rows by it)")),
         cluster="image_path",
+        requires=("category", "image_path"),
     ),
     "pope": ScorerEntry(
-        score_pope, ("category",), Headline(("Overall", "acc"), ("Overall",)), HITS, (HIT, CATEGORY)
+        score_pope,
+        ("category",),
+        Headline(("Overall", "acc"), ("Overall",)),
+        HITS,
+        (HIT, CATEGORY),
+        requires=("category",),
     ),
     "hallusion": ScorerEntry(
         score_hallusion,
@@ -83,6 +90,7 @@ SCORERS: Mapping[str, ScorerEntry] = {
         Headline(("aAcc",), ("Overall",)),
         HITS,
         (HIT, CATEGORY, L2),
+        requires=("l2-category",),
     ),
     "yorn": ScorerEntry(score_yorn, ("category", "l2-category"), OVERALL, HITS, (HIT, CATEGORY, L2)),
     "mcq": ScorerEntry(
@@ -99,15 +107,33 @@ SCORERS: Mapping[str, ScorerEntry] = {
             SPLIT,
         ),
     ),
-    "mathvista": ScorerEntry(score_mathvista, ("task", "skills"), Headline(("acc",), ("Overall",)), HITS),
-    "mmvet": ScorerEntry(score_mmvet, ("category",), Headline(("acc",), ("Overall",)), GRADES, (CATEGORY,)),
+    "mathvista": ScorerEntry(
+        score_mathvista,
+        ("task", "skills"),
+        Headline(("acc",), ("Overall",)),
+        HITS,
+        requires=("task", "skills"),
+    ),
+    "mmvet": ScorerEntry(
+        score_mmvet,
+        ("category",),
+        Headline(("acc",), ("Overall",)),
+        GRADES,
+        (CATEGORY,),
+        requires=("category",),
+    ),
     "vqa_acc": ScorerEntry(score_vqa_acc, ("split", "category"), OVERALL, GRADES, (CATEGORY, SPLIT, SCORE)),
     "anls": ScorerEntry(score_anls, ("split", "category"), OVERALL, GRADES, (CATEGORY, SPLIT, SCORE)),
     "relaxed_acc": ScorerEntry(
         score_relaxed_acc, ("split", "category"), OVERALL, HITS, (HIT, CATEGORY, SPLIT, SCORE_OF_HIT)
     ),
     "ocrbench": ScorerEntry(
-        score_ocrbench, ("category",), Headline(("Final Score",)), HITS, (HIT, CATEGORY, SCORE_OF_HIT)
+        score_ocrbench,
+        ("category",),
+        Headline(("Final Score",)),
+        HITS,
+        (HIT, CATEGORY, SCORE_OF_HIT),
+        requires=("category",),
     ),
     # MMMU also needs the open-question conversion (fasteval.kinds.mmmu.mmmu_rows): the option
     # columns and the prediction file's answer, which the generic MCQ rows do not carry

@@ -39,7 +39,10 @@ from fasteval.models.servers import (
     group_alive,
     proc_start,
     reap,
+    redact_argv,
     running_servers,
+    scrub,
+    secret_values,
     state_file,
     write_state,
 )
@@ -438,6 +441,8 @@ def launch(
     log.parent.mkdir(parents=True, exist_ok=True)
     url = base_url(spec.host, spec.port)
     with log.open("wb") as out:
+        if secret_values(spec.argv):  # the engine may echo its key into its own log: keep it private
+            os.chmod(log, 0o600)
         proc = subprocess.Popen(
             list(spec.argv),
             stdin=subprocess.DEVNULL,
@@ -456,7 +461,7 @@ def launch(
         port=spec.port,
         pid=proc.pid,
         pgid=proc.pid,
-        argv=tuple(spec.argv),
+        argv=redact_argv(spec.argv),  # state files feed summary.json and the report: no keys in them
         log=str(log),
         model_path=spec.model_path,
         started_at=time.time(),
@@ -467,7 +472,7 @@ def launch(
         code = proc.poll()
         if code is not None:
             _kill_group(proc.pid, proc.pid, 5.0)  # workers it may have forked
-            tail = log_tail(log)
+            tail = scrub(log_tail(log), secret_values(spec.argv))  # engines echo their args
             raise ServeError(
                 f"{spec.name} ({spec.engine}) exited with code {code} while starting; likely cause: "
                 f"{diagnose(tail)} (log: {log})",
@@ -479,7 +484,7 @@ def launch(
             return ServeResult(state, started=True)
         if time.monotonic() > deadline:
             _kill_group(proc.pid, proc.pid, 10.0)
-            tail = log_tail(log)
+            tail = scrub(log_tail(log), secret_values(spec.argv))
             raise ServeError(
                 f"{spec.name} ({spec.engine}) did not list {spec.served_name!r} at {url}/models within "
                 f"{timeout_s:.0f}s and was stopped; likely cause: {diagnose(tail)} "
