@@ -198,6 +198,8 @@ class ErrorKind(StrEnum):
     DEADLINE = "deadline"  # the whole reply took longer than the request deadline (a trickle); retried
     CANCELLED = "cancelled"
     INPUT = "input"  # the row's own input (a missing or undecodable video) could not be prepared: not sent
+    # a thinking model's reply stopped at max_tokens before its thinking block closed: no answer, not retried
+    THINKING_CUT = "thinking_cut"
 
 
 @dataclass(slots=True)
@@ -230,6 +232,7 @@ class Completion:
     endpoint: str | None = None
     model: str | None = None
     timing: Timing = field(default_factory=Timing)
+    reasoning: str | None = None  # a thinking model's thinking (the engine's `reasoning_content`, or cut off)
 
     @property
     def ok(self) -> bool:

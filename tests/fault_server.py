@@ -19,6 +19,7 @@ As a subprocess (prints its URL on stdout once ready)::
     python tests/fault_server.py --reply-model other # replies name another model than the one asked
     python tests/fault_server.py --empty-length      # every answer empty, finish_reason "length"
     python tests/fault_server.py --extra-models 500  # /v1/models lists 500 more ids besides --model
+    python tests/fault_server.py --thinking inline   # <think>...</think> then the answer (also: open, parser)
 
 Hostile replies (issue 22, `--hostile KIND`): `endless` streams tokens past max_tokens until the
 client hangs up, `trickle` sends a whole reply one byte per `--trickle-s`, `no-newline` sends a
@@ -42,7 +43,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -80,6 +81,12 @@ class FaultConfig:
     hold_after: int = 0  # chat requests after the first N wait until `POST /release` (a test acts between)
     reply_model: str | None = None  # the `model` field of replies (default: the model asked for)
     empty_length: bool = False  # every answer is empty text with finish_reason "length"
+    # a thinking model: `inline` writes `<think>...</think>` then the answer, `open` only the end tag
+    # (its chat template opened the block), `parser` sends the thinking as `reasoning_content` (vLLM's
+    # reasoning parsers); `thinking_tokens` words of thinking count against max_tokens like the answer
+    thinking: str | None = None
+    thinking_tokens: int = 8
+    record_bodies: bool = False  # keep every chat request's JSON body in `stats.bodies` (in order)
     extra_models: int = 0  # /v1/models lists this many more ids (other-0, other-1, ...) after --model
 
 
@@ -106,6 +113,7 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     chat_requests: int = 0  # every POST, refused ones included
     hostile_bytes: int = 0  # bytes sent by hostile replies (how far a client let them go)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # with FaultConfig.record_bodies
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -226,6 +234,8 @@ class FaultServer:
             messages = body["messages"]
         except (ValueError, KeyError, TypeError):
             return _error(400, "request body must be JSON with `messages`")
+        if cfg.record_bodies:
+            self.stats.bodies.append(body)
         if body.get("model") != cfg.model:
             return _error(404, f"The model `{body.get('model')}` does not exist.")
         phash = prompt_hash(messages)
@@ -247,8 +257,12 @@ class FaultServer:
         finish = "length" if n < cfg.tokens else "stop"
         if cfg.empty_length:  # a reasoning model that spent its budget before answering
             tokens, finish = [""], "length"
+        reasoning: list[str] = []
+        if cfg.thinking:
+            tokens, reasoning, finish = _thinking_reply(cfg, phash, body)
         n_in = sum(len(json.dumps(m)) for m in messages) // 4 + 1
-        usage = {"prompt_tokens": n_in, "completion_tokens": len(tokens), "total_tokens": n_in + len(tokens)}
+        n_out = len(tokens) + len(reasoning)
+        usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
         if fault == "nochoices" and not body.get("stream"):
             return web.json_response({"id": "x", "object": "chat.completion", "model": cfg.model})
         hostile = cfg.hostile if _unit(cfg.seed, phash, "hostile") < cfg.hostile_rate else None
@@ -269,14 +283,18 @@ class FaultServer:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": "".join(tokens)},
+                            "message": {
+                                "role": "assistant",
+                                "content": "".join(tokens),
+                                **({"reasoning_content": "".join(reasoning)} if reasoning else {}),
+                            },
                             "finish_reason": finish,
                         }
                     ],
                     "usage": usage,
                 }
             )
-        return await self._stream(request, phash, tokens, finish, usage, fault, body)
+        return await self._stream(request, phash, tokens, finish, usage, fault, body, reasoning)
 
     async def _hostile(
         self, request: web.Request, kind: str, phash: str, body: dict[str, Any]
@@ -292,6 +310,7 @@ class FaultServer:
         usage: dict[str, int],
         fault: str | None,
         body: dict[str, Any],
+        reasoning: Sequence[str] = (),
     ) -> web.StreamResponse:
         cfg = self.config
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -317,6 +336,8 @@ class FaultServer:
             if request.transport is not None:  # None if the client already gave up
                 request.transport.close()
             return resp
+        for tok in reasoning:
+            await send({**base, "choices": [{"index": 0, "delta": {"reasoning_content": tok}}]})
         for i, tok in enumerate(tokens):
             if cfg.token_delay_s:
                 await asyncio.sleep(cfg.token_delay_s)
@@ -336,6 +357,24 @@ class FaultServer:
         if fault != "malformed":
             self.stats.ok[phash] += 1
         return resp
+
+
+THINKING = ("inline", "open", "parser")
+
+
+def _thinking_reply(cfg: FaultConfig, phash: str, body: dict[str, Any]) -> tuple[list[str], list[str], str]:
+    """(content tokens, reasoning tokens, finish reason) of a thinking model's reply: the thinking,
+    then the answer, cut at the request's max_tokens (a small limit cuts inside the thinking)."""
+    budget = int(body.get("max_tokens") or 1 << 30)
+    steps = [f"step{i} " for i in range(cfg.thinking_tokens)]
+    answer = answer_tokens(phash, cfg.tokens)
+    if cfg.thinking == "parser":
+        reasoning, tokens = steps[:budget], answer[: max(0, budget - len(steps))]
+    else:
+        opened = ["<think>\n"] if cfg.thinking == "inline" else []
+        reasoning, tokens = [], [*opened, *steps, "</think>\n\n", *answer][:budget]
+    full = len(steps) + len(answer) + (0 if cfg.thinking == "parser" else 1 + (cfg.thinking == "inline"))
+    return tokens, reasoning, "length" if full > budget else "stop"
 
 
 async def _write_all(request: web.Request, resp: web.StreamResponse, data: bytes) -> bool:
@@ -439,6 +478,10 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--reply-model", help="the model name replies carry (default: --model)")
     p.add_argument("--empty-length", action="store_true", help="empty answers, finish_reason length")
     p.add_argument("--extra-models", type=int, default=0, help="list N more model ids at /v1/models")
+    p.add_argument(
+        "--thinking", choices=THINKING, help="reply as a thinking model (see FaultConfig.thinking)"
+    )
+    p.add_argument("--thinking-tokens", type=int, default=FaultConfig.thinking_tokens)
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -468,6 +511,8 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         reply_model=a.reply_model,
         empty_length=a.empty_length,
         extra_models=a.extra_models,
+        thinking=a.thinking,
+        thinking_tokens=a.thinking_tokens,
     )
     return cfg, a.port
 

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -69,16 +69,27 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
+        _say_settings(targets)
         return await run_perf(cfg, targets=targets, specs=specs, console=console)
     judges = judge_run(cfg, settings, environ) if cfg.mode == "all" else None
     if judges is not None:
         await judges.start(specs)  # a dead judge stops the run here, before any generation
         _say_fell_back(judges)
+    _say_settings(targets)
     try:
         return await _infer(cfg, settings, lmudata, console, environ, specs, targets, judges)
     finally:
         if judges is not None:
             await judges.close()
+
+
+def _say_settings(targets: Sequence[Target]) -> None:
+    """Which settings each model's requests carry, once, before the first request (summary.json
+    records the same line): family, tiles or pixels, token limit, decoding, prompt style, engine."""
+    for target in targets:
+        settings = target.origin.get("request_settings", {}).get("settings")
+        if settings:
+            print(f"fasteval: {settings}", file=sys.stderr)
 
 
 async def _infer(
@@ -299,9 +310,10 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     keyed = meta.with_columns(
         pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
     )
-    ok = stored.filter(pl.col("status") == Status.OK.value).select(
-        pl.col("key").alias("__key"), pl.col("text").alias("prediction")
-    )
+    ok = stored.filter(pl.col("status") == Status.OK.value)
+    # a thinking model's thinking goes beside its answer, as VLMEvalKit's SPLIT_THINK writes it
+    thinking = ["thinking"] if "thinking" in ok.columns and ok["thinking"].is_not_null().any() else []
+    ok = ok.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction"), *thinking)
     return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key")
 
 
@@ -493,6 +505,8 @@ def _retry_hint(failures: Mapping[str, int]) -> str:
     """A refused key or unknown model is fixed by the command, never by retrying it as is."""
     if ErrorKind.AUTH.value in failures or ErrorKind.UNKNOWN_MODEL.value in failures:
         return "fix --api-key / --model-name first: retrying as is cannot help"
+    if ErrorKind.THINKING_CUT.value in failures:
+        return "replies ran out of tokens while thinking: rerun with a larger --max-tokens to retry them"
     if ErrorKind.REPLY_TOO_LONG.value in failures:
         return "the server ignores max_tokens (replies were cut): fix its settings, then rerun to retry them"
     return "rerun the same command to retry them"

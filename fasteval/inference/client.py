@@ -324,6 +324,13 @@ def _failed(kind: ErrorKind, error: str, *, started: float | None = None) -> Com
     return Completion(status=Status.FAILED, error=error, error_kind=kind, timing=timing)
 
 
+def _reasoning_of(message: Mapping[str, Any]) -> str | None:
+    """The thinking text of a delta or message: vLLM's reasoning parsers send `reasoning_content`
+    (newer vLLM also `reasoning`), LMDeploy's `reasoning_content`."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) else None
+
+
 def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     """(content text, carries a token) for one delta.
 
@@ -385,6 +392,7 @@ async def _read_sse(
 ) -> Completion:
     limits = limits or ReplyLimits.of(GenParams())
     text: list[str] = []
+    thinking: list[str] = []  # `reasoning_content` deltas of an engine running a reasoning parser
     n_chars = n_tokens = 0
     finish_reason: str | None = None
     n_in = n_out = None
@@ -433,11 +441,13 @@ async def _read_sse(
                 else:
                     itl.append(now - last)  # type: ignore[operator]
                 last = now
-            if content:
-                n_chars += len(content)
-                if n_chars > limits.text_chars:
-                    raise _TooLong(f"answer passed {limits.text_chars:,} characters")
-                text.append(content)
+            reasoning = _reasoning_of(delta if isinstance(delta, dict) else {})
+            for part, into in ((content, text), (reasoning, thinking)):
+                if part:
+                    n_chars += len(part)
+                    if n_chars > limits.text_chars:
+                        raise _TooLong(f"answer passed {limits.text_chars:,} characters")
+                    into.append(part)
             if choice.get("finish_reason"):
                 finish_reason = _str_or_none(choice["finish_reason"]) or str(choice["finish_reason"])[:64]
     if not saw_choices:
@@ -459,6 +469,7 @@ async def _read_sse(
         n_out=n_out,
         model=model,
         timing=timing,
+        reasoning="".join(thinking) if thinking else None,
     )
 
 
@@ -499,6 +510,7 @@ def _parse_json_reply(raw: bytes, started: float, limits: ReplyLimits) -> Comple
         n_out=n_out,
         model=_str_or_none(data.get("model")),
         timing=Timing(ttft=now - started, e2el=now - started),
+        reasoning=_reasoning_of(message) if isinstance(message, dict) else None,
     )
 
 

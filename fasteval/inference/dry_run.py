@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import islice
 from typing import Any, TextIO
 
 from fasteval.config import RunConfig
 from fasteval.data.video_rows import frame_cache, open_dataset
 from fasteval.errors import FastevalError
-from fasteval.inference.runner import Target, request_body, target_params
-from fasteval.inference.targets import request_plan
-from fasteval.models.registry import RegistryError, get_model
+from fasteval.inference.runner import Target, job_keys, request_body, samples_to_send, target_params
+from fasteval.inference.targets import run_settings
+from fasteval.models.registry import get_model
 from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.types import BenchmarkSpec, GenParams
 
@@ -51,15 +50,16 @@ def dry_run_targets(cfg: RunConfig) -> list[Target]:
             raise FastevalError(
                 "--dry-run with --api-base contacts nothing: name the model with --model-name"
             )
-        plan = request_plan(cfg, None, None)
+        chosen = run_settings(cfg, name, None)
         return [
             Target(
                 rules=cfg.rules,
                 name=name,
                 served_name=cfg.model_name or name,
                 endpoints=cfg.api_base,
-                prompt_style=cfg.prompt_style or _style(name) or plan.prompt_style or "default",
-                plan=plan,
+                prompt_style=chosen.prompt_style,
+                origin={"request_settings": chosen.summary(name)},
+                plan=chosen.plan,
             )
         ]
 
@@ -71,26 +71,19 @@ def dry_run_targets(cfg: RunConfig) -> list[Target]:
     for name in names:
         entry = get_model(name)
         engine = recorded.get(name, entry.engine)
+        chosen = run_settings(cfg, entry.name, engine)
         targets.append(
             Target(
                 rules=cfg.rules,
                 name=entry.name,
                 served_name=entry.served,
                 endpoints=(),
-                prompt_style=cfg.prompt_style or entry.prompt_style,
-                origin={"engine": engine},
-                plan=request_plan(cfg, entry.name, engine),
+                prompt_style=chosen.prompt_style,
+                origin={"engine": engine, "request_settings": chosen.summary(entry.name)},
+                plan=chosen.plan,
             )
         )
     return targets
-
-
-def _style(name: str) -> str | None:
-
-    try:
-        return get_model(name).prompt_style
-    except RegistryError:
-        return None
 
 
 def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: GenParams) -> Iterator[str]:
@@ -125,13 +118,15 @@ def dry_run(
         )
         if not dataset.has_images:
             raise FastevalError(f"{file.path} has no image column: nothing would be sent for {spec.name}")
+        wanted = set(job_keys(dataset, n))  # the rows `--limit N` sends, in the order it sends them
         for target in targets:
             plan = target.plan
             err.write(
                 f"# {target.name} / {spec.name}: first {n} of {len(dataset)} requests; family {plan.family}, "
                 f"engine form {plan.wire}, max_tokens {target_params(target, params).max_tokens}\n"
+                f"# {target.origin['request_settings']['settings']}\n"
             )
-            for line in bodies(target, spec, islice(dataset.iter_samples(), n), params):
+            for line in bodies(target, spec, samples_to_send(dataset, wanted), params):
                 out.write(line + "\n")
     out.flush()
     return 0

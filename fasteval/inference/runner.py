@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from fasteval.inference.endpoints import (
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
 from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.kinds.prompts import build_prompt, images_sent
-from fasteval.models.families import NO_PLAN, RequestPlan
+from fasteval.models.families import NO_PLAN, THINK_END, RequestPlan, split_thinking
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status
 
 
@@ -110,8 +110,51 @@ def fingerprint(target: Target, spec: BenchmarkSpec, dataset_md5: str, params: G
 
 
 def target_params(target: Target, params: GenParams) -> GenParams:
-    """The run's generation parameters with the model family's limit when --max-tokens did not set one."""
-    return params if target.plan.max_tokens is None else replace(params, max_tokens=target.plan.max_tokens)
+    """The run's generation parameters with the model family's limit when --max-tokens did not set
+    one, and its temperature / top_p when --temperature did not (the plan holds them only then)."""
+    plan = target.plan
+    if plan.max_tokens is not None:
+        params = replace(params, max_tokens=plan.max_tokens)
+    sampling = plan.sampling
+    if sampling is not None and sampling.temperature is not None:
+        params = replace(params, temperature=sampling.temperature)
+    if sampling is not None and sampling.top_p is not None:
+        params = replace(params, top_p=sampling.top_p)
+    return params
+
+
+def answer_of(target: Target, completion: Completion) -> Completion:
+    """The completion as it is stored and scored: for a thinking family, the answer after the
+    thinking block (`split_thinking`, VLMEvalKit's SPLIT_THINK rule) with the thinking kept beside it.
+
+    An engine with a reasoning parser already splits them (`reasoning_content`): its content is the
+    answer. A reply that stopped at the token limit before its thinking block closed has no answer:
+    it fails as `thinking_cut` (never scored), its thinking kept for inspection.
+    """
+    if not target.plan.thinking or not completion.ok:
+        return completion
+    text = completion.text or ""
+    thinking: str | None
+    if completion.reasoning is not None and THINK_END not in text:  # split by the engine
+        answer, thinking = text.strip(), completion.reasoning
+        cut = completion.finish_reason == "length" and not answer
+    else:
+        answer, split = split_thinking(text)
+        thinking = (completion.reasoning or "") + (split or "") if completion.reasoning or split else None
+        # inside a block: one the reply opened, or the chat template opens (Qwen3-VL Thinking)
+        inside = THINK_END not in text and ("<think>" in text or target.plan.think_opened)
+        cut = completion.finish_reason == "length" and inside
+    if cut:
+        return replace(
+            completion,
+            status=Status.FAILED,
+            text=None,
+            reasoning=thinking if thinking is not None else text or None,
+            error=f"the reply reached max_tokens ({completion.n_out} tokens) inside its thinking block: "
+            "no answer to score; raise --max-tokens (the family's limit is VLMEvalKit's)",
+            error_kind=ErrorKind.THINKING_CUT,
+        )
+    return replace(completion, text=answer, reasoning=thinking)
 
 
 def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: GenParams) -> bytes:
@@ -148,6 +191,22 @@ def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Com
     )
 
 
+def job_keys(dataset: Dataset, limit: int | None = None) -> list[str]:
+    """The row keys a job asks for: the first `limit` index values in file order (all without one)."""
+    keys = [as_vlmeval_str(k) for k in dataset.meta.get_column("index").to_list()]
+    return keys if limit is None else keys[:limit]
+
+
+def samples_to_send(
+    dataset: Dataset, wanted: Collection[str], skip: Collection[str] = ()
+) -> Iterator[Sample]:
+    """The samples of `wanted` keys not in `skip`, in the order they are sent (the dataset's image
+    order, not file order: rows sharing an image follow it); `--dry-run` prints these same rows."""
+    for sample in dataset.iter_samples(skip=skip):
+        if as_vlmeval_str(sample.index) in wanted:
+            yield sample
+
+
 def make_job(
     target: Target,
     spec: BenchmarkSpec,
@@ -157,9 +216,7 @@ def make_job(
     params: GenParams,
     limit: int | None = None,
 ) -> Job:
-    keys = [as_vlmeval_str(k) for k in dataset.meta.get_column("index").to_list()]
-    if limit is not None:
-        keys = keys[:limit]
+    keys = job_keys(dataset, limit)
     fp = fingerprint(target, spec, dataset.md5, params)
     return Job(
         target, spec, dataset, dataset_file, RunStore.for_run(work_dir, target.name, spec.name), fp, keys
@@ -254,7 +311,7 @@ async def _produce(
             completion = not_sendable(sample) or over_image_limit(target, job.spec, sample)
             if completion is None:
                 body = request_body(target, job.spec, sample, params)
-                completion = await client.complete(body, target_params(target, params))
+                completion = answer_of(target, await client.complete(body, target_params(target, params)))
             writer.append(key, completion, job.fingerprint)
             if on_stored is not None:
                 on_stored(job, key, completion)

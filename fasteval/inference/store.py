@@ -91,6 +91,7 @@ SCHEMA = pa.schema(
         ("t_stored", pa.float64()),  # wall clock of the append: "latest" across segments and runs
         ("t_send", pa.float64()),  # wall clock of the final attempt's send (absent in older segments)
         ("text_raw", pa.string()),  # the answer as a JSON literal when it is not valid Unicode, else null
+        ("thinking", pa.string()),  # a thinking model's thinking, cut off the answer (null otherwise)
     ]
 )
 _SEGMENT = "seg-{}.arrow"
@@ -180,6 +181,7 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
         "status": c.status.value,
         "text": text,
         "text_raw": text_raw,
+        "thinking": storable(c.reasoning)[0],
         "error": storable(c.error)[0],
         "error_kind": None if c.error_kind is None else c.error_kind.value,
         "finish_reason": storable(c.finish_reason)[0],
