@@ -124,6 +124,7 @@ class Stats:
             "ok": dict(self.ok),
             "faults": dict(self.faults),
             "hostile_bytes": self.hostile_bytes,
+            **({"bodies": self.bodies} if self.bodies else {}),
         }
 
 
@@ -482,6 +483,7 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         "--thinking", choices=THINKING, help="reply as a thinking model (see FaultConfig.thinking)"
     )
     p.add_argument("--thinking-tokens", type=int, default=FaultConfig.thinking_tokens)
+    p.add_argument("--record-bodies", action="store_true", help="GET /stats lists every chat body, in order")
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -511,6 +513,7 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         reply_model=a.reply_model,
         empty_length=a.empty_length,
         extra_models=a.extra_models,
+        record_bodies=a.record_bodies,
         thinking=a.thinking,
         thinking_tokens=a.thinking_tokens,
     )

@@ -32,7 +32,7 @@ from fasteval.data.datasets import Dataset, DatasetFile, load, locate
 from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
 from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
-from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
+from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
 from fasteval.inference.store import RunStore
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
@@ -81,6 +81,12 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     finally:
         if judges is not None:
             await judges.close()
+
+
+def _gen_params(target: Target, cfg: RunConfig) -> dict[str, Any]:
+    """The generation parameters the requests carried: the family's where the flags left them."""
+    sent = target_params(target, GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature))
+    return {"max_tokens": sent.max_tokens, "temperature": sent.temperature, "top_p": sent.top_p}
 
 
 def _say_settings(targets: Sequence[Target]) -> None:
@@ -389,7 +395,7 @@ def _write_dataset_summary(outcome: JobOutcome, cfg: RunConfig) -> None:
         "odd_replies": outcome.odd.to_json() if outcome.odd is not None else None,
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
-        "gen_params": {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature},
+        "gen_params": _gen_params(job.target, cfg),
         "perf": outcome.perf,
         "files": outcome.paths,
         "fasteval_version": __version__,
