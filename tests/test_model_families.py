@@ -39,11 +39,14 @@ from tests.fixtures import conformance_lmudata
 
 REPO = Path(__file__).resolve().parents[1]
 IMG = ImageRef("aGVsbG8=", "image/png")
-V2 = ("internvl2.5", "internvl3", "internvl3.5", "internvl3.5-thinking")
+V2 = ("internvl2.5", "internvl2.5-mpo", "internvl3", "internvl3.5", "internvl3.5-thinking")
 
 
 def _spec(name: str, kind: str = "yorn") -> BenchmarkSpec:
     return BenchmarkSpec(name=name, kind=kind, url=None, md5=None, scorer="yorn")
+
+
+MME = BenchmarkSpec(name="MME", kind="yorn", url=None, md5=None, scorer="mme")
 
 
 def _body(plan_family: str, engine: str, dataset: str = "MME", **plan: Any) -> dict[str, Any]:
@@ -159,6 +162,35 @@ def test_engine_flags_of_the_new_entries() -> None:
     assert "65536" in argv("InternVL3_5-8B-Thinking", "lmdeploy")
 
 
+def _mmstar_sample() -> Sample:
+    return Sample("MMStar", 3, "Which is red?", (IMG,), {"A": "the cup", "B": "the sky"}, "A")
+
+
+def test_mpo_models_get_the_mpo_prompt_on_its_datasets_only() -> None:
+    target = Target(
+        "M", "M", (), "internvl2", plan=make_plan("internvl2.5-mpo", "vllm", max_tokens_given=False)
+    )
+    mmstar = BenchmarkSpec(name="MMStar", kind="mcq", url=None, md5=None, scorer="mcq")
+    body = json.loads(request_body(target, mmstar, _mmstar_sample(), GenParams()))
+    assert body["messages"][0]["content"][1]["text"] == (
+        "Your task is to answer the question below. Give step by step reasoning before you answer, and "
+        'when you\'re ready to answer, please use the format "Final answer: .."\n\nQuestion:\n\n'
+        "Which is red?\nA. the cup\nB. the sky"
+    )
+    other = BenchmarkSpec(name="MMStar_MINI", kind="mcq", url=None, md5=None, scorer="mcq")  # exact names
+    assert "Final answer" not in json.dumps(
+        json.loads(request_body(target, other, _mmstar_sample(), GenParams()))
+    )
+    reply = Completion(Status.OK, "The cup is red.\nFinal answer: A \nmore", finish_reason="stop")
+    assert answer_of(target, mmstar, reply).text == "A"
+    ocr = BenchmarkSpec(name="OCRBench", kind="vqa", url=None, md5=None, scorer="ocrbench")
+    assert answer_of(target, ocr, reply).text == reply.text  # VQA answers are kept whole
+
+
+def test_mpo_registry_entries() -> None:
+    assert get_model("InternVL2_5-8B-MPO").family == get_model("InternVL2-8B-MPO").family == "internvl2.5-mpo"
+
+
 # -- thinking replies ------------------------------------------------------------------------------------
 
 
@@ -180,10 +212,12 @@ def _thinking_target(family: str = "qwen3-vl-thinking") -> Target:
 
 
 def test_the_answer_after_the_thinking_is_what_is_stored() -> None:
-    done = answer_of(_thinking_target(), Completion(Status.OK, "hm\n</think>\n\nB", finish_reason="stop"))
+    done = answer_of(
+        _thinking_target(), MME, Completion(Status.OK, "hm\n</think>\n\nB", finish_reason="stop")
+    )
     assert done.ok and done.text == "B" and done.reasoning == "hm\n</think>"
     parsed = Completion(Status.OK, "B", finish_reason="stop", reasoning="hm")
-    assert answer_of(_thinking_target(), parsed).text == "B"
+    assert answer_of(_thinking_target(), MME, parsed).text == "B"
 
 
 def test_a_reply_cut_inside_its_thinking_is_a_failure_of_its_own_kind() -> None:
@@ -191,14 +225,16 @@ def test_a_reply_cut_inside_its_thinking_is_a_failure_of_its_own_kind() -> None:
         Completion(Status.OK, "still thinking", finish_reason="length", n_out=9),  # template-opened block
         Completion(Status.OK, "", finish_reason="length", reasoning="still thinking"),  # a reasoning parser
     ):
-        cut = answer_of(_thinking_target(), reply)
+        cut = answer_of(_thinking_target(), MME, reply)
         assert cut.status is Status.FAILED and cut.error_kind is ErrorKind.THINKING_CUT
         assert cut.text is None and cut.reasoning == "still thinking"
     opened = Completion(Status.OK, "<think>still", finish_reason="length")
-    assert answer_of(_thinking_target("internvl3.5-thinking"), opened).error_kind is ErrorKind.THINKING_CUT
+    assert (
+        answer_of(_thinking_target("internvl3.5-thinking"), MME, opened).error_kind is ErrorKind.THINKING_CUT
+    )
     # InternVL3.5 writes its own <think>: a long reply that never opened one is an answer, as upstream
     plain = Completion(Status.OK, "B is the answer", finish_reason="length")
-    assert answer_of(_thinking_target("internvl3.5-thinking"), plain).text == "B is the answer"
+    assert answer_of(_thinking_target("internvl3.5-thinking"), MME, plain).text == "B is the answer"
 
 
 # -- bench.py end to end ---------------------------------------------------------------------------------

@@ -34,8 +34,15 @@ from fasteval.inference.endpoints import (
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
 from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.kinds.prompts import build_prompt, images_sent
-from fasteval.models.families import NO_PLAN, THINK_END, RequestPlan, split_thinking
-from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status
+from fasteval.models.families import (
+    NO_PLAN,
+    THINK_END,
+    RequestPlan,
+    mpo_answer,
+    mpo_text,
+    split_thinking,
+)
+from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status, TextPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +130,7 @@ def target_params(target: Target, params: GenParams) -> GenParams:
     return params
 
 
-def answer_of(target: Target, completion: Completion) -> Completion:
+def answer_of(target: Target, spec: BenchmarkSpec, completion: Completion) -> Completion:
     """The completion as it is stored and scored: for a thinking family, the answer after the
     thinking block (`split_thinking`, VLMEvalKit's SPLIT_THINK rule) with the thinking kept beside it.
 
@@ -131,6 +138,8 @@ def answer_of(target: Target, completion: Completion) -> Completion:
     answer. A reply that stopped at the token limit before its thinking block closed has no answer:
     it fails as `thinking_cut` (never scored), its thinking kept for inspection.
     """
+    if target.plan.mpo_on(spec.name) and completion.ok and spec.kind in ("yorn", "mcq"):
+        return replace(completion, text=mpo_answer(completion.text or ""))  # Y/N and MCQ datasets only
     if not target.plan.thinking or not completion.ok:
         return completion
     text = completion.text or ""
@@ -160,6 +169,9 @@ def answer_of(target: Target, completion: Completion) -> Completion:
 def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: GenParams) -> bytes:
     """The exact bytes sent for one sample; `--dry-run` prints these, so what it shows is what runs."""
     prompt = build_prompt(spec, sample, target.prompt_style, target.rules)
+    if target.plan.mpo_on(spec.name):  # InternVL MPO: its own text on a few datasets, images as before
+        images = tuple(p for p in prompt.parts if not isinstance(p, TextPart))
+        prompt = replace(prompt, parts=(*images, TextPart(mpo_text(sample.question, sample.options))))
     if target.plan.system_prompt is not None:
         prompt = replace(prompt, system=target.plan.system_prompt)
     extras = target.plan.fields(spec.name, len(sample.images), video=spec.video is not None)
@@ -311,7 +323,8 @@ async def _produce(
             completion = not_sendable(sample) or over_image_limit(target, job.spec, sample)
             if completion is None:
                 body = request_body(target, job.spec, sample, params)
-                completion = answer_of(target, await client.complete(body, target_params(target, params)))
+                reply = await client.complete(body, target_params(target, params))
+                completion = answer_of(target, job.spec, reply)
             writer.append(key, completion, job.fingerprint)
             if on_stored is not None:
                 on_stored(job, key, completion)

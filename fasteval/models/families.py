@@ -20,8 +20,9 @@ fasteval does not ship yet is already covered.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -103,6 +104,31 @@ class Sampling:
 
 THINK_END = "</think>"
 
+# InternVL MPO models (`use_mpo_prompt=True`, config.py L1180-1264): without USE_COT, the MPO prompt is
+# used on these datasets only, matched by exact name (internvl_chat.py L243, L383)
+MPO_DATASETS: tuple[str, ...] = ("MMStar", "HallusionBench", "OCRBench")
+_MPO_TEMPLATE = (  # internvl/utils.py L243-251, `mpo_prompt_with_final_answer`
+    "Your task is to answer the question below. Give step by step reasoning before you answer, and "
+    'when you\'re ready to answer, please use the format "Final answer: .."\n\nQuestion:\n\n{question}'
+)
+_MPO_ANSWER = re.compile(r"(Final answer:|Answer:)\s*(.*)", re.IGNORECASE)
+
+
+def mpo_text(question: str, options: Mapping[str, str]) -> str:
+    """The MPO prompt's text (`build_mpo_prompt`, internvl/utils.py L289-314): the raw question, then
+    each present option as `X. text` on its own line, in the template."""
+    listed = "".join(f"{k}. {v}\n" for k, v in options.items())
+    if listed.strip():
+        question = f"{question}\n{listed}"
+    return _MPO_TEMPLATE.format(question=question).strip()
+
+
+def mpo_answer(text: str) -> str:
+    """`mpo_post_processing` for Y/N and MCQ datasets (internvl/utils.py L263-273): what follows the
+    first `Final answer:` / `Answer:` on its line, else the whole reply; stripped."""
+    match = _MPO_ANSWER.search(text)
+    return (match.group(2).strip() if match else text).strip()
+
 
 def split_thinking(text: str) -> tuple[str, str | None]:
     """(answer, thinking) of a reply that may hold a `<think>...</think>` block.
@@ -135,6 +161,7 @@ class Family:
     sampling: Sampling | None = None  # None: the run's --temperature, engine defaults for the rest
     thinking: bool = False  # replies open with a thinking block; the answer is what follows it
     think_opened: bool = False  # the chat template opens `<think>`: replies hold only its end
+    mpo: bool = False  # InternVL's MPO prompt and answer post-processing on `MPO_DATASETS` (`mpo_text`)
     # pixel range on one benchmark, matched by exact name (VLMEvalKit tests `dataset == 'OCRBench'`)
     pixels_on: Mapping[str, PixelRange] = field(default_factory=lambda: MappingProxyType({}))
     source: str = ""  # where VLMEvalKit sets these (file and line at the commit read)
@@ -238,6 +265,14 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
                 pixels=PixelRange(min_pixels=1280 * 28 * 28, max_pixels=16384 * 28 * 28),
             ),
             _internvl_v2("internvl2.5", "InternVL2.5: V2.0 tiles, 4096 new tokens", "config.py L1191-1215"),
+            replace(
+                _internvl_v2(
+                    "internvl2.5-mpo",
+                    "InternVL2(.5) MPO: as InternVL2.5, MPO prompt on MMStar/HallusionBench/OCRBench",
+                    "config.py L1180-1264; internvl_chat.py L243, L383, L448-450; internvl/utils.py L243-314",
+                ),
+                mpo=True,
+            ),
             _internvl_v2("internvl3", "InternVL3: V2.0 tiles, 4096 new tokens", "config.py L1282-1304"),
             _internvl_v2("internvl3.5", "InternVL3.5: V2.0 tiles, 4096 new tokens", "config.py L1306-1334"),
             Family(
@@ -353,6 +388,10 @@ class RequestPlan:
     sampling: Sampling | None = None  # the family's decoding when --temperature was not given
     thinking: bool = False  # cut the thinking block off the reply before extraction (`split_thinking`)
     think_opened: bool = False  # the chat template opens the block (a reply without `</think>` is inside it)
+    mpo: bool = False  # InternVL's MPO prompt and answer post-processing on `MPO_DATASETS`
+
+    def mpo_on(self, dataset: str) -> bool:
+        return self.mpo and dataset in MPO_DATASETS
 
     def fields(self, dataset: str, n_images: int, *, video: bool = False) -> Extras:
         extras = wire_fields(settings_for(get_family(self.family), dataset, n_images, video=video), self.wire)
@@ -391,6 +430,8 @@ class RequestPlan:
             bits.append("system prompt")
         if self.thinking:
             bits.append("answer after </think>")
+        if self.mpo:
+            bits.append(f"MPO prompt on {'/'.join(MPO_DATASETS)}")
         return ", ".join(bits)
 
 
@@ -421,6 +462,7 @@ def make_plan(
         sampling=None if temperature_given else fam.sampling,
         thinking=fam.thinking,
         think_opened=fam.think_opened,
+        mpo=fam.mpo,
     )
 
 
