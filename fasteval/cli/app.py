@@ -69,13 +69,13 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
-        _say_settings(targets)
+        _say_settings(targets, console)
         return await run_perf(cfg, targets=targets, specs=specs, console=console)
     judges = judge_run(cfg, settings, environ) if cfg.mode == "all" else None
     if judges is not None:
         await judges.start(specs)  # a dead judge stops the run here, before any generation
         _say_fell_back(judges)
-    _say_settings(targets)
+    _say_settings(targets, console)
     try:
         return await _infer(cfg, settings, lmudata, console, environ, specs, targets, judges)
     finally:
@@ -89,13 +89,13 @@ def _gen_params(target: Target, cfg: RunConfig) -> dict[str, Any]:
     return {"max_tokens": sent.max_tokens, "temperature": sent.temperature, "top_p": sent.top_p}
 
 
-def _say_settings(targets: Sequence[Target]) -> None:
+def _say_settings(targets: Sequence[Target], console: Console) -> None:
     """Which settings each model's requests carry, once, before the first request (summary.json
     records the same line): family, tiles or pixels, token limit, decoding, prompt style, engine."""
     for target in targets:
         settings = target.origin.get("request_settings", {}).get("settings")
         if settings:
-            print(f"fasteval: {settings}", file=sys.stderr)
+            console.print(escape(str(settings)), soft_wrap=True)
 
 
 async def _infer(
