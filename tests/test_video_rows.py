@@ -22,6 +22,7 @@ from PIL import Image
 
 from fasteval.catalog import get_spec
 from fasteval.data.video_rows import VideoRows, open_video
+from fasteval.data.video_tasks import FrameTask, RowFrames, prepare_frames
 from fasteval.inference.client import build_body
 from fasteval.inference.runner import Target, make_job, run_target
 from fasteval.inference.store import RunStore
@@ -266,3 +267,29 @@ def test_the_live_accuracy_hint_reads_a_video_row_as_its_kind_scores_it(preset: 
     wrong = next(letter for letter in "ABCD" if letter != item.answer)
     assert kind.live_hit(spec, kind.live_item(spec, sample, right), DEFAULT_RULES) is True
     assert kind.live_hit(spec, kind.live_item(spec, sample, f"({wrong})"), DEFAULT_RULES) is False
+
+
+def crash_on_one_video(task: FrameTask) -> RowFrames:
+    """A decoder that kills its worker process on one video (a corrupt file crashing FFmpeg)."""
+    if task.source.key == CRASHING:
+        os._exit(1)
+    return prepare_frames(task)
+
+
+CRASHING = "6gflkmpn6u"  # an MMBench-Video kit video (4 rows)
+
+
+def test_a_video_that_kills_its_worker_fails_its_own_rows_and_the_others_are_sent(tmp_path: Path) -> None:
+    dataset = _open("MMBench_Video_8frame_nopack", tmp_path, workers=2)
+    assert any(row["video"] == CRASHING for row in dataset.tasks()[0])
+
+    async def collect() -> list[Sample]:
+        return [s async for s in dataset.aiter_samples(work=crash_on_one_video)]
+
+    samples = asyncio.run(collect())
+    assert [s.index for s in samples] == [s.index for s in dataset.iter_samples()]
+    for sample in samples:
+        if sample.meta["video"] == CRASHING:
+            assert sample.unavailable and "killed its worker process twice" in sample.unavailable
+        else:
+            assert sample.unavailable is None and len(sample.images) == 8
