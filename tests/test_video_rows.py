@@ -24,7 +24,7 @@ from fasteval.catalog import get_spec
 from fasteval.data.video_rows import VideoRows, open_video
 from fasteval.data.video_tasks import FrameTask, RowFrames, prepare_frames
 from fasteval.inference.client import build_body
-from fasteval.inference.runner import Target, make_job, run_target
+from fasteval.inference.runner import Target, make_job, over_image_limit, run_target
 from fasteval.inference.store import RunStore
 from fasteval.kinds import kind_named
 from fasteval.kinds.extract import DEFAULT_RULES
@@ -293,3 +293,14 @@ def test_a_video_that_kills_its_worker_fails_its_own_rows_and_the_others_are_sen
             assert sample.unavailable and "killed its worker process twice" in sample.unavailable
         else:
             assert sample.unavailable is None and len(sample.images) == 8
+
+
+def test_a_row_with_more_frames_than_the_model_takes_fails_before_it_is_sent(tmp_path: Path) -> None:
+    spec = get_spec("Video-MME_8frame")
+    sample = next(iter(_open("Video-MME_8frame", tmp_path).iter_samples()))
+    failed = over_image_limit(
+        Target("small", "small", ("http://127.0.0.1:9/v1",), max_images=4), spec, sample
+    )
+    assert failed is not None and failed.error_kind is ErrorKind.BAD_REQUEST
+    assert "sends 8 images; small accepts 4 per prompt: raise images_per_prompt" in (failed.error or "")
+    assert over_image_limit(Target("big", "big", ("u",), max_images=64), spec, sample) is None
