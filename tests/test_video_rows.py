@@ -304,3 +304,19 @@ def test_a_row_with_more_frames_than_the_model_takes_fails_before_it_is_sent(tmp
     assert failed is not None and failed.error_kind is ErrorKind.BAD_REQUEST
     assert "sends 8 images; small accepts 4 per prompt: raise images_per_prompt" in (failed.error or "")
     assert over_image_limit(Target("big", "big", ("u",), max_images=64), spec, sample) is None
+
+
+async def test_a_limited_run_decodes_only_the_videos_of_the_rows_it_sends(tmp_path: Path) -> None:
+    spec = get_spec("MMBench_Video_8frame_nopack")
+    file, dataset = open_video(
+        spec, video_kit_dir() / "data", cache_dir=tmp_path / "cache", frames=tmp_path / "f", workers=1
+    )
+    first = [row["video"] for row in dataset.tasks()[0][:2]]
+    async with _Recorder() as server:
+        target = Target("m", server.config.model, (server.url,))
+        params = GenParams(max_tokens=4)
+        job = make_job(target, spec, dataset, file, tmp_path / "work", params, limit=2)
+        await run_target(target, [job], concurrency=4, retry=0, params=params, api_key=None)
+    assert job.ok == 2 and len(server.bodies) == 2
+    decoded = {p.name for p in (tmp_path / "f" / "images" / "MMBench-Video").iterdir()}
+    assert decoded == set(first)
