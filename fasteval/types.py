@@ -96,7 +96,11 @@ class FileImageRef:
 
     @property
     def b64(self) -> str:
-        return base64.b64encode(self.path.read_bytes()).decode("ascii")
+        return self.b64_bytes().decode("ascii")
+
+    def b64_bytes(self) -> bytes:
+        """The file's base64 as bytes: pure base64 alphabet by construction, ready to splice into JSON."""
+        return base64.b64encode(self.path.read_bytes())
 
 
 Image = ImageRef | FileImageRef

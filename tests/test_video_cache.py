@@ -169,3 +169,34 @@ def test_an_unwritable_cache_is_a_one_line_error_naming_the_folder(tmp_path: Pat
 def test_video_names_cannot_leave_the_cache(tmp_path: Path) -> None:
     with pytest.raises(FrameCacheError, match="would leave the frame cache"):
         cache.video_dir(tmp_path, "MVBench", "../../etc")
+
+
+def test_mvbench_float_round_trip_is_the_identity_on_every_byte() -> None:
+    """MVBench sends frames through a float tensor before saving (`ToTorchFormatTensor` divides by 255,
+    `ToPILImage` multiplies by 255 and truncates): for every uint8 value that gives the value back, so
+    its JPEGs are encoded from decord's RGB as the kit records (`jpeg_input_equals_rgb`)."""
+    v = np.arange(256, dtype=np.uint8)
+    assert np.array_equal((v.astype(np.float32) / np.float32(255) * np.float32(255)).astype(np.uint8), v)
+    assert np.array_equal((v.astype(np.float32) * np.float32(1 / 255) * np.float32(255)).astype(np.uint8), v)
+
+
+def test_each_frame_is_on_disk_before_the_next_is_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preset = VideoPreset("Video-MME", Sampler.UNIFORM, fps=2.0)
+    frame_plan = plan.sample_frames(
+        preset, plan.VideoSource(KIT / "videos" / "p02.mp4", plan.SourceKind.FILE, "p02"), tmp_path
+    )
+    assert len(frame_plan.indices) == 80
+    real = decode.iter_frames
+    on_disk: list[int] = []
+
+    def watched(path: Path, indices: list[int]):  # type: ignore[no-untyped-def]
+        for k, (index, rgb) in enumerate(real(path, indices)):
+            on_disk.append(sum(p.exists() for p in frame_plan.paths))
+            assert on_disk[-1] == k  # the frames before this one are written, none after
+            yield index, rgb
+
+    monkeypatch.setattr(decode, "iter_frames", watched)
+    plan.ensure_frames(frame_plan)
+    assert on_disk == list(range(80)) and frame_plan.cached

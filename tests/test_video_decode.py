@@ -8,6 +8,7 @@ other sampled index is checked through the frame number drawn into its pixels (`
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,6 @@ VIDEOS = {k: v for k, v in video_kit_frames()["videos"].items() if "decord_len" 
 
 
 def _file(video: str) -> Path:
-    import json
-
     return KIT / json.loads((KIT / "videos.json").read_text())["videos"][video]["file"]
 
 
@@ -87,3 +86,21 @@ def test_missing_and_corrupt_videos_are_one_line_errors(tmp_path: Path) -> None:
         decode.probe(broken)
     with pytest.raises(VideoError, match="has 5 frames, frame 5 was asked for"):
         decode.read_frames(_file("p01"), [5])
+
+
+STRESS = Path(__file__).parent / "data" / "video_decord"
+
+
+@pytest.mark.parametrize(
+    "video", ["long_gop.mp4", "open_gop.mp4", "yuv444.mp4", "vp9.webm", "vfr.mp4", "mjpeg.avi"]
+)
+def test_stress_videos_decode_as_decord_decodes_them(video: str) -> None:
+    """Beyond the kit: long GOPs with B-frames, an open GOP, 4:4:4, VP9, variable frame rate, MJPEG/AVI,
+    each with decord 0.6.0's own len, fps and frame hashes (`tests/data/video_decord/make.py`): 219
+    frames, all identical."""
+    expected = json.loads((STRESS / "decord.json").read_text())["videos"][video]
+    info = decode.probe(STRESS / video)
+    assert (info.frame_count, info.avg_fps) == (expected["len"], expected["avg_fps"])
+    frames = decode.read_frames(STRESS / video, expected["indices"])
+    got = [hashlib.sha256(f.tobytes()).hexdigest() for f in frames]
+    assert got == expected["rgb_sha256"]

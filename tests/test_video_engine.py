@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from fasteval.data.demo import write_demo_benchmarks
 from tests.fixtures import REPO, video_kit_dir, video_kit_prompts
 from tests.test_engine_e2e import finished_requests
 from tests.test_video_rows import frames_and_text, texts_in_order
@@ -91,3 +93,21 @@ async def test_limit_n_sends_vlmevalkits_frames_and_texts_and_the_engine_answers
             assert any(ids == row["image_frame_ids"] and texts_in_order(texts, t) for ids, t in sent), (
                 f"{preset} row {row['index']}: no request carried VLMEvalKit's frames and texts"
             )
+
+
+def test_the_demo_video_benchmark_runs_and_is_rated_on_the_engine(vllm_tiny: Any, tmp_path: Path) -> None:
+    """`make demo`'s video set: every row answered by the engine, then rated as Video-MME is."""
+    lmudata = tmp_path / "LMUData"
+    assert "DEMO_VIDEO" in write_demo_benchmarks(lmudata)
+    env = dict(os.environ, LMUData=str(lmudata), FASTEVAL_CACHE=str(tmp_path / "cache"))
+    r = subprocess.run(
+        [sys.executable, str(REPO / "bench.py"), "--data", "DEMO_VIDEO", "--api-base", vllm_tiny.base_url,
+         "--model", "tiny-vlm", "--max-tokens", "8", "--work-dir", "out"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out" / "tiny-vlm"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["datasets"]["DEMO_VIDEO"]["answered"] == 8
+    rating = json.loads((out / "tiny-vlm_DEMO_VIDEO_rating.json").read_text())
+    assert set(rating) == {"short", "medium", "long", "overall"}

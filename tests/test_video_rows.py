@@ -22,8 +22,9 @@ from PIL import Image
 
 from fasteval.catalog import get_spec
 from fasteval.data.video_rows import VideoRows, open_video
+from fasteval.data.video_tasks import FrameTask, RowFrames, prepare_frames
 from fasteval.inference.client import build_body
-from fasteval.inference.runner import Target, make_job, run_target
+from fasteval.inference.runner import Target, make_job, over_image_limit, run_target
 from fasteval.inference.store import RunStore
 from fasteval.kinds import kind_named
 from fasteval.kinds.extract import DEFAULT_RULES
@@ -266,3 +267,56 @@ def test_the_live_accuracy_hint_reads_a_video_row_as_its_kind_scores_it(preset: 
     wrong = next(letter for letter in "ABCD" if letter != item.answer)
     assert kind.live_hit(spec, kind.live_item(spec, sample, right), DEFAULT_RULES) is True
     assert kind.live_hit(spec, kind.live_item(spec, sample, f"({wrong})"), DEFAULT_RULES) is False
+
+
+def crash_on_one_video(task: FrameTask) -> RowFrames:
+    """A decoder that kills its worker process on one video (a corrupt file crashing FFmpeg)."""
+    if task.source.key == CRASHING:
+        os._exit(1)
+    return prepare_frames(task)
+
+
+CRASHING = "6gflkmpn6u"  # an MMBench-Video kit video (4 rows)
+
+
+def test_a_video_that_kills_its_worker_fails_its_own_rows_and_the_others_are_sent(tmp_path: Path) -> None:
+    dataset = _open("MMBench_Video_8frame_nopack", tmp_path, workers=2)
+    assert any(row["video"] == CRASHING for row in dataset.tasks()[0])
+
+    async def collect() -> list[Sample]:
+        return [s async for s in dataset.aiter_samples(work=crash_on_one_video)]
+
+    samples = asyncio.run(collect())
+    assert [s.index for s in samples] == [s.index for s in dataset.iter_samples()]
+    for sample in samples:
+        if sample.meta["video"] == CRASHING:
+            assert sample.unavailable and "killed its worker process twice" in sample.unavailable
+        else:
+            assert sample.unavailable is None and len(sample.images) == 8
+
+
+def test_a_row_with_more_frames_than_the_model_takes_fails_before_it_is_sent(tmp_path: Path) -> None:
+    spec = get_spec("Video-MME_8frame")
+    sample = next(iter(_open("Video-MME_8frame", tmp_path).iter_samples()))
+    failed = over_image_limit(
+        Target("small", "small", ("http://127.0.0.1:9/v1",), max_images=4), spec, sample
+    )
+    assert failed is not None and failed.error_kind is ErrorKind.BAD_REQUEST
+    assert "sends 8 images; small accepts 4 per prompt: raise images_per_prompt" in (failed.error or "")
+    assert over_image_limit(Target("big", "big", ("u",), max_images=64), spec, sample) is None
+
+
+async def test_a_limited_run_decodes_only_the_videos_of_the_rows_it_sends(tmp_path: Path) -> None:
+    spec = get_spec("MMBench_Video_8frame_nopack")
+    file, dataset = open_video(
+        spec, video_kit_dir() / "data", cache_dir=tmp_path / "cache", frames=tmp_path / "f", workers=1
+    )
+    first = [row["video"] for row in dataset.tasks()[0][:2]]
+    async with _Recorder() as server:
+        target = Target("m", server.config.model, (server.url,))
+        params = GenParams(max_tokens=4)
+        job = make_job(target, spec, dataset, file, tmp_path / "work", params, limit=2)
+        await run_target(target, [job], concurrency=4, retry=0, params=params, api_key=None)
+    assert job.ok == 2 and len(server.bodies) == 2
+    decoded = {p.name for p in (tmp_path / "f" / "images" / "MMBench-Video").iterdir()}
+    assert decoded == set(first)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import threading
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -177,3 +181,59 @@ def test_mvbench_zips_are_extracted_in_place_and_data0613_moved(tmp_path: Path) 
     snapshot.unpack(tmp_path)  # idempotent
     assert (tmp_path / "video/star/Charades_v1_480/CHPUZ.mp4").read_bytes() == b"mp4"
     assert (tmp_path / "video/clevrer/video_validation/video_10779.mp4").read_bytes() == b"clevrer"
+
+
+@contextmanager
+def _http(handle: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            handle(self)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_the_token_goes_to_the_hub_but_not_to_the_cdn_it_redirects_to(tmp_path: Path) -> None:
+    """Gated datasets (MVBench) need the token at the hub, whose file URLs redirect to a CDN's signed
+    URL on another host: that request must not carry the token."""
+    seen: dict[str, str | None] = {}
+
+    def cdn(h: BaseHTTPRequestHandler) -> None:
+        seen["cdn"] = h.headers.get("Authorization")
+        h.send_response(200)
+        h.send_header("Content-Length", "4")
+        h.end_headers()
+        h.wfile.write(b"data")
+
+    with _http(cdn) as cdn_port:
+
+        def hub(h: BaseHTTPRequestHandler) -> None:
+            seen[h.path.rsplit("/", 1)[-1]] = h.headers.get("Authorization")
+            if h.path.endswith("/revision/main"):
+                body = json.dumps({"siblings": [{"rfilename": "test.json"}]}).encode()
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body)
+            else:
+                h.send_response(302)
+                h.send_header("Location", f"http://127.0.0.1:{cdn_port}/signed?sig=1")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+
+        with _http(hub) as hub_port:
+            hub_ds = HubDataset("OpenGVLab/MVBench")
+            snapshot.download_snapshot(
+                hub_ds, tmp_path, endpoint=f"http://127.0.0.1:{hub_port}", token="hf_x"
+            )
+    assert seen == {"main": "Bearer hf_x", "test.json": "Bearer hf_x", "cdn": None}
+    assert (tmp_path / "test.json").read_bytes() == b"data"

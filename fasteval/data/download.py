@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -93,12 +94,37 @@ def download_md5(
     return _finish(url, part, dest, md5, digest, fix)
 
 
+class _CredentialsStayOnHost(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, sending `Authorization` only to the host it was given for: Hugging Face
+    redirects a file to a CDN's signed URL, which must not receive the hub token (and may refuse it)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_CredentialsStayOnHost)
+
+
 def _open(url: str, offset: int, dest: Path, headers: dict[str, str]) -> http.client.HTTPResponse:
     request = urllib.request.Request(
         url, headers={**headers, **({"Range": f"bytes={offset}-"} if offset else {})}
     )
     try:
-        response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+        response: http.client.HTTPResponse = _OPENER.open(request, timeout=TIMEOUT_S)
         return response
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:

@@ -26,6 +26,7 @@ import os
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -95,31 +96,51 @@ class VideoRows(Dataset):
                 done[folder] = prepare_frames(tasks[folder])
             yield self._row_sample(row, done[folder])
 
-    async def aiter_samples(self, skip: Collection[str] = ()) -> AsyncGenerator[Sample]:
+    async def aiter_samples(
+        self, skip: Collection[str] = (), *, work: Callable[[FrameTask], RowFrames] = prepare_frames
+    ) -> AsyncGenerator[Sample]:
         """The rows in file order, each yielded once its video's frames are ready; videos are prepared
-        by `workers` processes, at most `AHEAD_PER_WORKER * workers` of them ahead of the row yielded.
-        Cached frames of an nframe preset are found here, without starting a worker."""
+        (`work`) by `workers` processes, at most `AHEAD_PER_WORKER * workers` of them ahead of the row
+        yielded. Cached frames of an nframe preset are found here, without starting a worker.
+
+        A worker that dies (a decoder crash on a corrupt file) breaks the pool: its videos are tried
+        once more in a fresh pool, and a video that breaks it again fails its rows alone."""
         rows, tasks = self.tasks(skip)
-        pool: ProcessPoolExecutor | None = None
+        loop = asyncio.get_running_loop()
+        pools: list[ProcessPoolExecutor] = []  # the live pool, started on the first cache miss
+
+        def pool() -> ProcessPoolExecutor:
+            if not pools:
+                pools.append(
+                    ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                )
+            return pools[0]
+
+        async def extract(task: FrameTask) -> RowFrames:
+            for _ in range(2):
+                used = pool()
+                try:
+                    return await loop.run_in_executor(used, work, task)
+                except BrokenProcessPool:
+                    if pools and pools[0] is used:
+                        pools.pop().shutdown(wait=False, cancel_futures=True)
+            return RowFrames(error=f"decoding {task.source.path} killed its worker process twice; "
+                             "the file is corrupt: download it again")  # fmt: skip
 
         def prepare(task: FrameTask) -> asyncio.Future[RowFrames]:
-            nonlocal pool
-            loop = asyncio.get_running_loop()
             hit = cached_row_frames(task)
             if hit is not None:
                 done: asyncio.Future[RowFrames] = loop.create_future()
                 done.set_result(hit)
                 return done
-            if pool is None:
-                pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-            return loop.run_in_executor(pool, prepare_frames, task)
+            return asyncio.ensure_future(extract(task))
 
         try:
             async for sample in self._pipelined(rows, tasks, prepare):
                 yield sample
         finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+            for p in pools:
+                p.shutdown(wait=False, cancel_futures=True)
 
     async def _pipelined(
         self,
@@ -153,14 +174,10 @@ class VideoRows(Dataset):
         columns = [c for c in self._frame.columns if c not in (_ROW, _REF)]
         sample = _sample(self.name, row, columns, (), self._frame.schema["index"].is_integer())
         if frames.error is not None:
-            return _replace_sample(sample, unavailable=frames.error)
+            return replace(sample, unavailable=frames.error)
         images = tuple(FileImageRef(path) for path in frames.paths)
         meta = {**sample.meta, **frames.meta()}
-        return _replace_sample(sample, images=images, meta=meta)
-
-
-def _replace_sample(sample: Sample, **changes: Any) -> Sample:
-    return replace(sample, **changes)
+        return replace(sample, images=images, meta=meta)
 
 
 def video_rows(

@@ -1,7 +1,7 @@
 """One video's frames for the rows that use it: the unit of work a frame-extraction worker process runs.
 
-Kept apart from `video_rows` so a spawned worker imports only the video modules (PyAV, Pillow,
-NumPy), not the table stack: a worker starts in a fraction of a second.
+Kept apart from `video_rows` (the run's side: rows, the process pool, the order rows are sent in):
+everything a worker process runs is here and in `fasteval.data.video`, and it reads no table.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from fasteval.types import (
     Completion,
     ErrorKind,
     Extras,
+    FileImageRef,
     GenParams,
     ImagePart,
     Prompt,
@@ -207,7 +208,12 @@ def build_body(
         head, rest = rest.split(f"{escaped_marker}{i}", 1)
         pieces.append(head.encode())
         url_prefix = f"data:{image.mime};base64,"
-        raw = _spliceable(image.b64) if _MIME_OK.fullmatch(image.mime) else None
+        if not _MIME_OK.fullmatch(image.mime):
+            raw = None
+        elif isinstance(image, FileImageRef):  # a cached video frame, encoded now: no scan needed
+            raw = image.b64_bytes()
+        else:
+            raw = _spliceable(image.b64)
         if raw is not None:
             pieces.append(url_prefix.encode("ascii"))
             pieces.append(raw)

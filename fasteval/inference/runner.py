@@ -345,7 +345,9 @@ async def _produce(
                 finished.set()
 
     if job.todo and client.pool.stop is None:
-        async with contextlib.aclosing(job.dataset.aiter_samples(skip=done)) as samples:  # stops workers
+        every = {as_vlmeval_str(k) for k in job.dataset.meta.get_column("index").to_list()}
+        skip = done | (every - wanted)  # rows past --limit are never read (a video's are never decoded)
+        async with contextlib.aclosing(job.dataset.aiter_samples(skip=skip)) as samples:  # stops workers
             async for sample in samples:
                 key = as_vlmeval_str(sample.index)
                 if key not in wanted:

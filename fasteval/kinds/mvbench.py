@@ -18,6 +18,9 @@ Scoring (`evaluate`, L374-436; `check_ans_with_model`, utils/mvbench.py L54-71),
   row is right if `p.replace('.', '') in g` or `g in p` (so `b`, `(`, and a blank prediction hit);
 * otherwise `extract_answer_from_item` with options A.. from `candidates` must give the answer's
   letter: `can_infer` of the rule generation, then the judge (3 tries) when one is configured, else Z.
+
+Not reproduced: a prediction cell pandas reads as a number makes upstream raise (`FAIL_MSG in pred`,
+TypeError); here it is scored as its text.
 """
 
 from __future__ import annotations
@@ -156,10 +159,14 @@ class MVBenchKind(VideoKind):
         self, spec: BenchmarkSpec, item: Item, exact: Extraction, verdict: Verdict | None, rules: str
     ) -> dict[str, Any]:
         """`score` as `evaluate` writes it: None (NaN) for a skipped row, -1 for a failed call, else
-        1 / 0 (L414-420)."""
+        1 / 0 (L414-420); and the `(X) text` ground truth it was checked against."""
+        return {"gt": item.fields["gt"], "score": self._score(item, exact, verdict)}
+
+    @staticmethod
+    def _score(item: Item, exact: Extraction, verdict: Verdict | None) -> int | None:
         if is_missing(item.prediction):
-            return {"score": None}
+            return None
         if FAILED_CALL in item.prediction:
-            return {"score": -1}
+            return -1
         extracted = verdict.answer if verdict is not None else exact.answer
-        return {"score": int((extracted or REFUSED) == item.answer)}
+        return int((extracted or REFUSED) == item.answer)

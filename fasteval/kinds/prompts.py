@@ -11,6 +11,8 @@ prompt-style name from the engine registry (`PROMPT_STYLES`):
 
 Images come first. InternVL lists its text part before the images, but its chat code puts
 `<image>` ahead of the text (`reorganize_prompt`), which is what an image-first message gives.
+Video kinds lay out their own message (`TaskKind.message`: text before and after the frames, a
+system text, an order that depends on the rule generation; `fasteval.kinds.video`).
 """
 
 from __future__ import annotations

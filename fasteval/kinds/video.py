@@ -96,7 +96,8 @@ def api_prompt(msgs: Sequence[Msg], sample: Sample, rules: str) -> Prompt:
     * With images: text and image parts in order; empty texts are skipped (Video-MME's `SYS = ''`)
       from vlmevalkit-2025.08 on (`prepare_itlist`, gpt.py "Skip empty string"); nvidia-vlmeval 26.3
       (vlmevalkit-2024.07) sends them.
-    * Without images (an fps row shorter than one sampling step): all texts joined by `'\\n'` into one.
+    * Without images (an fps row shorter than one sampling step): all texts joined by `'\\n'` into one
+      (0.0.20 sends it as a plain string content, the same text).
 
     Not reproduced: vlmevalkit-2024.07 appends the system text to the wrapper's system prompt on every
     call (api/base.py L224-228 in 26.3), so it grows with each row a wrapper has seen; here every
@@ -170,6 +171,7 @@ class VideoKind(TaskKind):
     """A kind whose message is a VLMEvalKit video `build_prompt` list (text around the frames)."""
 
     needs_dataset: ClassVar[bool] = False  # VLMEvalKit scores from the prediction file's own columns
+    score_suffix: ClassVar[str] = "score"  # `{model}_{dataset}_score.csv`: the per-row scores (`_score.xlsx`)
 
     @abstractmethod
     def messages(self, spec: BenchmarkSpec, sample: Sample, rules: str) -> list[Msg]:

@@ -54,14 +54,14 @@ def write_reports(
     """
     name = scored.spec.name
     samples_path = out_dir / f"{model}_{name}_samples.parquet"
+    partial_run = coverage is not None and coverage.partial
     if (
         scored.result.json is not None
-    ):  # VLMEvalKit's JSON score file (OCRBench's `_score.json`, `_rating.json`)
+    ):  # VLMEvalKit's JSON score file (OCRBench `_score.json`, `_rating.json`)
         full = out_dir / scored.kind.json_score_file(model, scored.spec)
     else:
         full = out_dir / scored.kind.score_file(model, scored.spec, official=scored.official)
-    partial = full.with_name(full.stem + PARTIAL_SUFFIX + full.suffix)
-    score_path, stale = (partial, full) if coverage is not None and coverage.partial else (full, partial)
+    score_path, stale = _current_name(full, partial_run)
     paths = {"score": score_path, "samples": samples_path}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +71,13 @@ def write_reports(
         else:
             write_csv_quote_all(scored.result.table, score_path)
         stale.unlink(missing_ok=True)
+        if scored.result.row_table is not None:  # beside a rating: the per-row scores (`_score.xlsx`)
+            rows_path, rows_stale = _current_name(
+                out_dir / scored.kind.score_file(model, scored.spec), partial_run
+            )
+            write_csv_quote_all(scored.result.row_table, rows_path)
+            rows_stale.unlink(missing_ok=True)
+            paths["score_rows"] = rows_path
         for key, table in scored.result.extra_tables.items():  # e.g. MMVet's `_score_fine.csv`
             extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")
             write_csv_quote_all(table, extra)
@@ -83,6 +90,12 @@ def write_reports(
             f"cannot write scores into {out_dir}: {exc.strerror}; pick a writable --work-dir"
         ) from None
     return paths
+
+
+def _current_name(full: Path, partial: bool) -> tuple[Path, Path]:
+    """(the name to write, the other name's stale file): `..._partial` when not every row was scored."""
+    other = full.with_name(full.stem + PARTIAL_SUFFIX + full.suffix)
+    return (other, full) if partial else (full, other)
 
 
 def headline(scored: Scored) -> dict[str, float]:

@@ -53,6 +53,9 @@ class ScoreResult:
     # More tables a scorer writes beside `table`, by file suffix (MMVet: "score_fine").
     extra_tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     json: dict[str, Any] | None = None  # a JSON score file's payload (OCRBench `_score.json`), else None
+    # The per-row scores VLMEvalKit writes beside a JSON rating (the video `_score.xlsx`: the prediction
+    # file's rows with their `score`), written as the kind's `score_file`; None: no such file
+    row_table: pl.DataFrame | None = None
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]

@@ -21,7 +21,7 @@ import polars as pl
 
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError, require_columns
-from fasteval.scoring.video import mean_text
+from fasteval.scoring.video import mean_text, score_rows
 
 L2_DIMENSIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "CP": ("Video Topic", "Video Emotion", "Video Scene", "Video Style"),
@@ -112,9 +112,11 @@ def score_mmbench_video(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
         ],
         schema={"level": pl.String, "dimension": pl.String, "all": pl.String, "valid": pl.String},
     )
+    scored_rows = rows.with_columns(pl.Series("score", scores, dtype=pl.Int64))
     return ScoreResult(
         table=table,
-        rows=rows.with_columns(pl.Series("score", scores, dtype=pl.Int64)),
+        rows=scored_rows,
         headline={"Overall": float(rating["coarse_all"]["Overall"])},
         json=rating,
+        row_table=score_rows(scored_rows, ("dimensions",)),
     )

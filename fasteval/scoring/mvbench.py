@@ -18,7 +18,7 @@ import polars as pl
 
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError, require_columns
-from fasteval.scoring.video import Score, by_label
+from fasteval.scoring.video import Score, by_label, score_rows
 
 OVERALL: Final = "overall"
 
@@ -60,9 +60,11 @@ def score_mvbench(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
     correct, total = rating[OVERALL][0], rating[OVERALL][1]
     written = pl.Series("score", scores, dtype=pl.Float64)
     hit = pl.Series("hit", [int(counted_correct(s)) for s in scores], dtype=pl.Int64)
+    scored_rows = rows.with_columns(written, hit)
     return ScoreResult(
         table=table,
-        rows=rows.with_columns(written, hit),
+        rows=scored_rows,
         headline={OVERALL: correct / total * 100},
         json=rating,
+        row_table=score_rows(scored_rows, ("task_type", "gt")),
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import polars as pl
+
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import ScoringError
 
@@ -55,3 +57,10 @@ def mean_text(values: Sequence[float], digits: int) -> str:
     if not values:
         return "nan"
     return f"{math.fsum(values) / len(values):.{digits}f}"
+
+
+def score_rows(rows: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """The per-row file VLMEvalKit writes beside the rating (`_score.xlsx`): each prediction row with
+    the columns it is rated by, its answer, its prediction and the score written for it."""
+    keep = ["index", *columns, "answer", "prediction", "score"]
+    return rows.select([c for c in keep if c in rows.columns])

@@ -19,7 +19,7 @@ import polars as pl
 
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError, require_columns
-from fasteval.scoring.video import Score, by_index, by_label, mean_text
+from fasteval.scoring.video import Score, by_index, by_label, mean_text, score_rows
 
 DURATIONS: Final = ("short", "medium", "long")
 DOMAINS: Final = (
@@ -133,11 +133,13 @@ def score_videomme(rows: pl.DataFrame, opts: ScoreOptions) -> ScoreResult:
     written = pl.Series("score", scores, dtype=pl.Float64)
     hit = pl.Series("hit", [int(s == 1) for s in scores], dtype=pl.Int64)
     overall = rating[OVERALL][OVERALL]
+    scored_rows = rows.with_columns(written, hit)
     return ScoreResult(
         table=table,
-        rows=rows.with_columns(written, hit),
+        rows=scored_rows,
         headline={"overall": float(overall)},
         json=rating,
+        row_table=score_rows(scored_rows, ("duration", "domain", "sub_category", "task_type")),
     )
 
 

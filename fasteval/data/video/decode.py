@@ -5,16 +5,19 @@ decord has had no release since 2021, so fasteval reads them with PyAV (FFmpeg's
 current), matching decord's definitions:
 
 * frame count = the number of packets of the video stream (decord `IndexKeyframes` counts every
-  demuxed packet, `GetFrameCount` returns that count: `src/video/video_reader.cc` L255-273, L466-505);
+  demuxed packet, `GetFrameCount` returns that count: dmlc/decord d2e5619 `src/video/video_reader.cc`
+  L255-273, L466-505);
 * average fps = the stream's `avg_frame_rate` as a float (`GetAverageFPS`, L538-544), e.g.
   29.97002997002997 for 30000/1001;
+* the stream = FFmpeg's best video stream (`av_find_best_stream`, L149);
 * frame k = the decoded frame whose pts is the k-th smallest packet pts, converted to packed RGB24 by
   libswscale (PyAV's `to_ndarray(format="rgb24")` with its defaults).
 
 On the video kit (mp4/H.264, webm/VP8, avi/MPEG-4 Part 2) every sampled frame is byte-identical to
-decord's (`tests/test_video_decode.py`). Frames are reached by seeking to the key frame at or before
-each wanted one and decoding forward, as decord does, so an 8-frame sample of an hour-long video
-decodes a few GOPs, not the whole file.
+decord's, and so is every frame checked on six stress videos decoded by decord itself (long GOPs,
+open GOP, 4:4:4, VP9, variable frame rate, MJPEG; `tests/test_video_decode.py`). Frames are reached
+by seeking to the key frame at or before each wanted one and decoding forward, as decord does, so an
+8-frame sample of an hour-long video decodes a few GOPs, not the whole file.
 
 MVBench's frame-folder tasks are JPEG files read with Pillow (`mvbench.py` L253-261).
 """
@@ -27,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,8 +68,15 @@ def probe(path: Path) -> VideoInfo:
 
 def read_frames(path: Path, indices: Sequence[int]) -> list[RGB]:
     """The RGB frames at `indices` (0-based, any order, repeats allowed), in the order asked."""
+    got = dict(iter_frames(path, indices))
+    return [got[i] for i in indices]
+
+
+def iter_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, RGB]]:
+    """Each distinct index of `indices` with its frame, in increasing order, one frame in memory at a
+    time (an fps preset of an hour-long video samples thousands)."""
     if not indices:
-        return []
+        return
     index = _index(path)
     n = len(index.pts)
     bad = [i for i in indices if not 0 <= i < n]
@@ -74,9 +85,7 @@ def read_frames(path: Path, indices: Sequence[int]) -> list[RGB]:
             f"{path} has {n} frames, frame {bad[0]} was asked for: the video is shorter than "
             "its metadata says; re-download it"
         )
-    wanted = sorted(set(indices))
-    got = _decode_at(path, index, wanted)
-    return [got[i] for i in indices]
+    yield from _decode_at(path, index, sorted(set(indices)))
 
 
 def _index(path: Path) -> _Index:
@@ -90,7 +99,7 @@ def _index(path: Path) -> _Index:
     return _read_index_cached(path, st.st_size, st.st_mtime_ns)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=32)  # an hour of 30 fps video indexes ~100k pts: a few MB each
 def _read_index_cached(path: Path, size: int, mtime_ns: int) -> _Index:
     return _read_index(path)
 
@@ -108,15 +117,21 @@ def _open(path: Path) -> object:
         ) from None
 
 
+def _stream(container: Any) -> Any:
+    """The stream decord reads: FFmpeg's best video stream (`av_find_best_stream`, `video_reader.cc`
+    L149), which passes over cover-art pictures that can come first."""
+    return container.streams.best("video")
+
+
 def _read_index(path: Path) -> _Index:
     import av
 
     container = _open(path)
     assert isinstance(container, av.container.InputContainer)
     with container:
-        if not container.streams.video:
+        stream = _stream(container)
+        if stream is None:
             raise VideoError(f"{path} has no video stream; download the file again")
-        stream = container.streams.video[0]
         rate = stream.average_rate
         entries: list[tuple[int, bool]] = []
         try:
@@ -140,17 +155,16 @@ def _read_index(path: Path) -> _Index:
     )
 
 
-def _decode_at(path: Path, index: _Index, wanted: list[int]) -> dict[int, RGB]:
+def _decode_at(path: Path, index: _Index, wanted: list[int]) -> Iterator[tuple[int, RGB]]:
     """Decode the frames at the sorted positions `wanted`: seek to a key frame only when the next
     wanted frame lies beyond the current GOP, otherwise keep decoding forward."""
     import av
 
     position = {pts: i for i, pts in enumerate(index.pts)}
-    out: dict[int, RGB] = {}
     container = _open(path)
     assert isinstance(container, av.container.InputContainer)
     with container:
-        stream = container.streams.video[0]
+        stream = _stream(container)
         frames: Iterator[av.VideoFrame] | None = None
         at = -1  # position of the last frame decoded
         try:
@@ -160,24 +174,25 @@ def _decode_at(path: Path, index: _Index, wanted: list[int]) -> dict[int, RGB]:
                     container.seek(index.pts[key], stream=stream, backward=True, any_frame=False)
                     frames = container.decode(stream)
                     at = -1
+                found: RGB | None = None
                 for frame in frames:
                     if frame.pts is None or frame.pts not in position:
                         continue
                     at = position[frame.pts]
                     if at == target:
-                        out[target] = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                        found = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
                         break
                     if at > target:
                         break
-                if target not in out:
+                if found is None:
                     raise VideoError(
                         f"{path}: frame {target} could not be decoded; the file is damaged: download it again"
                     )
+                yield target, found
         except av.FFmpegError as exc:
             raise VideoError(
                 f"cannot decode video {path} ({_why(exc)}); the file is corrupt: download it again"
             ) from None
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def _run_pool(
     context = multiprocessing.get_context("spawn")  # safe next to threads (an event loop's executor)
     pending = iter(todo)
     running: dict[Future[tuple[int, str | None, bool]], VideoSource] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
         try:
             while True:
                 while len(running) < 2 * workers and (source := next(pending, None)) is not None:

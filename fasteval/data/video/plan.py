@@ -196,14 +196,17 @@ def _indices(preset: VideoPreset, source: VideoSource, info: VideoInfo) -> list[
 
 def ensure_frames(plan: FramePlan) -> list[Path]:
     """The plan's frame files, decoding and writing only those missing (VLMEvalKit's reuse rule)."""
-    missing = [i for i, p in enumerate(plan.paths) if not p.exists()]
-    if missing:
-        wanted = [plan.indices[i] for i in missing]
-        if plan.source.kind is SourceKind.FOLDER:
-            frames = decode.read_folder_frames(plan.source.path, sampling.folder_files(wanted))
-        else:
-            frames = decode.read_frames(plan.source.path, wanted)
-        cache.write_frames(frames, [plan.paths[i] for i in missing])
+    targets: dict[int, list[Path]] = {}
+    for index, path in zip(plan.indices, plan.paths, strict=True):
+        if not path.exists():
+            targets.setdefault(index, []).append(path)
+    if plan.source.kind is SourceKind.FOLDER:
+        for index, paths in targets.items():
+            (rgb,) = decode.read_folder_frames(plan.source.path, sampling.folder_files([index]))
+            cache.write_frames([rgb] * len(paths), paths)
+    else:  # decoded in order, each frame written as it comes: memory holds one frame
+        for index, rgb in decode.iter_frames(plan.source.path, list(targets)):
+            cache.write_frames([rgb] * len(targets[index]), targets[index])
     return list(plan.paths)
 
 
