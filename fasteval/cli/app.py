@@ -63,7 +63,8 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.dry_run is not None:  # issue 13: show the request bodies, contact nothing
         from fasteval.inference.dry_run import dry_run
 
-        return dry_run(cfg, specs, sys.stdout, sys.stderr, environ)
+        targets = await resolve_targets(cfg, contact=False)  # the run's resolver, contacting nothing
+        return dry_run(cfg, specs, targets, sys.stdout, sys.stderr, environ)
     targets = await resolve_targets(cfg)
     warn_renamed(targets)
     if cfg.mode == "perf":

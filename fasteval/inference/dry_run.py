@@ -17,9 +17,6 @@ from fasteval.config import RunConfig
 from fasteval.data.video_rows import frame_cache, open_dataset
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Target, job_keys, request_body, samples_to_send, target_params
-from fasteval.inference.targets import run_settings
-from fasteval.models.registry import get_model
-from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.types import BenchmarkSpec, GenParams
 
 _DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
@@ -41,51 +38,6 @@ def shorten_images(body: Mapping[str, Any]) -> dict[str, Any]:
     return dict(out)
 
 
-def dry_run_targets(cfg: RunConfig) -> list[Target]:
-    """The models a run would evaluate, found without a network call: --api-base as given, else the
-    registry entries named by --model (with the engine of a recorded server, if `make serve` started one)."""
-    if cfg.api_base:
-        name = (cfg.model or (cfg.model_name,))[0]
-        if not name:
-            raise FastevalError(
-                "--dry-run with --api-base contacts nothing: name the model with --model-name"
-            )
-        chosen = run_settings(cfg, name, None)
-        return [
-            Target(
-                rules=cfg.rules,
-                name=name,
-                served_name=cfg.model_name or name,
-                endpoints=cfg.api_base,
-                prompt_style=chosen.prompt_style,
-                origin={"request_settings": chosen.summary(name)},
-                plan=chosen.plan,
-            )
-        ]
-
-    recorded = {s.name: s.engine for s in running_servers(cfg.state_dir or default_state_dir(), role="vlm")}
-    names = cfg.model or tuple(recorded)
-    if not cfg.model and len(recorded) != 1:
-        raise FastevalError("--dry-run needs --model NAME (an engines/models.toml entry) or --api-base")
-    targets = []
-    for name in names:
-        entry = get_model(name)
-        engine = recorded.get(name, entry.engine)
-        chosen = run_settings(cfg, entry.name, engine)
-        targets.append(
-            Target(
-                rules=cfg.rules,
-                name=entry.name,
-                served_name=entry.served,
-                endpoints=(),
-                prompt_style=chosen.prompt_style,
-                origin={"engine": engine, "request_settings": chosen.summary(entry.name)},
-                plan=chosen.plan,
-            )
-        )
-    return targets
-
-
 def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: GenParams) -> Iterator[str]:
     """One JSON line per sample: the body `target` would be sent, images shortened."""
     for sample in samples:
@@ -96,16 +48,17 @@ def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: 
 def dry_run(
     cfg: RunConfig,
     specs: Sequence[BenchmarkSpec],
+    targets: Sequence[Target],
     out: TextIO,
     err: TextIO,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Write the first `cfg.dry_run` bodies of each benchmark for each model to `out`; a header per
-    (model, benchmark) to `err` says which engine form and family settings they carry. `environ` locates
-    video snapshots (the Hugging Face cache variables)."""
+    """Write the first `cfg.dry_run` bodies of each benchmark for each of `targets` (from
+    `targets.resolve_targets(cfg, contact=False)`, the run's own resolver) to `out`, the rows and
+    order `--limit N` sends; a header per (model, benchmark) to `err` says which settings they carry.
+    `environ` locates video snapshots (the Hugging Face cache variables)."""
     n = cfg.dry_run or 0
     params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
-    targets = dry_run_targets(cfg)
     for spec in specs:
         frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
         file, dataset = open_dataset(

@@ -1,4 +1,5 @@
-"""Which model(s) to evaluate: `--api-base` endpoints, or the servers `make serve` recorded.
+"""Which model(s) to evaluate: `--api-base` endpoints, or the servers `make serve` recorded; one
+function (`resolve_targets`) for runs and `--dry-run` (which contacts nothing).
 
 Replicas of one served model (several `--api-base` URLs, or several recorded servers with the same
 served name) become one target whose endpoints share the load.
@@ -17,7 +18,7 @@ from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
 from fasteval.models.families import NO_FAMILY, RequestPlan, get_family, make_plan, parse_family_flag
 from fasteval.models.registry import ModelEntry, RegistryError, all_models, get_model
-from fasteval.models.servers import default_state_dir, redact_argv, running_servers
+from fasteval.models.servers import ServerState, default_state_dir, redact_argv, running_servers
 from fasteval.resources import safe_name, shown, unsafe_name
 
 
@@ -25,31 +26,53 @@ class NoModel(FastevalError):
     """No server to evaluate was named or found."""
 
 
-async def resolve_targets(cfg: RunConfig) -> list[Target]:
-    """`--api-base` names the endpoint(s); otherwise the servers `make serve` recorded."""
-    if cfg.api_base:
-        served = cfg.model_name or await _discover_served_name(list(cfg.api_base), cfg.api_key)
-        names = list(cfg.model) or [safe_name(served)]
-        if len(names) != 1:
-            raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
-        settings = run_settings(cfg, names[0], None)
-        return [
-            Target(
-                rules=cfg.rules,
-                name=names[0],
-                served_name=served,
-                endpoints=tuple(cfg.api_base),
-                prompt_style=settings.prompt_style,
-                origin={
-                    "api_base": [redact_url(u) for u in cfg.api_base],
-                    "request_settings": settings.summary(names[0]),
-                    **({} if cfg.model else _folder_from(served)),
-                },
-                plan=settings.plan,
-            )
-        ]
+async def resolve_targets(cfg: RunConfig, *, contact: bool = True) -> list[Target]:
+    """The models a run evaluates, for runs and dry runs alike.
 
+    `--api-base` names the endpoint(s); its served name is `--model-name`, else asked of its
+    `/v1/models`. Otherwise the servers `make serve` recorded. A dry run (`contact=False`) makes no
+    network call and needs no running server: `--api-base` then needs `--model-name` (or `--model`),
+    and `--model` names registry entries (with the engine of a recorded server, if one runs).
+    """
+    if cfg.api_base:
+        return [await _endpoint_target(cfg, contact)]
     servers = running_servers(cfg.state_dir or default_state_dir(), role="vlm")
+    if not contact:
+        return _registry_targets(cfg, servers)
+    return _server_targets(cfg, servers)
+
+
+async def _endpoint_target(cfg: RunConfig, contact: bool) -> Target:
+    """The one model behind the `--api-base` endpoint(s): family settings as `run_settings` resolves
+    them (`--model-family`, else the registry entry named by `--model`, in full, else none)."""
+    served = cfg.model_name
+    if not served and not contact:
+        served = cfg.model[0] if cfg.model else None
+        if not served:
+            raise NoModel("--dry-run with --api-base contacts nothing: name the model with --model-name")
+    if not served:
+        served = await _discover_served_name(list(cfg.api_base), cfg.api_key)
+    names = list(cfg.model) or [safe_name(served)]
+    if len(names) != 1:
+        raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
+    settings = run_settings(cfg, names[0], None)
+    return Target(
+        rules=cfg.rules,
+        name=names[0],
+        served_name=served,
+        endpoints=tuple(cfg.api_base),
+        prompt_style=settings.prompt_style,
+        origin={
+            "api_base": [redact_url(u) for u in cfg.api_base],
+            "request_settings": settings.summary(names[0]),
+            **({} if cfg.model else _folder_from(served)),
+        },
+        plan=settings.plan,
+    )
+
+
+def _server_targets(cfg: RunConfig, servers: list[ServerState]) -> list[Target]:
+    """The recorded servers `--model` names (or the only one running); replicas pool their endpoints."""
     if not servers:
         raise NoModel(
             "no model server is running: start one with `make serve MODEL=InternVL2-2B`, "
@@ -70,29 +93,61 @@ async def resolve_targets(cfg: RunConfig) -> list[Target]:
         )
     else:
         chosen = servers
-    by_base: dict[str, list[Any]] = {}
+    by_base: dict[str, list[ServerState]] = {}
     for s in chosen:  # replicas of one model (same served name) pool their endpoints
         by_base.setdefault(s.served_name, []).append(s)
-    plans = {served: run_settings(cfg, group[0].name, group[0].engine) for served, group in by_base.items()}
+    origin = {
+        served: {
+            "engine": g[0].engine,
+            "argv": list(redact_argv(g[0].argv)),
+            "servers": [s.base_url for s in g],
+            **_folder_from(g[0].name),
+        }
+        for served, g in by_base.items()
+    }
     return [
-        Target(
-            rules=cfg.rules,
-            name=safe_name(group[0].name),
-            served_name=served,
-            endpoints=tuple(s.base_url for s in group),
-            prompt_style=plans[served].prompt_style,
-            origin={
-                "engine": group[0].engine,
-                "argv": list(redact_argv(group[0].argv)),
-                "servers": [s.base_url for s in group],
-                "request_settings": plans[served].summary(group[0].name),
-                **_folder_from(group[0].name),
-            },
-            plan=plans[served].plan,
-            max_images=_registry_images(group[0].name),
+        _registry_target(
+            cfg, group[0].name, served, tuple(s.base_url for s in group), group[0].engine, origin[served]
         )
         for served, group in by_base.items()
     ]
+
+
+def _registry_targets(cfg: RunConfig, servers: list[ServerState]) -> list[Target]:
+    """A dry run's models: the registry entries `--model` names (or the one recorded server's),
+    with the engine a recorded server runs, else the entry's; no endpoint is needed."""
+    recorded = {s.name: s.engine for s in servers}
+    if not cfg.model and len(recorded) != 1:
+        raise NoModel("--dry-run needs --model NAME (an engines/models.toml entry) or --api-base")
+    targets = []
+    for name in cfg.model or tuple(recorded):
+        entry = get_model(name)
+        engine = recorded.get(name, entry.engine)
+        targets.append(_registry_target(cfg, entry.name, entry.served, (), engine, {"engine": engine}))
+    return targets
+
+
+def _registry_target(
+    cfg: RunConfig,
+    name: str,
+    served: str,
+    endpoints: tuple[str, ...],
+    engine: str | None,
+    origin: dict[str, Any],
+) -> Target:
+    """A model `make serve` knows: its registry entry's prompt style, image limit and family settings."""
+    settings = run_settings(cfg, name, engine)
+    entry = _registered(name)
+    return Target(
+        rules=cfg.rules,
+        name=safe_name(name),
+        served_name=served,
+        endpoints=endpoints,
+        prompt_style=settings.prompt_style,
+        origin={**origin, "request_settings": settings.summary(name)},
+        plan=settings.plan,
+        max_images=entry.images_per_prompt if entry else None,
+    )
 
 
 async def _discover_served_name(bases: list[str], api_key: str | None) -> str:
@@ -177,7 +232,7 @@ def run_settings(cfg: RunConfig, name: str, engine: str | None) -> RunSettings:
     gets that family in full, in the form of the entry's engine: never the entry's prompt style
     without its tiles and limits (the line printed at start says so, and how to change it).
     """
-    entry = _registry_entry(name)
+    entry = _registered(name) if name else None
     family = entry.family if entry else None
     source = ""
     flag_style = None
@@ -215,33 +270,9 @@ def request_plan(cfg: RunConfig, registry_name: str | None, engine: str | None) 
     return run_settings(cfg, registry_name or "", engine).plan
 
 
-def _registry_entry(name: str) -> ModelEntry | None:
+def _registered(name: str) -> ModelEntry | None:
+    """The registry entry named `name`, or None (a model the registry does not know)."""
     try:
-        return get_model(name) if name else None
-    except RegistryError:
-        return None
-
-
-def _registry_family(name: str) -> str | None:
-
-    try:
-        return get_model(name).family
-    except RegistryError:
-        return None
-
-
-def _registry_style(name: str) -> str | None:
-
-    try:
-        return get_model(name).prompt_style
-    except RegistryError:
-        return None
-
-
-def _registry_images(name: str) -> int | None:
-    """The images one prompt may carry, as the registry entry launched the engine (None: unknown)."""
-
-    try:
-        return get_model(name).images_per_prompt
+        return get_model(name)
     except RegistryError:
         return None

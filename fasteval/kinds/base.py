@@ -3,8 +3,9 @@
 A kind (`yorn`, `mcq`, ...) owns the text a benchmark row becomes for each prompt style, how a
 model's raw answer becomes an extraction (one function, used alike by the live progress, the judge
 stage and the scorer), whether and how a judge is asked and how its reply is read, where ground
-truth comes from, and the name of the score file VLMEvalKit writes. The rest of the pipeline holds
-a `TaskKind` and never asks which one it is.
+truth comes from, the per-row columns it adds (`row_columns`, declared with what they hold), and the
+name of the score file VLMEvalKit writes. The rest of the pipeline holds a `TaskKind` and never asks
+which one it is.
 """
 
 from __future__ import annotations

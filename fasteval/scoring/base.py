@@ -1,4 +1,6 @@
-"""The shared shapes of scoring: what a scorer takes, what it returns, and one-line scoring errors."""
+"""The shared shapes of scoring: what a scorer takes, what it returns, one-line scoring errors,
+and what a scorer declares about its output (`Headline`, `Outcome`, `Declaration`) so that the
+report reads meanings, never column names it would have to know."""
 
 from __future__ import annotations
 
