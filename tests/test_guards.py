@@ -194,13 +194,18 @@ def test_a_server_listing_500_models_gives_a_short_line(tmp_path: Path) -> None:
     s = Server("--extra-models", "500")
     try:
         r = bench("--data", "MME", "--api-base", s.url, "--lmudata", str(lmu), cwd=tmp_path)
+        wrong = bench(
+            "--data", "MME", "--api-base", s.url, "--model-name", "nope", "--lmudata", str(lmu), cwd=tmp_path
+        )
         chats = s.stats()["chat_requests"]
     finally:
         s.close()
-    assert r.returncode == 2 and chats == 0
+    assert r.returncode == 2 and wrong.returncode == 2 and chats == 0
     (line,) = errors(r.stderr)
     assert "serves 501 models (fake-vlm, other-0," in line and "and 493 more" in line
-    assert len(line) < 400
+    (unknown,) = errors(wrong.stderr)
+    assert "does not serve model 'nope'" in unknown and "and 493 more" in unknown
+    assert len(line) < 400 and len(unknown) < 400
 
 
 def test_a_judge_listing_500_models_gives_a_short_line(server: Server, tmp_path: Path) -> None:
@@ -238,6 +243,17 @@ def test_argv_redaction_covers_flag_forms_and_urls() -> None:
         assert secret not in shown
     assert "--api-key *** --hf-token=*** --api-keys *** *** --port 8000" in shown
     assert "https://u:***@h/x" in shown and "token=***&y=1" in shown
+    untouched = (
+        "--max-num-batched-tokens",
+        "8192",
+        "--ssl-keyfile",
+        "k.pem",
+        "--tokenizer",
+        "t",
+        "--port",
+        "8",
+    )
+    assert redact_argv([*untouched, "--api-key", "8"]) == (*untouched, "--api-key", "***")
 
 
 def test_an_engine_key_reaches_neither_summary_nor_report_nor_console(server: Server, tmp_path: Path) -> None:

@@ -47,7 +47,12 @@ class ServerState:
         return cls(**known)
 
 
-_SECRET_FLAG = re.compile(r"--?[\w-]*(key|token|secret|password|passwd|credential)s?$", re.IGNORECASE)
+# a flag whose name ends in key(s), token, secret, password or credentials: `--api-key`, `--api-keys`
+# (LMDeploy), `--hf-token`; not `--max-num-batched-tokens` nor `--ssl-keyfile`
+_SECRET_FLAG = re.compile(
+    r"--?([\w-]*[-_])?(keys?|token|secret|password|passwd|credentials?)$", re.IGNORECASE
+)
+_MIN_SCRUB = 4  # shorter secret values are replaced only as whole arguments, never inside other text
 _URL_USERINFO = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:\s]*)(?P<password>:[^/@\s]*)?@", re.IGNORECASE
 )
@@ -69,35 +74,42 @@ def _redact_text(text: str) -> str:
     return _QUERY_SECRET.sub(lambda m: f"{m['name']}={REDACTED}", text)
 
 
-def secret_values(argv: Sequence[str]) -> list[str]:
-    """The values of secret flags in `argv` (`--api-key K`, `--api-keys A B`, `--hf-token=T`)."""
-    found: list[str] = []
+def _secrets_at(argv: Sequence[str]) -> dict[int, tuple[str, str]]:
+    """Position -> (secret value, the argument as shown) for each secret flag's value in `argv`
+    (`--api-key K`, `--api-keys A B`, `--hf-token=T`)."""
+    found: dict[int, tuple[str, str]] = {}
     taking = False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         flag, eq, value = arg.partition("=")
         if arg.startswith("-") and _SECRET_FLAG.match(flag):
             taking = not eq
             if eq and value:
-                found.append(value)
+                found[i] = (value, f"{flag}={REDACTED}")
             continue
         if taking and not arg.startswith("-"):
-            found.append(arg)  # lmdeploy's --api-keys takes several
+            found[i] = (arg, REDACTED)  # LMDeploy's --api-keys takes several
             continue
         taking = False
     return found
 
 
+def secret_values(argv: Sequence[str]) -> list[str]:
+    """The values of secret flags in `argv`, to scrub from text the engine printed (its log)."""
+    return [value for value, _ in _secrets_at(argv).values()]
+
+
 def redact_argv(argv: Sequence[str]) -> tuple[str, ...]:
     """`argv` as it may be stored and shown: values of flags named like a key, token, secret or password,
     and credentials in URLs, become `***` (summary.json, the report and state files show this form)."""
-    secrets = set(secret_values(argv))
-    return tuple(REDACTED if a in secrets else _redact_text(scrub(a, secrets)) for a in argv)
+    at = _secrets_at(argv)
+    secrets = [value for value, _ in at.values()]
+    return tuple(at[i][1] if i in at else scrub(a, secrets) for i, a in enumerate(argv))
 
 
 def scrub(text: str, secrets: Sequence[str] | set[str]) -> str:
     """`text` (an engine's log tail, a flag like `--api-key=K`) with every secret value replaced by `***`."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
+        if len(secret) >= _MIN_SCRUB:
             text = text.replace(secret, REDACTED)
     return _redact_text(text)
 
