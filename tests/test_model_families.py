@@ -23,6 +23,7 @@ from fasteval.config import RunConfig, Settings
 from fasteval.data.tabular import read_table
 from fasteval.inference.dry_run import shorten_images
 from fasteval.inference.runner import Target, answer_of, request_body
+from fasteval.inference.store import RunStore
 from fasteval.inference.targets import run_settings
 from fasteval.models.families import (
     FAMILIES,
@@ -344,6 +345,10 @@ def test_thinking_replies_score_their_answer_and_keep_their_thinking(mode: str, 
     assert preds.height == 4
     assert not any("</think>" in p or "step" in p for p in preds["prediction"].to_list())
     assert all(t.replace("\n", " ").split()[0] == "step0" for t in preds["thinking"].to_list())
+    stored = RunStore.for_run(tmp_path / "outputs", "Qwen3-VL-8B-Thinking", "MME").read()
+    tags = {"inline": 2, "open": 1, "parser": 0}[mode]  # `<think>` and `</think>` are tokens too
+    assert stored["n_out"].to_list() == [8 + tags + 4] * 4  # the thinking counts in the output tokens
+    assert all(t.startswith("step0") for t in stored["thinking"].to_list())
 
 
 def test_a_reply_cut_in_its_thinking_is_counted_and_never_scored(tmp_path: Path) -> None:
