@@ -279,12 +279,19 @@ def disk_per_frame() -> dict[str, Any]:
     }
 
 
+def _spread(point: dict[str, Any]) -> str:
+    rates = [p["request_throughput"] for p in point["minimal_points"]]
+    return f"{min(rates):.2f}-{max(rates):.2f} req/s"
+
+
 def markdown(r: dict[str, Any]) -> str:
     ex, cl = r["extraction"], r["client"]
     lines = [
         SECTION,
         "",
-        f"Measured {r['date']} on {os.cpu_count()} cores. Synthetic Video-MME snapshot: {VIDEOS} H.264 "
+        f"Measured {r['date']} on {os.cpu_count()} cores"
+        + (f" (load average {r['load_average']} at the start)" if "load_average" in r else "")
+        + f". Synthetic Video-MME snapshot: {VIDEOS} H.264 "
         "videos "
         f"of {WIDTH}x{HEIGHT} at {FPS} fps, {SECONDS} s each, {QUESTIONS_PER_VIDEO} questions per video; the "
         "real presets `Video-MME_8frame` / `Video-MME_64frame`.",
@@ -324,6 +331,7 @@ def markdown(r: dict[str, Any]) -> str:
             "| >= 0.95 |",
             f"| engine utilisation, --concurrency {same} | {a['ratio_same_concurrency']} | "
             f"{b['ratio_same_concurrency']} | >= 0.95 |",
+            f"| minimal client's own spread over the rounds (noise floor) | {_spread(a)} | {_spread(b)} | |",
         ]
     elif "engine" in r:
         lines.append(f"| engine | not measured: {r['engine']['error']} | | |")
@@ -343,16 +351,39 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _replace_section(path: Path, text: str) -> None:
+    """Add the section to `path`, or replace it there, keeping every other section."""
+    old = path.read_text() if path.is_file() else ""
+    if SECTION in old:
+        head, _, tail = old.partition(SECTION)
+        nxt = tail.find("\n## ")
+        old = head + (tail[nxt + 1 :] if nxt >= 0 else "")
+    path.write_text(old.rstrip("\n") + "\n\n" + text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--append", type=Path, help="add (or replace) the section in this markdown file")
     p.add_argument("--no-engine", action="store_true", help="parts 1-2 only (no vLLM server)")
+    p.add_argument(
+        "--render", type=Path, help="write the section from a saved RESULTS_video.json, measure nothing"
+    )
     args = p.parse_args(argv)
+    if args.render is not None:
+        text = markdown(json.loads(args.render.read_text()))
+        if args.append is not None:
+            _replace_section(args.append, text)
+        print(text)
+        return 0
     work = Path(tempfile.mkdtemp(prefix="fasteval-perf-video-"))
     try:
         lmudata = work / "LMUData"
         write_snapshot(lmudata)
-        results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "disk": disk_per_frame()}
+        results: dict[str, Any] = {
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "load_average": round(os.getloadavg()[0], 1),  # other work on the machine skews every figure
+            "disk": disk_per_frame(),
+        }
         results["extraction"] = extraction(lmudata, work)
         results["client"] = client_side(lmudata, work)
         if not args.no_engine:
@@ -364,12 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     text = markdown(results)
     if args.append is not None:
-        old = args.append.read_text() if args.append.is_file() else ""
-        if SECTION in old:  # replace this section, keep the others
-            head, _, tail = old.partition(SECTION)
-            nxt = tail.find("\n## ")
-            old = head + (tail[nxt + 1 :] if nxt >= 0 else "")
-        args.append.write_text(old.rstrip("\n") + "\n\n" + text)
+        _replace_section(args.append, text)
         args.append.with_name("RESULTS_video.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)
     return 0
