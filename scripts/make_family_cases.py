@@ -60,10 +60,12 @@ FILES = [
 
 # The config entries (vlmeval/config.py) each family reproduces: InternVLChat's attributes as its
 # __init__ sets them, Qwen's constructor arguments.
-INTERNVL = {
-    "internvl3": dict(
+INTERNVL = {  # the same `version="V2.0"` entries, one family name each
+    family: dict(
         use_mpo_prompt=False, cot="v1", kwargs=dict(do_sample=False, max_new_tokens=4096, top_p=None)
-    ),
+    )
+    for family in ("internvl2.5", "internvl3", "internvl3.5")
+} | {
     "internvl2.5-mpo": dict(
         use_mpo_prompt=True, cot="v1", kwargs=dict(do_sample=False, max_new_tokens=4096, top_p=None)
     ),

@@ -91,7 +91,7 @@ def test_reply_post_processing_is_vlmevalkits(reply: dict[str, Any]) -> None:
 
 def test_every_new_family_and_kit_benchmark_is_covered() -> None:
     families = {c["family"] for c in CASES["cases"]}
-    assert families == {"internvl3", "internvl2.5-mpo", "internvl3.5-thinking", "qwen2.5-vl", "qwen3-vl",
-                        "qwen3-vl-thinking"}  # fmt: skip
+    assert families == {"internvl2.5", "internvl3", "internvl3.5", "internvl2.5-mpo", "internvl3.5-thinking",
+                        "qwen2.5-vl", "qwen3-vl", "qwen3-vl-thinking"}  # fmt: skip
     kit = {p.stem for p in conformance_lmudata().glob("*.tsv")}
     assert {c["dataset"] for c in CASES["cases"]} == kit
