@@ -493,6 +493,20 @@ class StoreWriter:
             self._file = None
 
 
+def _answering(frame: pl.DataFrame, request_hashes: Mapping[str, str]) -> pl.Series:
+    """Per row: its key is wanted and its request is the one that would be sent now."""
+    wanted = frame.get_column("key").is_in(list(request_hashes))
+    hashes = set(request_hashes.values())
+    if len(hashes) == 1:  # a job's rows share one fingerprint: compare with it, no per-row lookup
+        same = frame.get_column("request_hash") == next(iter(hashes))
+    else:
+        expected = frame.get_column("key").replace_strict(
+            request_hashes, default=None, return_dtype=pl.String
+        )
+        same = expected == frame.get_column("request_hash")
+    return (wanted & same).fill_null(False)
+
+
 class RunStore:
     """All stored completions of one (model, dataset), across every run that wrote them."""
 
@@ -529,27 +543,31 @@ class RunStore:
         return frame
 
     def read(self, request_hashes: Mapping[str, str] | None = None) -> pl.DataFrame:
-        """One row per key, sorted by key: the latest OK row, else the latest failure.
+        """One row per key: the latest OK row, else the latest failure (in no particular order).
 
         With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
-        a different request are ignored, and keys not in the mapping are dropped. The winners are
-        picked in one pass over four columns and gathered once: a sort, a join and a `unique` of
-        every column cost ~80 MB more at 50,000 rows (perf/RESULTS.md, peak RSS vs rows).
+        a different request are ignored, and keys not in the mapping are dropped. Memory: a run's
+        finish reads its whole store, so nothing is copied that need not be: the usual store (one
+        row per key, every row answering the request) is returned as read; otherwise the winners
+        are picked in one pass over four columns and gathered once (a sort, a join and a `unique`
+        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md).
         """
         frame = self.read_all()
-        keys = frame.get_column("key").to_list()
+        if request_hashes is not None:
+            answering = _answering(frame, request_hashes)
+            if not answering.all():
+                frame = frame.filter(answering)
+        keys = frame.get_column("key")
+        if keys.is_unique().all():
+            return frame
         ok = (frame.get_column("status") == Status.OK.value).to_list()
         stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
-        hashes = frame.get_column("request_hash").to_list() if request_hashes is not None else None
         best: dict[str, tuple[bool, float, int]] = {}
-        for at, (key, good, when) in enumerate(zip(keys, ok, stored, strict=True)):
-            if hashes is not None and (request_hashes or {}).get(key) != hashes[at]:
-                continue
+        for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
             held = best.get(key)
             if held is None or (good, when) > held[:2]:  # ties: the first stored wins
                 best[key] = (good, when, at)
-        del keys, ok, stored, hashes
-        return frame[[best[key][2] for key in sorted(best)]]
+        return frame[sorted(at for _, _, at in best.values())]
 
     def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
         """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""
