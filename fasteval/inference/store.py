@@ -200,7 +200,7 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
     }
 
 
-def frame(kind: bytes, payload: bytes | pa.Buffer, rows: int) -> bytes:
+def _frame_header(kind: bytes, payload: bytes | pa.Buffer, rows: int) -> bytes:
     """One frame's header for `payload` (written just before it)."""
     head = struct.pack("<4sIII", kind, len(payload), rows, zlib.crc32(payload))
     return head + struct.pack("<I", zlib.crc32(head))
@@ -419,7 +419,7 @@ class StoreWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("xb")  # exclusive: a segment is never shared
             schema = SCHEMA.serialize()
-            self._file.write(MAGIC + frame(_SCHEMA_FRAME, schema, 0) + schema.to_pybytes())
+            self._file.write(MAGIC + _frame_header(_SCHEMA_FRAME, schema, 0) + schema.to_pybytes())
             self._file.flush()
         except FileExistsError:
             raise StoreError(f"segment {self.path} already exists: use a new run id for each run") from None
@@ -477,7 +477,7 @@ class StoreWriter:
         reads as exactly that, after every whole frame."""
         assert self._file is not None
         payload = pa.RecordBatch.from_pylist(rows, schema=SCHEMA).serialize()
-        self._file.write(frame(_BATCH_FRAME, payload, len(rows)))
+        self._file.write(_frame_header(_BATCH_FRAME, payload, len(rows)))
         self._file.write(memoryview(payload))
         self._file.flush()
         os.fsync(self._file.fileno())
