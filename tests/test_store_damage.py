@@ -216,3 +216,23 @@ async def test_lone_surrogates_are_stored_and_read_back_exactly(tmp_path: Path) 
     assert row["model"] == "m\ufffd"
     plain = store.read().filter(pl.col("key") == "2").row(0, named=True)
     assert plain["text_raw"] is None and received_text(plain["text"], plain["text_raw"]) == "answer 2"
+
+
+def test_a_judge_reply_with_a_lone_surrogate_is_cached_not_a_crash(tmp_path: Path) -> None:
+    from fasteval.judge.cache import JudgeCache
+    from fasteval.kinds.base import Reply
+
+    cache = JudgeCache(tmp_path, "r1")
+    cache.put(
+        "judge",
+        "p1",
+        Reply(True, "B\ud800", None, "judge"),
+        "h",
+        "1",
+        temperature=0.0,
+        attempt=0,
+        http_attempts=1,
+    )
+    cache.close()
+    again = JudgeCache(tmp_path, "r2").get("judge", "p1")
+    assert again is not None and again.text == "B\ufffd"
