@@ -349,8 +349,16 @@ def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]
     scan = scan_segment(path, schema)
     if scan.damage is None:
         return scan.batches
-    print(f"fasteval: warning: {quarantine(path, scan)}", file=sys.stderr)
+    line = quarantine(path, scan)
+    if path.exists():  # it could not be moved aside: say so once, not at every read of the run
+        if path in _SAID:
+            return []
+        _SAID.add(path)
+    print(f"fasteval: warning: {line}", file=sys.stderr)
     return []
+
+
+_SAID: set[Path] = set()  # damaged segments that could not be moved aside, already named once
 
 
 def quarantine(path: Path, scan: SegmentScan) -> str:
