@@ -216,3 +216,39 @@ async def test_lone_surrogates_are_stored_and_read_back_exactly(tmp_path: Path) 
     assert row["model"] == "m\ufffd"
     plain = store.read().filter(pl.col("key") == "2").row(0, named=True)
     assert plain["text_raw"] is None and received_text(plain["text"], plain["text_raw"]) == "answer 2"
+
+
+def test_a_judge_reply_with_a_lone_surrogate_is_cached_not_a_crash(tmp_path: Path) -> None:
+    from fasteval.judge.cache import JudgeCache
+    from fasteval.kinds.base import Reply
+
+    cache = JudgeCache(tmp_path, "r1")
+    cache.put(
+        "judge",
+        "p1",
+        Reply(True, "B\ud800", None, "judge"),
+        "h",
+        "1",
+        temperature=0.0,
+        attempt=0,
+        http_attempts=1,
+    )
+    cache.close()
+    again = JudgeCache(tmp_path, "r2").get("judge", "p1")
+    assert again is not None and again.text == "B\ufffd"
+
+
+def test_a_damaged_segment_that_cannot_move_is_ignored_and_named_once(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = finished_store(tmp_path)
+    seg = store.dir / "seg-a.arrow"
+    seg.write_bytes(seg.read_bytes().replace(b"answer 7", b"answer X"))
+
+    def read_only(self: Path, target: Path) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "rename", read_only)
+    assert store.done_keys() == set(INTACT) and store.done_keys() == set(INTACT)  # every read ignores it
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1 and "cannot be moved aside (Permission denied)" in err[0] and seg.is_file()

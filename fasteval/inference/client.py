@@ -479,8 +479,9 @@ async def _read_sse(
     )
 
 
-async def _read_body(resp: aiohttp.ClientResponse, limits: ReplyLimits) -> bytes:
-    """A whole non-streamed body, never more than `limits.bytes` of it."""
+async def _read_body(resp: aiohttp.ClientResponse, limits: ReplyLimits, clock: _Clock) -> bytes:
+    """A whole non-streamed body, never more than `limits.bytes` of it; each read is progress (a
+    JSON body has no events), the deadline still holds."""
     parts: list[bytes] = []
     received = 0
     async for data in resp.content.iter_any():
@@ -488,6 +489,7 @@ async def _read_body(resp: aiohttp.ClientResponse, limits: ReplyLimits) -> bytes
         if received > limits.bytes:
             raise _TooLong(f"reply passed {limits.bytes:,} bytes")
         parts.append(data)
+        clock.progress()
     return b"".join(parts)
 
 
@@ -560,7 +562,7 @@ async def _exchange(
                 )
             clock.progress()  # the headers are progress: the first event may take the whole idle limit
             if resp.content_type == "application/json":
-                return _Attempt(_parse_json_reply(await _read_body(resp, limits), started, limits))
+                return _Attempt(_parse_json_reply(await _read_body(resp, limits, clock), started, limits))
             return _Attempt(await _read_sse(resp, started, api_key, limits, clock))
     except _Malformed as exc:
         return _Attempt(_failed(ErrorKind.MALFORMED, str(exc), started=started))

@@ -202,7 +202,7 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
     }
 
 
-def frame(kind: bytes, payload: bytes | pa.Buffer, rows: int) -> bytes:
+def _frame_header(kind: bytes, payload: bytes | pa.Buffer, rows: int) -> bytes:
     """One frame's header for `payload` (written just before it)."""
     head = struct.pack("<4sIII", kind, len(payload), rows, zlib.crc32(payload))
     return head + struct.pack("<I", zlib.crc32(head))
@@ -351,8 +351,16 @@ def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]
     scan = scan_segment(path, schema)
     if scan.damage is None:
         return scan.batches
-    print(f"fasteval: warning: {quarantine(path, scan)}", file=sys.stderr)
+    line = quarantine(path, scan)
+    if path.exists():  # it could not be moved aside: say so once, not at every read of the run
+        if path in _SAID:
+            return []
+        _SAID.add(path)
+    print(f"fasteval: warning: {line}", file=sys.stderr)
     return []
+
+
+_SAID: set[Path] = set()  # damaged segments that could not be moved aside, already named once
 
 
 def quarantine(path: Path, scan: SegmentScan) -> str:
@@ -421,7 +429,7 @@ class StoreWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("xb")  # exclusive: a segment is never shared
             schema = SCHEMA.serialize()
-            self._file.write(MAGIC + frame(_SCHEMA_FRAME, schema, 0) + schema.to_pybytes())
+            self._file.write(MAGIC + _frame_header(_SCHEMA_FRAME, schema, 0) + schema.to_pybytes())
             self._file.flush()
         except FileExistsError:
             raise StoreError(f"segment {self.path} already exists: use a new run id for each run") from None
@@ -479,7 +487,7 @@ class StoreWriter:
         reads as exactly that, after every whole frame."""
         assert self._file is not None
         payload = pa.RecordBatch.from_pylist(rows, schema=SCHEMA).serialize()
-        self._file.write(frame(_BATCH_FRAME, payload, len(rows)))
+        self._file.write(_frame_header(_BATCH_FRAME, payload, len(rows)))
         self._file.write(memoryview(payload))
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -493,6 +501,20 @@ class StoreWriter:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
+
+
+def _answering(frame: pl.DataFrame, request_hashes: Mapping[str, str]) -> pl.Series:
+    """Per row: its key is wanted and its request is the one that would be sent now."""
+    wanted = frame.get_column("key").is_in(list(request_hashes))
+    hashes = set(request_hashes.values())
+    if len(hashes) == 1:  # a job's rows share one fingerprint: compare with it, no per-row lookup
+        same = frame.get_column("request_hash") == next(iter(hashes))
+    else:
+        expected = frame.get_column("key").replace_strict(
+            request_hashes, default=None, return_dtype=pl.String
+        )
+        same = expected == frame.get_column("request_hash")
+    return (wanted & same).fill_null(False)
 
 
 class RunStore:
@@ -531,27 +553,31 @@ class RunStore:
         return frame
 
     def read(self, request_hashes: Mapping[str, str] | None = None) -> pl.DataFrame:
-        """One row per key, sorted by key: the latest OK row, else the latest failure.
+        """One row per key: the latest OK row, else the latest failure (in no particular order).
 
         With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
-        a different request are ignored, and keys not in the mapping are dropped. The winners are
-        picked in one pass over four columns and gathered once: a sort, a join and a `unique` of
-        every column cost ~80 MB more at 50,000 rows (perf/RESULTS.md, peak RSS vs rows).
+        a different request are ignored, and keys not in the mapping are dropped. Memory: a run's
+        finish reads its whole store, so nothing is copied that need not be: the usual store (one
+        row per key, every row answering the request) is returned as read; otherwise the winners
+        are picked in one pass over four columns and gathered once (a sort, a join and a `unique`
+        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md).
         """
         frame = self.read_all()
-        keys = frame.get_column("key").to_list()
+        if request_hashes is not None:
+            answering = _answering(frame, request_hashes)
+            if not answering.all():
+                frame = frame.filter(answering)
+        keys = frame.get_column("key")
+        if keys.is_unique().all():
+            return frame
         ok = (frame.get_column("status") == Status.OK.value).to_list()
         stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
-        hashes = frame.get_column("request_hash").to_list() if request_hashes is not None else None
         best: dict[str, tuple[bool, float, int]] = {}
-        for at, (key, good, when) in enumerate(zip(keys, ok, stored, strict=True)):
-            if hashes is not None and (request_hashes or {}).get(key) != hashes[at]:
-                continue
+        for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
             held = best.get(key)
             if held is None or (good, when) > held[:2]:  # ties: the first stored wins
                 best[key] = (good, when, at)
-        del keys, ok, stored, hashes
-        return frame[[best[key][2] for key in sorted(best)]]
+        return frame[sorted(at for _, _, at in best.values())]
 
     def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
         """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""
