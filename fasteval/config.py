@@ -68,7 +68,9 @@ class RunConfig:
     # issue 13: the model family's per-benchmark request settings (fasteval/models/families.py)
     model_family: str | None = None  # --model-family FAMILY[:ENGINE]; None: the registry entry's
     max_tokens_given: bool = True  # --max-tokens was on the command line: it beats the family's limit
+    temperature_given: bool = True  # --temperature was on the command line: it beats the family's decoding
     dry_run: int | None = None  # --dry-run N: print the first N request bodies per benchmark, send nothing
+    frame_cache: Path | None = None  # video frames fasteval extracts; None: beside dataset_cache
 
 
 class Secret:

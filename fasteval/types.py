@@ -96,7 +96,11 @@ class FileImageRef:
 
     @property
     def b64(self) -> str:
-        return base64.b64encode(self.path.read_bytes()).decode("ascii")
+        return self.b64_bytes().decode("ascii")
+
+    def b64_bytes(self) -> bytes:
+        """The file's base64 as bytes: pure base64 alphabet by construction, ready to splice into JSON."""
+        return base64.b64encode(self.path.read_bytes())
 
 
 Image = ImageRef | FileImageRef
@@ -192,8 +196,14 @@ class ErrorKind(StrEnum):
     UNKNOWN_MODEL = "unknown_model"  # 404 naming the model: it is not served there
     BAD_REQUEST = "bad_request"  # any other 4xx
     MALFORMED = "malformed_response"  # bad JSON, broken SSE, no choices
+    # more bytes, tokens or text than `max_tokens` allows, or an SSE line past the line limit: the
+    # server ignored the limit; cut, never stored as an answer, not retried (it would do it again)
+    REPLY_TOO_LONG = "reply_too_long"
+    DEADLINE = "deadline"  # the whole reply took longer than the request deadline (a trickle); retried
     CANCELLED = "cancelled"
     INPUT = "input"  # the row's own input (a missing or undecodable video) could not be prepared: not sent
+    # a thinking model's reply stopped at max_tokens before its thinking block closed: no answer, not retried
+    THINKING_CUT = "thinking_cut"
 
 
 @dataclass(slots=True)
@@ -226,6 +236,7 @@ class Completion:
     endpoint: str | None = None
     model: str | None = None
     timing: Timing = field(default_factory=Timing)
+    reasoning: str | None = None  # a thinking model's thinking (the engine's `reasoning_content`, or cut off)
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,9 @@
 
 Part 1, client side, each from a real `bench.py` process against the deterministic test server on
 loopback: client CPU per request (start-up subtracted), time from the command to its first
-request, peak memory at 2,000 vs 20,000 rows, and the time to score 15,000 MCQ predictions.
+request, peak memory at 2,000, 20,000 and 50,000 rows (the target: 50,000 within 15% of 2,000 and
+under 400 MB at the default concurrency; `--memory-only` runs just this and writes its own file),
+and the time to score 15,000 MCQ predictions.
 
 Part 2, on the real tiny VLM served by vLLM's CPU build (started and stopped here, loopback only),
 every client sending the same image requests of one synthetic MCQ benchmark:
@@ -15,7 +17,8 @@ every client sending the same image requests of one synthetic MCQ benchmark:
 - `bench.py --mode infer` vs VLMEvalKit's own OpenAI-compatible path (`python -m vlmeval ... --base-url`,
   from the `ms-vlmeval` package in its own venv) on the same rows: wall-time ratio.
 Nothing is typed in: every figure in RESULTS.md is measured by the run that writes it.
-Run as `python -m scripts.perf_suite --out perf/RESULTS.md` (`--no-engine`: part 1 only).
+Run as `python -m scripts.perf_suite --out perf/RESULTS.md` (`--no-engine`: part 1 only;
+`--memory-only --out perf/MEMORY.md`: the peak-RSS-vs-rows table only).
 """
 
 from __future__ import annotations
@@ -157,6 +160,67 @@ def measure(work: Path) -> dict[str, object]:
     results["score_15000_mcq_s"] = round(bench_mcq_scoring(15_000), 3)
     results["score_5000_vqa_s"] = round(bench_vqa_scoring(5_000), 3)
     return results
+
+
+MEMORY_ROWS = (2_000, 20_000, 50_000)
+MEMORY_GROWTH = 0.15  # peak RSS at the largest run may exceed the smallest run's by this share
+MEMORY_CAP_MB = 400.0
+
+
+def measure_memory(work: Path) -> dict[str, Any]:
+    """Peak RSS of whole `bench.py --mode infer` runs (wait4, the process's own high-water mark) at
+    growing row counts, default concurrency, against the instant test server: what a run holds per
+    row (the store's read, the dataset, progress, completions) shows up as growth here."""
+    lmu = work / "LMUData"
+    lmu.mkdir(parents=True, exist_ok=True)
+    for rows in MEMORY_ROWS:
+        synthetic_mcq_tsv(lmu / f"PERF_MEM_{rows}.tsv", rows)
+    server = TestServer()
+    peaks: dict[str, Any] = {}
+    try:
+        env = dict(os.environ, LMUData=str(lmu), PRED_FORMAT="tsv")
+        base = [sys.executable, str(REPO / "bench.py"), "--mode", "infer", "--api-base", server.url]
+        for rows in MEMORY_ROWS:  # warm the dataset caches, as a second run would find them
+            run_process(
+                [*base, "--data", f"PERF_MEM_{rows}", "--work-dir", str(work / "warm"), "--limit", "1"],
+                env,
+                server,
+            )
+        for rows in MEMORY_ROWS:
+            r = run_process(
+                [*base, "--data", f"PERF_MEM_{rows}", "--work-dir", str(work / f"mem{rows}")], env, server
+            )
+            peaks[str(rows)] = {"rows": rows, "requests": r.requests, "max_rss_mb": round(r.max_rss_mb, 1)}
+    finally:
+        server.close()
+    small, large = peaks[str(MEMORY_ROWS[0])]["max_rss_mb"], peaks[str(MEMORY_ROWS[-1])]["max_rss_mb"]
+    growth = large / small - 1
+    return {
+        "runs": peaks,
+        "growth": round(growth, 3),
+        "target_met": growth <= MEMORY_GROWTH and large < MEMORY_CAP_MB,
+    }
+
+
+def _memory_lines(mem: dict[str, Any]) -> list[str]:
+    first = mem["runs"][str(MEMORY_ROWS[0])]["max_rss_mb"]
+    lines = [
+        "### Peak memory vs rows (`bench.py --mode infer`, default concurrency, tests/fault_server.py)",
+        "",
+        "| rows | requests | peak RSS | vs the smallest run |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in mem["runs"].values():
+        growth = r["max_rss_mb"] / first - 1
+        lines.append(f"| {r['rows']:,} | {r['requests']:,} | {r['max_rss_mb']} MB | {growth:+.1%} |")
+    verdict = "met" if mem["target_met"] else "NOT met"
+    lines += [
+        "",
+        f"Target: the largest run within {MEMORY_GROWTH:.0%} of the smallest and under "
+        f"{MEMORY_CAP_MB:.0f} MB: {verdict} ({mem['growth']:+.1%}).",
+        "",
+    ]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,6 +934,8 @@ def write_markdown(results: dict[str, Any], out: Path) -> None:
         "",
         *_client_lines(results["client"]),
     ]
+    if "memory" in results:
+        lines += _memory_lines(results["memory"])
     if "engine" in results:
         lines += _engine_lines(results["engine"])
     else:
@@ -889,20 +955,51 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--out", type=Path, default=Path("perf/RESULTS.md"))
     p.add_argument("--no-engine", action="store_true", help="part 1 only (no vLLM server)")
+    p.add_argument("--memory-only", action="store_true", help="peak RSS vs rows only, written to --out")
     args = p.parse_args(argv)
-    from fasteval import __version__
-
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="fasteval-perf-"))
     try:
-        results: dict[str, Any] = {"client": measure(work / "client")}
+        if args.memory_only:
+            return _memory_only(measure_memory(work / "memory"), args.out, t0)
+        results: dict[str, Any] = {
+            "client": measure(work / "client"),
+            "memory": measure_memory(work / "memory"),
+        }
         if not args.no_engine:
             results["engine"] = measure_engine(work / "engine")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results["meta"] = _meta(t0)
+    write_markdown(results, args.out)
+    print(args.out.read_text())
+    return 0
+
+
+def _memory_only(mem: dict[str, Any], out: Path, t0: float) -> int:
+    meta = _meta(t0)
+    lines = [
+        "# fasteval peak memory vs rows",
+        "",
+        f"Measured {meta['date']} by `python -m scripts.perf_suite --memory-only` on {meta['cores']} "
+        f"cores, {meta['memory_gib']} GiB, {meta['platform']}; Python {meta['python']}, "
+        f"fasteval {meta['fasteval']}.",
+        "",
+        *_memory_lines(mem),
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps({"memory": mem, "meta": meta}, indent=2) + "\n")
+    print(out.read_text())
+    return 0
+
+
+def _meta(t0: float) -> dict[str, Any]:
     import psutil
 
-    results["meta"] = {
+    from fasteval import __version__
+
+    return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "cores": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
@@ -911,9 +1008,6 @@ def main(argv: list[str] | None = None) -> int:
         "fasteval": __version__,
         "took_s": time.perf_counter() - t0,
     }
-    write_markdown(results, args.out)
-    print(args.out.read_text())
-    return 0
 
 
 if __name__ == "__main__":

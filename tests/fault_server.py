@@ -19,6 +19,13 @@ As a subprocess (prints its URL on stdout once ready)::
     python tests/fault_server.py --reply-model other # replies name another model than the one asked
     python tests/fault_server.py --empty-length      # every answer empty, finish_reason "length"
     python tests/fault_server.py --extra-models 500  # /v1/models lists 500 more ids besides --model
+    python tests/fault_server.py --thinking inline   # <think>...</think> then the answer (also: open, parser)
+
+Hostile replies (issue 22, `--hostile KIND`): `endless` streams tokens past max_tokens until the
+client hangs up, `trickle` sends a whole reply one byte per `--trickle-s`, `no-newline` sends a
+`data:` line that never ends, `huge` answers with `--huge-bytes` of text, `surrogate` puts a lone
+surrogate (`"\\ud800"`, legal JSON) into the answer of `--hostile-rate` of the prompts (all others
+meet the hostile reply for every prompt).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +52,7 @@ from typing import Any
 from aiohttp import web
 
 TRANSIENT_FAULTS = ("5xx", "429", "stall", "drop", "malformed", "nochoices")
+HOSTILE = ("endless", "trickle", "no-newline", "huge", "surrogate")
 ANSWERS = ("Yes", "No", "A", "B", "C", "D")
 WORDS = (" because", " the", " image", " shows", " it", " clearly", " and", " so", " on", " well")
 
@@ -65,9 +73,20 @@ class FaultConfig:
     die_after: int = 0  # SIGKILL this process when chat request N+1 arrives (subprocess use only)
     api_key: str | None = None  # require `Authorization: Bearer KEY` (401 otherwise), /v1/models included
     refuse_after: int = 0  # answer 401 to every chat request after the first N (a key revoked mid-run)
+    # hostile replies (issue 22): one of HOSTILE, for every prompt or `hostile_rate` of them
+    hostile: str | None = None
+    hostile_rate: float = 1.0
+    trickle_s: float = 1.0  # seconds between two bytes of a trickled reply
+    huge_bytes: int = 50 << 20  # text of a `huge` answer
     hold_after: int = 0  # chat requests after the first N wait until `POST /release` (a test acts between)
     reply_model: str | None = None  # the `model` field of replies (default: the model asked for)
     empty_length: bool = False  # every answer is empty text with finish_reason "length"
+    # a thinking model: `inline` writes `<think>...</think>` then the answer, `open` only the end tag
+    # (its chat template opened the block), `parser` sends the thinking as `reasoning_content` (vLLM's
+    # reasoning parsers); `thinking_tokens` words of thinking count against max_tokens like the answer
+    thinking: str | None = None
+    thinking_tokens: int = 8
+    record_bodies: bool = False  # keep every chat request's JSON body in `stats.bodies` (in order)
     extra_models: int = 0  # /v1/models lists this many more ids (other-0, other-1, ...) after --model
 
 
@@ -93,6 +112,8 @@ class Stats:
     ok: Counter[str] = field(default_factory=Counter)  # complete answers sent per prompt hash
     faults: Counter[str] = field(default_factory=Counter)
     chat_requests: int = 0  # every POST, refused ones included
+    hostile_bytes: int = 0  # bytes sent by hostile replies (how far a client let them go)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # with FaultConfig.record_bodies
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +123,8 @@ class Stats:
             "attempts": dict(self.attempts),
             "ok": dict(self.ok),
             "faults": dict(self.faults),
+            "hostile_bytes": self.hostile_bytes,
+            **({"bodies": self.bodies} if self.bodies else {}),
         }
 
 
@@ -118,7 +141,7 @@ class FaultServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(client_max_size=256 << 20)  # 64-frame video requests are MBs
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._stats)
@@ -212,6 +235,8 @@ class FaultServer:
             messages = body["messages"]
         except (ValueError, KeyError, TypeError):
             return _error(400, "request body must be JSON with `messages`")
+        if cfg.record_bodies:
+            self.stats.bodies.append(body)
         if body.get("model") != cfg.model:
             return _error(404, f"The model `{body.get('model')}` does not exist.")
         phash = prompt_hash(messages)
@@ -233,10 +258,21 @@ class FaultServer:
         finish = "length" if n < cfg.tokens else "stop"
         if cfg.empty_length:  # a reasoning model that spent its budget before answering
             tokens, finish = [""], "length"
+        reasoning: list[str] = []
+        if cfg.thinking:
+            tokens, reasoning, finish = _thinking_reply(cfg, phash, body)
         n_in = sum(len(json.dumps(m)) for m in messages) // 4 + 1
-        usage = {"prompt_tokens": n_in, "completion_tokens": len(tokens), "total_tokens": n_in + len(tokens)}
+        n_out = len(tokens) + len(reasoning)
+        usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
         if fault == "nochoices" and not body.get("stream"):
             return web.json_response({"id": "x", "object": "chat.completion", "model": cfg.model})
+        hostile = cfg.hostile if _unit(cfg.seed, phash, "hostile") < cfg.hostile_rate else None
+        if hostile == "surrogate":
+            self.stats.faults[hostile] += 1
+            tokens = [*tokens[:-1], tokens[-1] + "\ud800"] if tokens else ["\ud800"]
+        elif hostile is not None:
+            self.stats.faults[hostile] += 1
+            return await self._hostile(request, hostile, phash, body)
         if not body.get("stream") or cfg.ignore_stream:
             self.stats.ok[phash] += 1
             return web.json_response(
@@ -248,14 +284,23 @@ class FaultServer:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": "".join(tokens)},
+                            "message": {
+                                "role": "assistant",
+                                "content": "".join(tokens),
+                                **({"reasoning_content": "".join(reasoning)} if reasoning else {}),
+                            },
                             "finish_reason": finish,
                         }
                     ],
                     "usage": usage,
                 }
             )
-        return await self._stream(request, phash, tokens, finish, usage, fault, body)
+        return await self._stream(request, phash, tokens, finish, usage, fault, body, reasoning)
+
+    async def _hostile(
+        self, request: web.Request, kind: str, phash: str, body: dict[str, Any]
+    ) -> web.StreamResponse:
+        return await _hostile_reply(self, request, kind, phash, body)
 
     async def _stream(
         self,
@@ -266,6 +311,7 @@ class FaultServer:
         usage: dict[str, int],
         fault: str | None,
         body: dict[str, Any],
+        reasoning: Sequence[str] = (),
     ) -> web.StreamResponse:
         cfg = self.config
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -291,6 +337,8 @@ class FaultServer:
             if request.transport is not None:  # None if the client already gave up
                 request.transport.close()
             return resp
+        for tok in reasoning:
+            await send({**base, "choices": [{"index": 0, "delta": {"reasoning_content": tok}}]})
         for i, tok in enumerate(tokens):
             if cfg.token_delay_s:
                 await asyncio.sleep(cfg.token_delay_s)
@@ -310,6 +358,89 @@ class FaultServer:
         if fault != "malformed":
             self.stats.ok[phash] += 1
         return resp
+
+
+THINKING = ("inline", "open", "parser")
+
+
+def _thinking_reply(cfg: FaultConfig, phash: str, body: dict[str, Any]) -> tuple[list[str], list[str], str]:
+    """(content tokens, reasoning tokens, finish reason) of a thinking model's reply: the thinking,
+    then the answer, cut at the request's max_tokens (a small limit cuts inside the thinking)."""
+    budget = int(body.get("max_tokens") or 1 << 30)
+    steps = [f"step{i} " for i in range(cfg.thinking_tokens)]
+    answer = answer_tokens(phash, cfg.tokens)
+    if cfg.thinking == "parser":
+        reasoning, tokens = steps[:budget], answer[: max(0, budget - len(steps))]
+    else:
+        opened = ["<think>\n"] if cfg.thinking == "inline" else []
+        reasoning, tokens = [], [*opened, *steps, "</think>\n\n", *answer][:budget]
+    full = len(steps) + len(answer) + (0 if cfg.thinking == "parser" else 1 + (cfg.thinking == "inline"))
+    return tokens, reasoning, "length" if full > budget else "stop"
+
+
+async def _write_all(request: web.Request, resp: web.StreamResponse, data: bytes) -> bool:
+    """Write `data`; False once the client has hung up (the hostile loops stop there)."""
+    if request.transport is None or request.transport.is_closing():
+        return False
+    try:
+        await resp.write(data)
+    except (ConnectionError, RuntimeError):
+        return False
+    return True
+
+
+def _chunk(phash: str, model: str, content: str, finish: str | None = None) -> bytes:
+    obj = {
+        "id": f"chatcmpl-{phash}",
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+async def _hostile_reply(
+    server: FaultServer, request: web.Request, kind: str, phash: str, body: dict[str, Any]
+) -> web.StreamResponse:
+    """A reply no well-behaved engine sends (see the module docstring); counts what it sent."""
+    cfg = server.config
+    if kind == "huge" and not (body.get("stream") and not cfg.ignore_stream):
+        text = "x" * cfg.huge_bytes
+        server.stats.hostile_bytes += len(text)
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        return web.json_response({"id": f"chatcmpl-{phash}", "model": cfg.model, "choices": [choice]})
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+
+    async def send(data: bytes) -> bool:
+        server.stats.hostile_bytes += len(data)
+        return await _write_all(request, resp, data)
+
+    if kind == "endless":  # well-formed tokens, never a finish_reason: until the client hangs up
+        i = 0
+        while await send(_chunk(phash, cfg.model, WORDS[i % len(WORDS)])):
+            i += 1
+            if i % 64 == 0:
+                await asyncio.sleep(0)
+    elif kind == "no-newline":  # a data line that never ends
+        if await send(b"data: {"):
+            while await send(b'"x": 1, ' * 8192):
+                await asyncio.sleep(0)
+    elif kind == "trickle":  # a whole, valid reply, one byte at a time
+        reply = _chunk(phash, cfg.model, "Yes") + _chunk(phash, cfg.model, "", "stop") + b"data: [DONE]\n\n"
+        for byte in reply:
+            if not await send(bytes([byte])):
+                break
+            await asyncio.sleep(cfg.trickle_s)
+    elif kind == "huge":  # one answer of huge_bytes, in 64 KB chunks, then a proper end
+        sent = 0
+        while sent < cfg.huge_bytes and await send(_chunk(phash, cfg.model, "x" * (64 << 10))):
+            sent += 64 << 10
+        if sent >= cfg.huge_bytes and await send(_chunk(phash, cfg.model, "", "stop")):
+            await send(b"data: [DONE]\n\n")
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await resp.write_eof()
+    return resp
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -337,12 +468,22 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--die-after", type=int, default=0, help="SIGKILL itself at chat request N+1")
     p.add_argument("--api-key", help="answer 401 unless this Bearer key is sent")
     p.add_argument("--refuse-after", type=int, default=0, help="401 to every chat request after the first N")
+    h = p.add_argument_group("hostile replies (issue 22)")
+    h.add_argument("--hostile", choices=HOSTILE, help="answer with this hostile reply")
+    h.add_argument("--hostile-rate", type=float, default=1.0, help="share of prompts that get it")
+    h.add_argument("--trickle-s", type=float, default=FaultConfig.trickle_s)
+    h.add_argument("--huge-bytes", type=int, default=FaultConfig.huge_bytes)
     p.add_argument(
         "--hold-after", type=int, default=0, help="requests after the first N wait for POST /release"
     )
     p.add_argument("--reply-model", help="the model name replies carry (default: --model)")
     p.add_argument("--empty-length", action="store_true", help="empty answers, finish_reason length")
     p.add_argument("--extra-models", type=int, default=0, help="list N more model ids at /v1/models")
+    p.add_argument(
+        "--thinking", choices=THINKING, help="reply as a thinking model (see FaultConfig.thinking)"
+    )
+    p.add_argument("--thinking-tokens", type=int, default=FaultConfig.thinking_tokens)
+    p.add_argument("--record-bodies", action="store_true", help="GET /stats lists every chat body, in order")
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -364,10 +505,17 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         die_after=a.die_after,
         api_key=a.api_key,
         refuse_after=a.refuse_after,
+        hostile=a.hostile,
+        hostile_rate=a.hostile_rate,
+        trickle_s=a.trickle_s,
+        huge_bytes=a.huge_bytes,
         hold_after=a.hold_after,
         reply_model=a.reply_model,
         empty_length=a.empty_length,
         extra_models=a.extra_models,
+        record_bodies=a.record_bodies,
+        thinking=a.thinking,
+        thinking_tokens=a.thinking_tokens,
     )
     return cfg, a.port
 

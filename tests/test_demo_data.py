@@ -17,7 +17,7 @@ from fasteval.data.demo import ROTATION, demo_mcq_rows, demo_yn_rows, write_demo
 @pytest.fixture(scope="module")
 def lmudata(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("LMUData")
-    assert write_demo_benchmarks(root) == ["DEMO_YN", "DEMO_MCQ", "DEMO_VQA", "DEMO_MI"]
+    assert write_demo_benchmarks(root) == ["DEMO_YN", "DEMO_MCQ", "DEMO_VQA", "DEMO_MI", "DEMO_VIDEO"]
     return root
 
 

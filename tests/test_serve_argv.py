@@ -8,21 +8,22 @@ from fasteval.models.registry import get_model
 from fasteval.serving.serve import ServeError, build_argv, launch_env
 
 IVL2_2B = "OpenGVLab/InternVL2-2B"
-MM4 = '{"image":4,"video":0}'
+MM64 = '{"image":64,"video":0}'  # sized for the 64-frame video presets
+MM16 = '{"image":16,"video":0}'
 
 
 def _vllm_2b(tp: str) -> list[str]:
     return [
         "vllm", "serve", IVL2_2B, "--served-model-name", "InternVL2-2B",
         "--host", "127.0.0.1", "--port", "8000", "--tensor-parallel-size", tp, "--trust-remote-code",
-        "--max-model-len", "8192", "--limit-mm-per-prompt", MM4, "--trust-request-mm-kwargs",
+        "--max-model-len", "20480", "--limit-mm-per-prompt", MM64, "--trust-request-mm-kwargs",
     ]  # fmt: skip
 
 
 def _lmdeploy_2b(tp: str) -> list[str]:
     return [
         "lmdeploy", "serve", "api_server", IVL2_2B, "--server-name", "127.0.0.1", "--server-port", "8000",
-        "--tp", tp, "--model-name", "InternVL2-2B", "--backend", "turbomind", "--session-len", "8192",
+        "--tp", tp, "--model-name", "InternVL2-2B", "--backend", "turbomind", "--session-len", "20480",
     ]  # fmt: skip
 
 
@@ -40,7 +41,7 @@ def test_internvl2_76b_defaults_to_tp8_on_vllm() -> None:
     assert build_argv(get_model("InternVL2-76B", env={})) == [
         "vllm", "serve", "OpenGVLab/InternVL2-Llama3-76B", "--served-model-name", "InternVL2-76B",
         "--host", "127.0.0.1", "--port", "8000", "--tensor-parallel-size", "8", "--trust-remote-code",
-        "--max-model-len", "8192", "--limit-mm-per-prompt", MM4, "--trust-request-mm-kwargs",
+        "--max-model-len", "8192", "--limit-mm-per-prompt", MM16, "--trust-request-mm-kwargs",
     ]  # fmt: skip
 
 
@@ -72,7 +73,7 @@ def test_tiny_vlm_on_the_cpu_build_gets_the_cpu_flags() -> None:
         "/v/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "/c/models/tiny-vlm",
         "--served-model-name", "tiny-vlm", "--host", "127.0.0.1", "--port", "8123",
         "--tensor-parallel-size", "1", "--max-model-len", "2048",
-        "--limit-mm-per-prompt", '{"image":2,"video":0}',
+        "--limit-mm-per-prompt", '{"image":64,"video":0}',
         "--dtype", "bfloat16", "--enforce-eager", "--max-num-seqs", "64", "--trust-request-mm-kwargs",
     ]  # fmt: skip
 

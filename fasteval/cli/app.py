@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
 from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
+from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
-from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target
+from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
 from fasteval.inference.store import RunStore
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
@@ -68,22 +70,40 @@ async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str])
     if cfg.dry_run is not None:  # issue 13: show the request bodies, contact nothing
         from fasteval.inference.dry_run import dry_run
 
-        return dry_run(cfg, specs, await resolve_targets(cfg, contact=False), sys.stdout, sys.stderr)
+        targets = await resolve_targets(cfg, contact=False)  # the run's resolver, contacting nothing
+        return dry_run(cfg, specs, targets, sys.stdout, sys.stderr, environ)
     targets = await resolve_targets(cfg)
     warn_renamed(targets)
     if cfg.mode == "perf":
         from fasteval.perf.mode import run_perf
 
+        _say_settings(targets, console)
         return await run_perf(cfg, targets=targets, specs=specs, console=console)
     judges = judge_run(cfg, settings, environ) if cfg.mode == "all" else None
     if judges is not None:
         await judges.start(specs)  # a dead judge stops the run here, before any generation
         _say_fell_back(judges)
+    _say_settings(targets, console)
     try:
         return await _infer(cfg, settings, lmudata, console, environ, specs, targets, judges)
     finally:
         if judges is not None:
             await judges.close()
+
+
+def _gen_params(target: Target, cfg: RunConfig) -> dict[str, Any]:
+    """The generation parameters the requests carried: the family's where the flags left them."""
+    sent = target_params(target, GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature))
+    return {"max_tokens": sent.max_tokens, "temperature": sent.temperature, "top_p": sent.top_p}
+
+
+def _say_settings(targets: Sequence[Target], console: Console) -> None:
+    """Which settings each model's requests carry, once, before the first request (summary.json
+    records the same line): family, tiles or pixels, token limit, decoding, prompt style, engine."""
+    for target in targets:
+        settings = target.origin.get("request_settings", {}).get("settings")
+        if settings:
+            console.print(escape(str(settings)), soft_wrap=True)
 
 
 async def _infer(
@@ -206,13 +226,23 @@ def _stop_status(reports: list[TargetReport], status: int) -> int:
 
 def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> DatasetFile:
     """The benchmark's TSV (downloaded if missing); conversions and MD5s go to fasteval's cache."""
-    file = locate(
-        spec,
-        lmudata,
-        download=not cfg.no_download,
-        progress=console.is_terminal,
-        cache_dir=cfg.dataset_cache,
-    )
+    if spec.video is not None:  # the snapshot found or downloaded (the Hugging Face variables), TSV made
+        file, _ = locate_video(
+            spec,
+            lmudata,
+            cache_dir=cfg.dataset_cache,
+            env=os.environ,
+            download=not cfg.no_download,
+            progress=console.is_terminal,
+        )
+    else:
+        file = locate(
+            spec,
+            lmudata,
+            download=not cfg.no_download,
+            progress=console.is_terminal,
+            cache_dir=cfg.dataset_cache,
+        )
     if file.warning:  # one line on stderr: stdout stays the results
         print(f"fasteval: warning: {file.warning}", file=sys.stderr)
     return file
@@ -220,6 +250,10 @@ def _locate(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console
 
 def _load(spec: BenchmarkSpec, lmudata: Path, cfg: RunConfig, console: Console) -> Loaded:
     file = _locate(spec, lmudata, cfg, console)
+    if spec.video is not None:  # rows whose frames worker processes extract ahead of the requests
+        frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
+        _, video = open_video(spec, lmudata, cache_dir=cfg.dataset_cache, frames=frames, env=os.environ)
+        return Loaded(spec, file, video)
     dataset = load(spec, file)
     check_columns(spec, dataset.meta.columns, file.path)  # before the first request, not after the last
     return Loaded(spec, file, dataset)
@@ -290,9 +324,10 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     keyed = meta.with_columns(
         pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
     )
-    ok = stored.filter(pl.col("status") == Status.OK.value).select(
-        pl.col("key").alias("__key"), pl.col("text").alias("prediction")
-    )
+    ok = stored.filter(pl.col("status") == Status.OK.value)
+    # a thinking model's thinking goes beside its answer, as VLMEvalKit's SPLIT_THINK writes it
+    thinking = ["thinking"] if "thinking" in ok.columns and ok["thinking"].is_not_null().any() else []
+    ok = ok.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction"), *thinking)
     return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key")
 
 
@@ -368,7 +403,7 @@ def _write_dataset_summary(outcome: JobOutcome, cfg: RunConfig) -> None:
         "odd_replies": outcome.odd.to_json() if outcome.odd is not None else None,
         "model": {"name": job.target.name, "served_name": job.target.served_name, **job.target.origin},
         "prompt_style": job.target.prompt_style,
-        "gen_params": {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature},
+        "gen_params": _gen_params(job.target, cfg),
         "perf": outcome.perf,
         "files": outcome.paths,
         "fasteval_version": __version__,
@@ -484,6 +519,10 @@ def _retry_hint(failures: Mapping[str, int]) -> str:
     """A refused key or unknown model is fixed by the command, never by retrying it as is."""
     if ErrorKind.AUTH.value in failures or ErrorKind.UNKNOWN_MODEL.value in failures:
         return "fix --api-key / --model-name first: retrying as is cannot help"
+    if ErrorKind.THINKING_CUT.value in failures:
+        return "replies ran out of tokens while thinking: rerun with a larger --max-tokens to retry them"
+    if ErrorKind.REPLY_TOO_LONG.value in failures:
+        return "the server ignores max_tokens (replies were cut): fix its settings, then rerun to retry them"
     return "rerun the same command to retry them"
 
 
@@ -574,11 +613,15 @@ async def _eval_stored(
     stored = store.read()
     preds = answered_rows(meta, stored)
     coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
-    meta = last_per_index(meta)
-    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
+    dataset = kind_dataset(spec, last_per_index(meta))  # what the judge sees, as scoring does
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(
-        spec, preds, dataset=meta, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec,
+        preds,
+        dataset=last_per_index(meta),
+        rules=cfg.rules,
+        verdicts=judged.verdicts,
+        partial=coverage.partial,
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})

@@ -26,8 +26,8 @@ DEFAULT_MAX_TOKENS = 1024
 
 
 class _Given(argparse.Action):
-    """Stores the value and records that the user gave it (`max_tokens_given`): a model family's own
-    limit applies only when --max-tokens was not on the command line."""
+    """Stores the value and records that the user gave it (`max_tokens_given`, `temperature_given`): a
+    model family's own limit and decoding apply only when the flag was not on the command line."""
 
     def __call__(
         self,
@@ -82,7 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"else {DEFAULT_MAX_TOKENS})",
     )
     p.set_defaults(max_tokens_given=False)
-    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        action=_Given,
+        help="sampling temperature (default: the model family's decoding, e.g. Qwen3-VL's, else 0)",
+    )
+    p.set_defaults(temperature_given=False)
     p.add_argument(
         "--timeout", type=float, default=600.0, help="seconds without progress before a request fails"
     )

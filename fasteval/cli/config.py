@@ -112,7 +112,9 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
         api_key=args.api_key or environ.get("FASTEVAL_API_KEY"),
         model_family=args.model_family,
         max_tokens_given=args.max_tokens_given,
+        temperature_given=args.temperature_given,
         dry_run=args.dry_run,
+        frame_cache=settings.cache_dir / "frames",
     )
 
 

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from fasteval.inference.runner import Job
 from fasteval.kinds import kind_named
-from fasteval.kinds.base import Item
 from fasteval.report.files import headline
 from fasteval.scoring.evaluate import Scored
 from fasteval.types import Completion, Sample
@@ -77,7 +76,8 @@ class RunProgress:
     def _exact_hit(self, job: Job, sample: Sample, text: str) -> int | None:
         """Per-row exact-match hit: a live hint, not the score (no judge, no circular groups, no pairs);
         None where the kind has no per-row hit (graded metrics) or the row no ground truth."""
-        hit = kind_named(job.spec.kind).live_hit(job.spec, Item.from_sample(sample, text), self.rules)
+        kind = kind_named(job.spec.kind)
+        hit = kind.live_hit(job.spec, kind.live_item(job.spec, sample, text), self.rules)
         return None if hit is None else int(hit)
 
     def job_finished(self, job: Job, scored: Scored | None) -> None:

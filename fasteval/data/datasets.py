@@ -32,7 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ CACHE_VERSION = "v1"
 ROW_GROUP_BYTES = 16 << 20
 """Image text per Parquet row group: what `iter_samples` holds in memory at once."""
 
+_BATCH_ROWS = 256  # image rows decoded at once by `iter_samples`
 REQUIRED = ("index", "question", "answer")
 _ROW = "__row"  # the row's position in images.parquet (= its data row in the TSV)
 _REF = "__ref_row"  # for a reference cell: the position of the row whose image it uses
@@ -176,6 +177,12 @@ class Dataset:
         """Every column but `image`, rows as VLMEvalKit keeps them: what scoring needs."""
         return self._frame.drop(_ROW, _REF, strict=False)
 
+    async def aiter_samples(self, skip: Collection[str] = ()) -> AsyncGenerator[Sample]:
+        """`iter_samples` for the runner's event loop (a video dataset overrides it to wait for frames
+        extracted by worker processes instead of blocking)."""
+        for sample in self.iter_samples(skip):
+            yield sample
+
     def iter_samples(self, skip: Collection[str] = ()) -> Iterator[Sample]:
         """Yield the samples whose key (`str(index)`) is not in `skip`, streaming their images.
 
@@ -197,29 +204,50 @@ class Dataset:
         own = todo.filter(pl.col(_REF).is_null()).sort(_ROW)
         borrowers = todo.filter(pl.col(_REF).is_not_null()).sort(_REF, _ROW, maintain_order=True)
         own_at, borrowed_at = own[_ROW].to_numpy(), borrowers[_REF].to_numpy()
-        pf = pq.ParquetFile(self._images)
+        # Unbuffered, a few hundred rows at a time: decoding a whole 16 MB row group at once costs
+        # ~64 MB of RSS, and the rows of a group of small images as dicts ~100 MB more.
+        pf = pq.ParquetFile(self._images, pre_buffer=False, buffer_size=1 << 20)
         try:
             start = 0
             for rg in range(pf.metadata.num_row_groups):
                 end = start + pf.metadata.row_group(rg).num_rows
                 a0, a1 = np.searchsorted(own_at, [start, end])
                 b0, b1 = np.searchsorted(borrowed_at, [start, end])
-                if a1 > a0 or b1 > b0:
-                    group = pf.read_row_group(rg, columns=["image", "mimes"])
-                    cells, mimes = group.column("image"), group.column("mimes")
-                    owners = {r[_ROW]: r for r in own.slice(a0, a1 - a0).iter_rows(named=True)}
-                    copies: dict[int, list[dict[str, Any]]] = {}
-                    for r in borrowers.slice(b0, b1 - b0).iter_rows(named=True):
-                        copies.setdefault(r[_REF], []).append(r)
-                    for p in sorted(owners.keys() | copies.keys()):
-                        cell, types = cells[p - start].as_py(), mimes[p - start].as_py()
-                        images = tuple(ImageRef(b, m) for b, m in zip(split_cell(cell), types, strict=True))
-                        for row in ([owners[p]] if p in owners else []) + copies.get(p, []):
-                            yield _sample(self.name, row, columns, images, as_int)
-                    del group, cells, mimes
+                if a1 > a0 or b1 > b0:  # two sorted row streams, merged by image position
+                    owners = own.slice(a0, a1 - a0).iter_rows(named=True)
+                    copies = borrowers.slice(b0, b1 - b0).iter_rows(named=True)
+                    o, c = next(owners, None), next(copies, None)
+                    at = start
+                    for batch in pf.iter_batches(_BATCH_ROWS, row_groups=[rg], columns=["image", "mimes"]):
+                        cells, mimes = batch.column("image"), batch.column("mimes")
+                        upto = at + batch.num_rows
+                        while (p := _next_image(o, c, upto)) is not None:
+                            cell, types = cells[p - at].as_py(), mimes[p - at].as_py()
+                            images = tuple(
+                                ImageRef(b, m) for b, m in zip(split_cell(cell), types, strict=True)
+                            )
+                            if o is not None and o[_ROW] == p:
+                                yield _sample(self.name, o, columns, images, as_int)
+                                o = next(owners, None)
+                            while c is not None and c[_REF] == p:
+                                yield _sample(self.name, c, columns, images, as_int)
+                                c = next(copies, None)
+                        at = upto
+                        if o is None and c is None:
+                            break
                 start = end
         finally:
             pf.close()
+
+
+def _next_image(own: dict[str, Any] | None, copy: dict[str, Any] | None, upto: int) -> int | None:
+    """The image position the next own row or borrowing row needs, None when it is `upto` or past."""
+    at: list[int] = []
+    if own is not None:
+        at.append(own[_ROW])
+    if copy is not None:
+        at.append(copy[_REF])
+    return min(at) if at and min(at) < upto else None
 
 
 def _keys(index: pl.Series) -> pl.Series:

@@ -5,10 +5,13 @@
 rotations at `index + k*1e6` whose `image` cell is the main row's index, VLMEvalKit's image-reference path);
 `DEMO_VQA` mirrors TextVQA's (open questions, ten reference answers as a list literal, VQA accuracy);
 `DEMO_MI` mirrors MMMU's (two images per row as a list cell, `<image 1>` / `<image 2>` tags in the
-question, multiple choice and open questions, `split` and `category`).
-Images are coloured shapes drawn with Pillow; the same seed gives the same bytes.
+question, multiple choice and open questions, `split` and `category`);
+`DEMO_VIDEO` mirrors Video-MME's snapshot (`DEMO-Video/DEMO-Video.tsv` with `candidates` as a list literal
+and Video-MME's duration / domain / sub-category / task-type values, `DEMO-Video/video/<id>.mp4`): a few
+seconds of a shape that moves and changes colour, two questions per video, sampled at 8 frames.
+Images are coloured shapes drawn with Pillow; the same seed gives the same rows and pixels.
 
-    python -m fasteval.data.demo [LMUDATA_DIR]      # writes the DEMO_*.tsv files
+    python -m fasteval.data.demo [LMUDATA_DIR]      # writes the DEMO_*.tsv files and the demo videos
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import os
 import random
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 SIZE = 96
@@ -296,6 +301,120 @@ def demo_mi_rows(seed: int = 0, n: int = 16) -> list[dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# DEMO_VIDEO: Video-MME-like (a snapshot folder of short videos, multiple choice per video)
+# ---------------------------------------------------------------------------------------------
+
+VIDEO_DATASET = "DEMO-Video"
+VIDEO_COLUMNS = (
+    "index",
+    "video",
+    "video_path",
+    "duration",
+    "domain",
+    "candidates",
+    "sub_category",
+    "task_type",
+    "subtitle_path",
+    "question",
+    "answer",
+)
+VIDEO_SIZE, VIDEO_FPS, VIDEO_SECONDS = 64, 8, 3
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A synthetic video: a square crossing the frame one way, one colour, then another halfway."""
+
+    name: str
+    first: str
+    last: str
+    rightwards: bool
+
+
+def demo_video_clips(seed: int = 0, n: int = 4) -> list[Clip]:
+    rng = random.Random(seed + 7)
+    clips = []
+    for i in range(n):
+        first, last = rng.sample(list(COLORS), 2)
+        clips.append(Clip(f"demo{i:02d}", first, last, rightwards=i % 2 == 0))
+    return clips
+
+
+def clip_frames(clip: Clip) -> list[Image.Image]:
+    """The clip's frames: `VIDEO_FPS * VIDEO_SECONDS` of them, the colour switching halfway."""
+    n = VIDEO_FPS * VIDEO_SECONDS
+    frames = []
+    for k in range(n):
+        img = Image.new("RGB", (VIDEO_SIZE, VIDEO_SIZE), (255, 255, 255))
+        x = 4 + round(k * (VIDEO_SIZE - 24) / (n - 1))
+        x = x if clip.rightwards else VIDEO_SIZE - 20 - x
+        colour = COLORS[clip.first if k < n // 2 else clip.last]
+        ImageDraw.Draw(img).rectangle((x, 22, x + 16, 38), fill=colour)
+        frames.append(img)
+    return frames
+
+
+def write_clip(path: Path, clip: Clip) -> None:
+    """The clip as H.264 in MP4 (PyAV), written atomically."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.mp4")
+    with av.open(str(tmp), "w") as out:
+        stream = out.add_stream("libx264", rate=VIDEO_FPS, options={"threads": "1"})
+        stream.width = stream.height = VIDEO_SIZE
+        stream.pix_fmt = "yuv420p"
+        for img in clip_frames(clip):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    os.replace(tmp, path)
+
+
+def demo_video_rows(clips: Sequence[Clip], seed: int = 0) -> list[dict[str, str]]:
+    """Two questions per clip: its colour at the end (Attribute Perception) and which way it moves
+    (Spatial Perception); candidates `A. ...` as Video-MME's list literal, the answer a letter."""
+    rng = random.Random(seed + 8)
+    rows: list[dict[str, str]] = []
+    ways = ["From left to right.", "From right to left.", "From top to bottom.", "It does not move."]
+    for clip in clips:
+        colours = [clip.last, *rng.sample([c for c in COLORS if c != clip.last], 3)]
+        rng.shuffle(colours)
+        asks = [
+            ("What colour is the square at the end of the video?", colours, colours.index(clip.last),
+             "Attribute Perception"),
+            ("Which way does the square move?", ways, 0 if clip.rightwards else 1, "Spatial Perception"),
+        ]  # fmt: skip
+        for question, texts, truth, task in asks:
+            rows.append(
+                {
+                    "index": str(len(rows)),
+                    "video": clip.name,
+                    "video_path": f"./video/{clip.name}.mp4",
+                    "duration": "short",
+                    "domain": "Life Record",
+                    "candidates": repr([f"{LETTERS[k]}. {t}" for k, t in enumerate(texts)]),
+                    "sub_category": "Daily Life",
+                    "task_type": task,
+                    "subtitle_path": f"./subtitle/{clip.name}.srt",
+                    "question": question,
+                    "answer": LETTERS[truth],
+                }
+            )
+    return rows
+
+
+def write_demo_video(lmudata: Path, seed: int = 0) -> None:
+    """`lmudata/DEMO-Video/`: the TSV and one MP4 per clip."""
+    root = lmudata / VIDEO_DATASET
+    clips = demo_video_clips(seed)
+    for clip in clips:
+        write_clip(root / "video" / f"{clip.name}.mp4", clip)
+    _write_tsv(root / f"{VIDEO_DATASET}.tsv", VIDEO_COLUMNS, demo_video_rows(clips, seed))
+
+
+# ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
 
@@ -317,7 +436,8 @@ def write_demo_benchmarks(lmudata: Path, seed: int = 0) -> list[str]:
     _write_tsv(lmudata / "DEMO_MCQ.tsv", MCQ_COLUMNS, demo_mcq_rows(seed))
     _write_tsv(lmudata / "DEMO_VQA.tsv", VQA_COLUMNS, demo_vqa_rows(seed))
     _write_tsv(lmudata / "DEMO_MI.tsv", MI_COLUMNS, demo_mi_rows(seed))
-    return ["DEMO_YN", "DEMO_MCQ", "DEMO_VQA", "DEMO_MI"]
+    write_demo_video(lmudata, seed)
+    return ["DEMO_YN", "DEMO_MCQ", "DEMO_VQA", "DEMO_MI", "DEMO_VIDEO"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,12 @@ one, ITL between them.
 Retries are an explicit loop instead of tenacity: each attempt yields a *value* (not an
 exception) plus a Retry-After hint and may go to a different endpoint, which tenacity would only
 express through exceptions used as control flow.
+
+Every reply is bounded (`ReplyLimits`, derived from the request's `max_tokens` and timeout): bytes
+read, tokens streamed, answer text, the length of one SSE line, the time without progress (a whole
+`data:` event, not a byte: a trickle makes none) and the whole request's deadline. A server past
+any of them is cut at once: a typed failure (`REPLY_TOO_LONG`, `DEADLINE`, `TIMEOUT`), never an
+answer, and the client holds at most one limit's worth of bytes per request in flight.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from fasteval.types import (
     Completion,
     ErrorKind,
     Extras,
+    FileImageRef,
     GenParams,
     ImagePart,
     Prompt,
@@ -42,6 +49,7 @@ from fasteval.types import (
 __all__ = [
     "Backoff",
     "Client",
+    "ReplyLimits",
     "build_body",
     "classify_http_error",
     "complete",
@@ -56,6 +64,71 @@ _CONTEXT_RE = re.compile(
 )
 _ERROR_BODY_LIMIT = 64 * 1024
 _EXCERPT = 200
+_INT_MAX = 2**62  # token counts beyond this are a server's garbage (and would overflow int64 columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits of one reply
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyLimits:
+    """How much one reply may carry and take before it is cut, derived from the request.
+
+    The margins are wide on purpose: a reply within `max_tokens` never comes near them, a server
+    that ignores `max_tokens` (an endless stream, a 50 MB answer) is cut within a few hundred KB.
+    - `tokens`: content-carrying chunks (and the reported `completion_tokens`): `max_tokens` plus
+      a quarter and 16 (servers may split a token's bytes over chunks).
+    - `text_chars`: 256 characters per allowed token (longer than any vocabulary's longest token).
+    - `bytes`: every byte of the reply body: 256 KiB plus 4 KiB per allowed token (a vLLM chunk is
+      ~250 bytes; logprobs make it a few KB).
+    - `line`: one SSE line (a `data:` line without its newline is never buffered past this).
+    - `idle_s`: seconds without a complete event (the `--timeout`); `deadline_s`: the whole
+      request, `DEADLINE_FACTOR` times the idle limit (a reply trickling one event just under the
+      idle limit still ends).
+    """
+
+    tokens: int
+    text_chars: int
+    bytes: int
+    line: int
+    idle_s: float
+    deadline_s: float
+
+    DEADLINE_FACTOR = 4.0
+    MAX_LINE = 1 << 20
+
+    @classmethod
+    def of(cls, params: GenParams) -> ReplyLimits:
+        tokens = max(params.max_tokens, 1) + max(16, params.max_tokens // 4)
+        size = (256 << 10) + tokens * (4 << 10)
+        return cls(
+            tokens=tokens,
+            text_chars=tokens * 256,
+            bytes=size,
+            line=min(cls.MAX_LINE, size),
+            idle_s=params.timeout_s,
+            deadline_s=params.timeout_s * cls.DEADLINE_FACTOR,
+        )
+
+
+class _Clock:
+    """The request's two time limits on one `asyncio.timeout`: `progress()` moves the idle edge
+    forward (at most once per network read), never past the deadline."""
+
+    def __init__(self, limits: ReplyLimits) -> None:
+        self._loop = asyncio.get_running_loop()
+        start = self._loop.time()
+        self.deadline = start + limits.deadline_s
+        self._idle_s = limits.idle_s
+        self.scope = asyncio.timeout(min(self.deadline, start + limits.idle_s))
+
+    def progress(self) -> None:
+        self.scope.reschedule(min(self.deadline, self._loop.time() + self._idle_s))
+
+    def past_deadline(self) -> bool:
+        return self._loop.time() >= self.deadline
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +208,12 @@ def build_body(
         head, rest = rest.split(f"{escaped_marker}{i}", 1)
         pieces.append(head.encode())
         url_prefix = f"data:{image.mime};base64,"
-        raw = _spliceable(image.b64) if _MIME_OK.fullmatch(image.mime) else None
+        if not _MIME_OK.fullmatch(image.mime):
+            raw = None
+        elif isinstance(image, FileImageRef):  # a cached video frame, encoded now: no scan needed
+            raw = image.b64_bytes()
+        else:
+            raw = _spliceable(image.b64)
         if raw is not None:
             pieces.append(url_prefix.encode("ascii"))
             pieces.append(raw)
@@ -230,11 +308,33 @@ class _Dropped(Exception):
     """Internal: the stream ended before the server said it was done."""
 
 
+class _TooLong(Exception):
+    """Internal: the reply went past one of its `ReplyLimits`; turned into ErrorKind.REPLY_TOO_LONG."""
+
+
+def _int_or_none(value: Any) -> int | None:
+    """A token count as the server sent it, if it is one (not a bool, a float, a string, 10**30)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _INT_MAX:
+        return value
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _failed(kind: ErrorKind, error: str, *, started: float | None = None) -> Completion:
     timing = Timing()
     if started is not None:  # time until the failure was seen, so run duration includes failures
         timing.e2el = time.perf_counter() - started
     return Completion(status=Status.FAILED, error=error, error_kind=kind, timing=timing)
+
+
+def _reasoning_of(message: Mapping[str, Any]) -> str | None:
+    """The thinking text of a delta or message: vLLM's reasoning parsers send `reasoning_content`
+    (newer vLLM also `reasoning`), LMDeploy's `reasoning_content`."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) else None
 
 
 def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
@@ -253,19 +353,33 @@ def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     return (content if isinstance(content, str) else None), carries
 
 
-async def _sse_data(resp: aiohttp.ClientResponse) -> AsyncGenerator[tuple[float, bytes], None]:
+async def _sse_data(
+    resp: aiohttp.ClientResponse, limits: ReplyLimits, clock: _Clock | None = None
+) -> AsyncGenerator[tuple[float, bytes], None]:
     """(arrival time, payload) of each `data:` line, reading whole socket buffers as they come.
 
     One await per network read rather than per line (as vLLM's own client does): a 32-token reply
-    is ~35 lines, and per-line reads roughly double the client's CPU per request.
+    is ~35 lines, and per-line reads roughly double the client's CPU per request. The bytes read
+    and the unfinished line are checked on every read, so neither an endless stream nor a line
+    that never ends grows past its limit; a read that completes a line is progress (`clock`).
     """
     pending = b""
+    received = 0
     async for data in resp.content.iter_any():
         now = time.perf_counter()
+        received += len(data)
+        if received > limits.bytes:
+            raise _TooLong(f"reply passed {limits.bytes:,} bytes")
         pending += data
         if b"\n" not in data:
+            if len(pending) > limits.line:
+                raise _TooLong(f"an SSE line passed {limits.line:,} bytes without a newline")
             continue
         *lines, pending = pending.split(b"\n")
+        if len(pending) > limits.line:
+            raise _TooLong(f"an SSE line passed {limits.line:,} bytes without a newline")
+        if clock is not None:
+            clock.progress()
         for raw in lines:
             line = raw.strip()
             if line.startswith(b"data:"):  # skip blank separators, SSE comments, `event:` lines
@@ -275,8 +389,17 @@ async def _sse_data(resp: aiohttp.ClientResponse) -> AsyncGenerator[tuple[float,
         yield time.perf_counter(), line[5:].strip()
 
 
-async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str | None) -> Completion:
+async def _read_sse(
+    resp: aiohttp.ClientResponse,
+    started: float,
+    api_key: str | None,
+    limits: ReplyLimits | None = None,
+    clock: _Clock | None = None,
+) -> Completion:
+    limits = limits or ReplyLimits.of(GenParams())
     text: list[str] = []
+    thinking: list[str] = []  # `reasoning_content` deltas of an engine running a reasoning parser
+    n_chars = n_tokens = 0
     finish_reason: str | None = None
     n_in = n_out = None
     model: str | None = None
@@ -284,7 +407,7 @@ async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str |
     last: float | None = None
     itl: list[float] = []
     saw_choices = done = False
-    async with contextlib.aclosing(_sse_data(resp)) as events:
+    async with contextlib.aclosing(_sse_data(resp, limits, clock)) as events:
         async for now, payload in events:
             if payload == b"[DONE]":
                 done = True
@@ -297,36 +420,48 @@ async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str |
                 raise _Malformed("SSE chunk is not a JSON object")
             if "error" in chunk or chunk.get("object") == "error":
                 message = _server_message(payload)
-                code = chunk.get("code") or (chunk.get("error") or {}).get("code") or 500
+                error = chunk.get("error")
+                code = chunk.get("code") or (error.get("code") if isinstance(error, dict) else None) or 500
                 status = code if isinstance(code, int) else 500
                 return _failed(
                     classify_http_error(status, message), f"stream error: {_one_line(message, api_key)}"
                 )
-            model = model or chunk.get("model")
+            model = model or _str_or_none(chunk.get("model"))
             usage = chunk.get("usage")
-            if usage:
-                n_in = usage.get("prompt_tokens", n_in)
-                n_out = usage.get("completion_tokens", n_out)
+            if isinstance(usage, dict):
+                n_in = _int_or_none(usage.get("prompt_tokens")) or n_in
+                n_out = _int_or_none(usage.get("completion_tokens")) or n_out
             choices = chunk.get("choices")
-            if not choices:
+            if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
                 continue
             saw_choices = True
             choice = choices[0]
-            content, carries = _token_of(choice.get("delta") or {})
+            delta = choice.get("delta")
+            content, carries = _token_of(delta if isinstance(delta, dict) else {})
             if carries:
+                n_tokens += 1
+                if n_tokens > limits.tokens:
+                    raise _TooLong(f"reply passed {limits.tokens} tokens")
                 if first is None:
                     first = now
                 else:
                     itl.append(now - last)  # type: ignore[operator]
                 last = now
-            if content:
-                text.append(content)
+            reasoning = _reasoning_of(delta if isinstance(delta, dict) else {})
+            for part, into in ((content, text), (reasoning, thinking)):
+                if part:
+                    n_chars += len(part)
+                    if n_chars > limits.text_chars:
+                        raise _TooLong(f"answer passed {limits.text_chars:,} characters")
+                    into.append(part)
             if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
+                finish_reason = _str_or_none(choice["finish_reason"]) or str(choice["finish_reason"])[:64]
     if not saw_choices:
         raise _Malformed("reply had no choices")
     if not done and finish_reason is None:
         raise _Dropped("stream ended before [DONE]")
+    if n_out is not None and n_out > limits.tokens:
+        raise _TooLong(f"server reported {n_out} completion tokens, more than {limits.tokens}")
     timing = Timing(
         ttft=None if first is None else first - started,
         e2el=(time.perf_counter() if last is None else last) - started,
@@ -340,27 +475,50 @@ async def _read_sse(resp: aiohttp.ClientResponse, started: float, api_key: str |
         n_out=n_out,
         model=model,
         timing=timing,
+        reasoning="".join(thinking) if thinking else None,
     )
 
 
-def _parse_json_reply(raw: bytes, started: float) -> Completion:
+async def _read_body(resp: aiohttp.ClientResponse, limits: ReplyLimits, clock: _Clock) -> bytes:
+    """A whole non-streamed body, never more than `limits.bytes` of it; each read is progress (a
+    JSON body has no events), the deadline still holds."""
+    parts: list[bytes] = []
+    received = 0
+    async for data in resp.content.iter_any():
+        received += len(data)
+        if received > limits.bytes:
+            raise _TooLong(f"reply passed {limits.bytes:,} bytes")
+        parts.append(data)
+        clock.progress()
+    return b"".join(parts)
+
+
+def _parse_json_reply(raw: bytes, started: float, limits: ReplyLimits) -> Completion:
     """A non-streaming reply (some servers ignore `stream`): TTFT = E2EL = body received."""
     now = time.perf_counter()
     try:
         data = json.loads(raw)
         choice = data["choices"][0]
-        content = (choice.get("message") or {}).get("content")
+        message = choice.get("message") or {}
+        content = message.get("content")
+        usage = data.get("usage") or {}
+        n_in, n_out = _int_or_none(usage.get("prompt_tokens")), _int_or_none(usage.get("completion_tokens"))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise _Malformed(f"bad JSON reply: {_one_line(raw[:300].decode('utf-8', 'replace'))}") from exc
-    usage = data.get("usage") or {}
+    text = content if isinstance(content, str) else ""
+    if len(text) > limits.text_chars:
+        raise _TooLong(f"answer passed {limits.text_chars:,} characters")
+    if n_out is not None and n_out > limits.tokens:
+        raise _TooLong(f"server reported {n_out} completion tokens, more than {limits.tokens}")
     return Completion(
         status=Status.OK,
-        text=content if isinstance(content, str) else "",
-        finish_reason=choice.get("finish_reason"),
-        n_in=usage.get("prompt_tokens"),
-        n_out=usage.get("completion_tokens"),
-        model=data.get("model"),
+        text=text,
+        finish_reason=_str_or_none(choice.get("finish_reason")),
+        n_in=n_in,
+        n_out=n_out,
+        model=_str_or_none(data.get("model")),
         timing=Timing(ttft=now - started, e2el=now - started),
+        reasoning=_reasoning_of(message) if isinstance(message, dict) else None,
     )
 
 
@@ -370,7 +528,7 @@ async def _attempt(
     """One POST; the completion's `t_send` is the wall clock of the moment its latencies count from."""
     sent_at = time.time()
     started = time.perf_counter()
-    outcome = await _exchange(session, url, body, params, api_key, started)
+    outcome = await _exchange(session, url, body, params, api_key, started, ReplyLimits.of(params))
     outcome.completion.timing.t_send = sent_at
     return outcome
 
@@ -382,6 +540,7 @@ async def _exchange(
     params: GenParams,
     api_key: str | None,
     started: float,
+    limits: ReplyLimits,
 ) -> _Attempt:
     headers = {"Content-Type": "application/json"}
     if api_key:
@@ -389,8 +548,9 @@ async def _exchange(
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=min(params.timeout_s, 30.0), sock_read=params.timeout_s
     )
+    clock = _Clock(limits)
     try:
-        async with session.post(url, data=body, headers=headers, timeout=timeout) as resp:
+        async with clock.scope, session.post(url, data=body, headers=headers, timeout=timeout) as resp:
             if resp.status != 200:
                 raw = await resp.content.read(_ERROR_BODY_LIMIT)
                 message = _server_message(raw)
@@ -400,18 +560,28 @@ async def _exchange(
                     _failed(kind, error, started=started),
                     retry_after=parse_retry_after(resp.headers.get("Retry-After")),
                 )
+            clock.progress()  # the headers are progress: the first event may take the whole idle limit
             if resp.content_type == "application/json":
-                return _Attempt(_parse_json_reply(await resp.read(), started))
-            return _Attempt(await _read_sse(resp, started, api_key))
+                return _Attempt(_parse_json_reply(await _read_body(resp, limits, clock), started, limits))
+            return _Attempt(await _read_sse(resp, started, api_key, limits, clock))
     except _Malformed as exc:
         return _Attempt(_failed(ErrorKind.MALFORMED, str(exc), started=started))
+    except _TooLong as exc:
+        error = f"{exc} for max_tokens {params.max_tokens}: the server ignores the limit; cut"
+        return _Attempt(_failed(ErrorKind.REPLY_TOO_LONG, error, started=started))
     except _Dropped as exc:
         return _Attempt(_failed(ErrorKind.CONNECT, str(exc), started=started))
     except aiohttp.ClientConnectorError as exc:
         error = f"cannot connect to {redact_url(url)}: {exc.os_error}"
         return _Attempt(_failed(ErrorKind.CONNECT, error), connect_failed=True)
     except (TimeoutError, aiohttp.ServerTimeoutError):
-        error = f"no data for {params.timeout_s:g}s from {redact_url(url)}"
+        if clock.scope.expired() and clock.past_deadline():
+            error = (
+                f"reply unfinished after {limits.deadline_s:g}s from {redact_url(url)} "
+                f"(deadline: {ReplyLimits.DEADLINE_FACTOR:g} x the {params.timeout_s:g}s timeout)"
+            )
+            return _Attempt(_failed(ErrorKind.DEADLINE, error, started=started))
+        error = f"no progress for {params.timeout_s:g}s from {redact_url(url)}"
         return _Attempt(_failed(ErrorKind.TIMEOUT, error, started=started))
     except (aiohttp.ClientError, ConnectionError, ValueError) as exc:  # payload cut, reset, line too long
         error = f"connection lost: {type(exc).__name__}: {_one_line(str(exc), api_key)}"
@@ -446,8 +616,17 @@ class Backoff:
         return rng.uniform(0.0, min(self.cap_s, self.base_s * 2.0**retry_index))
 
 
+# A trickle past the deadline is retried like a timeout (a slow engine may recover); a reply past
+# its size limits is not: the same request at the same temperature would run past them again.
 _RETRYABLE = frozenset(
-    {ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.SERVER, ErrorKind.RATE_LIMITED, ErrorKind.MALFORMED}
+    {
+        ErrorKind.CONNECT,
+        ErrorKind.TIMEOUT,
+        ErrorKind.DEADLINE,
+        ErrorKind.SERVER,
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.MALFORMED,
+    }
 )
 _RNG = random.Random()  # jitter only spreads retries in time; it never changes a result
 

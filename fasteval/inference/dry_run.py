@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import islice
 from typing import Any, TextIO
 
 from fasteval.config import RunConfig
-from fasteval.data.datasets import load, locate
+from fasteval.data.video_rows import frame_cache, open_dataset
 from fasteval.errors import FastevalError
-from fasteval.inference.runner import Target, request_body, target_params
+from fasteval.inference.runner import Target, job_keys, request_body, samples_to_send, target_params
 from fasteval.types import BenchmarkSpec, GenParams
 
 _DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
@@ -47,27 +46,40 @@ def bodies(target: Target, spec: BenchmarkSpec, samples: Iterator[Any], params: 
 
 
 def dry_run(
-    cfg: RunConfig, specs: Sequence[BenchmarkSpec], targets: Sequence[Target], out: TextIO, err: TextIO
+    cfg: RunConfig,
+    specs: Sequence[BenchmarkSpec],
+    targets: Sequence[Target],
+    out: TextIO,
+    err: TextIO,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     """Write the first `cfg.dry_run` bodies of each benchmark for each of `targets` (from
-    `targets.resolve_targets(cfg, contact=False)`, the run's own resolver) to `out`; a header per
-    (model, benchmark) to `err` says which engine form and family settings they carry."""
+    `targets.resolve_targets(cfg, contact=False)`, the run's own resolver) to `out`, the rows and
+    order `--limit N` sends; a header per (model, benchmark) to `err` says which settings they carry.
+    `environ` locates video snapshots (the Hugging Face cache variables)."""
     n = cfg.dry_run or 0
     params = GenParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, timeout_s=cfg.timeout)
     for spec in specs:
-        file = locate(
-            spec, cfg.lmudata, download=not cfg.no_download, progress=False, cache_dir=cfg.dataset_cache
+        frames = frame_cache(cfg.dataset_cache, cfg.frame_cache)
+        file, dataset = open_dataset(
+            spec,
+            cfg.lmudata,
+            cache_dir=cfg.dataset_cache,
+            frames=frames,
+            env=environ or {},
+            download=not cfg.no_download,
         )
-        dataset = load(spec, file)
         if not dataset.has_images:
             raise FastevalError(f"{file.path} has no image column: nothing would be sent for {spec.name}")
+        wanted = set(job_keys(dataset, n))  # the rows `--limit N` sends, in the order it sends them
         for target in targets:
             plan = target.plan
             err.write(
                 f"# {target.name} / {spec.name}: first {n} of {len(dataset)} requests; family {plan.family}, "
                 f"engine form {plan.wire}, max_tokens {target_params(target, params).max_tokens}\n"
+                f"# {target.origin['request_settings']['settings']}\n"
             )
-            for line in bodies(target, spec, islice(dataset.iter_samples(), n), params):
+            for line in bodies(target, spec, samples_to_send(dataset, wanted), params):
                 out.write(line + "\n")
     out.flush()
     return 0

@@ -10,10 +10,11 @@ resumed run skips the keys already answered for the same request fingerprint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,17 @@ from fasteval.inference.endpoints import (
     unknown_model_message,
 )
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
+from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.kinds.prompts import build_prompt, images_sent
-from fasteval.models.families import NO_PLAN, RequestPlan
-from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status
+from fasteval.models.families import (
+    NO_PLAN,
+    THINK_END,
+    RequestPlan,
+    mpo_answer,
+    mpo_text,
+    split_thinking,
+)
+from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Sample, Status, TextPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,7 @@ class Target:
     origin: dict[str, Any] = field(default_factory=dict)  # engine, argv ... for summary.json
     plan: RequestPlan = NO_PLAN  # the model family's per-benchmark settings and where its engine reads them
     max_images: int | None = None  # images one prompt may carry (registry `images_per_prompt`); None: unknown
+    rules: str = DEFAULT_RULES  # --rules: the VLMEvalKit generation whose message layout video kinds build
 
 
 @dataclass(slots=True)
@@ -101,21 +111,79 @@ def fingerprint(target: Target, spec: BenchmarkSpec, dataset_md5: str, params: G
     }
     if target.plan != NO_PLAN:  # runs without family settings keep their earlier fingerprints
         payload["plan"] = target.plan.fingerprint()
+    if spec.video is not None:  # a video message's layout depends on the rule generation
+        payload["rules"] = target.rules
     return hashlib.blake2b(json.dumps(payload, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
 def target_params(target: Target, params: GenParams) -> GenParams:
-    """The run's generation parameters with the model family's limit when --max-tokens did not set one."""
-    return params if target.plan.max_tokens is None else replace(params, max_tokens=target.plan.max_tokens)
+    """The run's generation parameters with the model family's limit when --max-tokens did not set
+    one, and its temperature / top_p when --temperature did not (the plan holds them only then)."""
+    plan = target.plan
+    if plan.max_tokens is not None:
+        params = replace(params, max_tokens=plan.max_tokens)
+    sampling = plan.sampling
+    if sampling is not None and sampling.temperature is not None:
+        params = replace(params, temperature=sampling.temperature)
+    if sampling is not None and sampling.top_p is not None:
+        params = replace(params, top_p=sampling.top_p)
+    return params
+
+
+def answer_of(target: Target, spec: BenchmarkSpec, completion: Completion) -> Completion:
+    """The completion as it is stored and scored: for a thinking family, the answer after the
+    thinking block (`split_thinking`, VLMEvalKit's SPLIT_THINK rule) with the thinking kept beside it.
+
+    An engine with a reasoning parser already splits them (`reasoning_content`): its content is the
+    answer. A reply that stopped at the token limit before its thinking block closed has no answer:
+    it fails as `thinking_cut` (never scored), its thinking kept for inspection.
+    """
+    if target.plan.mpo_on(spec.name) and completion.ok and spec.kind in ("yorn", "mcq"):
+        return replace(completion, text=mpo_answer(completion.text or ""))  # Y/N and MCQ datasets only
+    if not target.plan.thinking or not completion.ok:
+        return completion
+    text = completion.text or ""
+    thinking: str | None
+    if completion.reasoning is not None and THINK_END not in text:  # split by the engine
+        answer, thinking = text.strip(), completion.reasoning
+        cut = completion.finish_reason == "length" and not answer
+    else:
+        answer, split = split_thinking(text)
+        thinking = (completion.reasoning or "") + (split or "") if completion.reasoning or split else None
+        # inside a block: one the reply opened, or the chat template opens (Qwen3-VL Thinking)
+        inside = THINK_END not in text and ("<think>" in text or target.plan.think_opened)
+        cut = completion.finish_reason == "length" and inside
+    if cut:
+        return replace(
+            completion,
+            status=Status.FAILED,
+            text=None,
+            reasoning=thinking if thinking is not None else text or None,
+            error=f"the reply reached max_tokens ({completion.n_out} tokens) inside its thinking block: "
+            "no answer to score; raise --max-tokens (the family's limit is VLMEvalKit's)",
+            error_kind=ErrorKind.THINKING_CUT,
+        )
+    return replace(completion, text=answer, reasoning=thinking)
 
 
 def request_body(target: Target, spec: BenchmarkSpec, sample: Sample, params: GenParams) -> bytes:
     """The exact bytes sent for one sample; `--dry-run` prints these, so what it shows is what runs."""
-    prompt = build_prompt(spec, sample, target.prompt_style)
+    prompt = build_prompt(spec, sample, target.prompt_style, target.rules)
+    if target.plan.mpo_on(spec.name):  # InternVL MPO: its own text on a few datasets, images as before
+        images = tuple(p for p in prompt.parts if not isinstance(p, TextPart))
+        prompt = replace(prompt, parts=(*images, TextPart(mpo_text(sample.question, sample.options))))
     if target.plan.system_prompt is not None:
         prompt = replace(prompt, system=target.plan.system_prompt)
-    extras = target.plan.fields(spec.name, len(sample.images))
+    extras = target.plan.fields(spec.name, len(sample.images), video=spec.video is not None)
     return build_body(target.served_name, prompt, target_params(target, params), extras=extras)
+
+
+def not_sendable(sample: Sample) -> Completion | None:
+    """A typed failure, recorded without sending, for a row whose input could not be prepared (its
+    video is missing or cannot be decoded); None for a row that can be sent."""
+    if sample.unavailable is None:
+        return None
+    return Completion(Status.FAILED, error=sample.unavailable, error_kind=ErrorKind.INPUT)
 
 
 def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Completion | None:
@@ -135,6 +203,22 @@ def over_image_limit(target: Target, spec: BenchmarkSpec, sample: Sample) -> Com
     )
 
 
+def job_keys(dataset: Dataset, limit: int | None = None) -> list[str]:
+    """The row keys a job asks for: the first `limit` index values in file order (all without one)."""
+    keys = [as_vlmeval_str(k) for k in dataset.meta.get_column("index").to_list()]
+    return keys if limit is None else keys[:limit]
+
+
+def samples_to_send(
+    dataset: Dataset, wanted: Collection[str], skip: Collection[str] = ()
+) -> Iterator[Sample]:
+    """The samples of `wanted` keys not in `skip`, in the order they are sent (the dataset's image
+    order, not file order: rows sharing an image follow it); `--dry-run` prints these same rows."""
+    for sample in dataset.iter_samples(skip=skip):
+        if as_vlmeval_str(sample.index) in wanted:
+            yield sample
+
+
 def make_job(
     target: Target,
     spec: BenchmarkSpec,
@@ -144,9 +228,7 @@ def make_job(
     params: GenParams,
     limit: int | None = None,
 ) -> Job:
-    keys = [as_vlmeval_str(k) for k in dataset.meta.get_column("index").to_list()]
-    if limit is not None:
-        keys = keys[:limit]
+    keys = job_keys(dataset, limit)
     fp = fingerprint(target, spec, dataset.md5, params)
     return Job(
         target, spec, dataset, dataset_file, RunStore.for_run(work_dir, target.name, spec.name), fp, keys
@@ -238,10 +320,11 @@ async def _produce(
     async def one(sample: Sample, key: str) -> None:
         nonlocal outstanding
         try:
-            completion = over_image_limit(target, job.spec, sample)
+            completion = not_sendable(sample) or over_image_limit(target, job.spec, sample)
             if completion is None:
                 body = request_body(target, job.spec, sample, params)
-                completion = await client.complete(body, target_params(target, params))
+                reply = await client.complete(body, target_params(target, params))
+                completion = answer_of(target, job.spec, reply)
             writer.append(key, completion, job.fingerprint)
             if on_stored is not None:
                 on_stored(job, key, completion)
@@ -262,20 +345,23 @@ async def _produce(
                 finished.set()
 
     if job.todo and client.pool.stop is None:
-        for sample in job.dataset.iter_samples(skip=done):
-            key = as_vlmeval_str(sample.index)
-            if key not in wanted:
-                continue
-            await slots.acquire()
-            if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up
-                await client.pool.wait_for_live(client.session)
-            if job.crash is not None or client.pool.stop is not None:
-                slots.release()
-                break
-            outstanding += 1
-            task = asyncio.create_task(one(sample, key))
-            _LIVE.add(task)
-            task.add_done_callback(_LIVE.discard)
+        every = {as_vlmeval_str(k) for k in job.dataset.meta.get_column("index").to_list()}
+        skip = done | (every - wanted)  # rows past --limit are never read (a video's are never decoded)
+        async with contextlib.aclosing(job.dataset.aiter_samples(skip=skip)) as samples:  # stops workers
+            async for sample in samples:
+                key = as_vlmeval_str(sample.index)
+                if key not in wanted:
+                    continue
+                await slots.acquire()
+                if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up
+                    await client.pool.wait_for_live(client.session)
+                if job.crash is not None or client.pool.stop is not None:
+                    slots.release()
+                    break
+                outstanding += 1
+                task = asyncio.create_task(one(sample, key))
+                _LIVE.add(task)
+                task.add_done_callback(_LIVE.discard)
     all_sent = True
     if outstanding == 0:
         finished.set()

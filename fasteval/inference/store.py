@@ -1,11 +1,32 @@
-"""The run store: append-only, crash-safe Arrow, one row per finished request.
+"""The run store: append-only, crash-safe, self-checking segments, one row per finished request.
 
 Layout: `{work_dir}/{model}/.fasteval/{dataset}/seg-{run_id}.arrow`. Each process run writes its
-own Arrow IPC *stream* segment (never rewritten, never shared between writers), a record batch
-per drain of the completion queue, flushed to the OS at once: a SIGKILL loses only requests still
-in flight. Readers take every segment, stop at a truncated tail, and keep per key the latest OK
-row (else the latest failure), so reading costs O(rows written) and a resumed run re-sends only
-what is missing, failed, or was asked differently (`request_hash`). The API key never reaches it.
+own segment (never rewritten, never shared between writers), a record batch per drain of the
+completion queue, flushed and fsynced at once: a SIGKILL loses only requests still in flight.
+Readers take every segment and keep per key the latest OK row (else the latest failure), so a
+resumed run re-sends only what is missing, failed, or was asked differently (`request_hash`).
+The API key never reaches it.
+
+Segment format (issue 22): our own framing around Arrow IPC messages, not a bare IPC stream.
+`MAGIC`, then frames: a 20-byte header (kind `FEVS` schema / `FEVB` batch, payload length, rows,
+CRC-32 of the payload, CRC-32 of the header's first 16 bytes) and the payload (the schema's or the
+batch's IPC message). Why our own framing rather than `validate(full=True)` on a bare stream:
+- a checksum has to live somewhere the Arrow reader does not look, and it must be checked before
+  Arrow parses anything: lengths and offsets inside a damaged message are what made pyarrow panic
+  or segfault, and validation runs only after that parse;
+- a torn tail and damage must look different: a header that checks out but promises more bytes
+  than the file has, or a header cut short, can only be a write the kill interrupted (torn: its
+  rows are missing and asked again, nothing is said); a header or payload that fails its CRC is
+  damage, whatever its place;
+- no length from the file is used before it is checked (its header CRC, then against the bytes
+  left), and a whole-CRC'd batch is still parsed only after its checksum and then validated.
+A damaged segment is moved aside (`*.damaged`, one warning line naming it and its rows) so its
+rows count as missing and the rerun asks them again; nothing from it is half-trusted. Segments
+written before this format (a bare IPC stream) are still read, each batch validated in full.
+
+Answers are stored as received: a lone surrogate (legal JSON, not encodable as UTF-8) is stored
+as U+FFFD in `text` (what is scored and written out) and losslessly as a JSON string literal in
+`text_raw`; `received_text` gives the original back.
 """
 
 from __future__ import annotations
@@ -14,10 +35,15 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
+import struct
+import sys
 import time
+import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,7 +54,19 @@ import pyarrow as pa
 from fasteval.errors import FastevalError
 from fasteval.types import Completion, Status
 
-__all__ = ["SCHEMA", "RunStore", "StoreError", "StoreLock", "StoreWriter", "new_run_id", "read_segment"]
+__all__ = [
+    "SCHEMA",
+    "RunStore",
+    "SegmentScan",
+    "StoreError",
+    "StoreLock",
+    "StoreWriter",
+    "new_run_id",
+    "read_segment",
+    "received_text",
+    "scan_segment",
+    "storable",
+]
 
 SCHEMA = pa.schema(
     [
@@ -52,9 +90,16 @@ SCHEMA = pa.schema(
         ("request_hash", pa.string()),
         ("t_stored", pa.float64()),  # wall clock of the append: "latest" across segments and runs
         ("t_send", pa.float64()),  # wall clock of the final attempt's send (absent in older segments)
+        ("text_raw", pa.string()),  # the answer as a JSON literal when it is not valid Unicode, else null
+        ("thinking", pa.string()),  # a thinking model's thinking, cut off the answer (null otherwise)
     ]
 )
 _SEGMENT = "seg-{}.arrow"
+MAGIC = b"FEVSEG\x00\x01"  # a framed segment, format 1; a bare Arrow IPC stream starts with FF FF FF FF
+_HEADER = struct.Struct("<4sIIII")  # kind, payload bytes, rows, payload CRC-32, header CRC-32
+_SCHEMA_FRAME, _BATCH_FRAME = b"FEVS", b"FEVB"
+_LEGACY = b"\xff\xff\xff\xff"
+_QUARANTINE = ".damaged"
 _RUN_ID_OK = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -104,20 +149,47 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
 
+def storable(text: str | None) -> tuple[str | None, str | None]:
+    """(`text` as valid UTF-8, the exact text as a JSON literal or None when it already was).
+
+    A lone surrogate ("\\ud800" is legal JSON) cannot be encoded as UTF-8, so Arrow refuses it: the
+    stored form replaces it with U+FFFD and the literal keeps the original, losslessly.
+    """
+    if text is None or text.isascii():
+        return text, None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        clean = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+        return clean, json.dumps(text)
+    return text, None
+
+
+def received_text(text: str | None, text_raw: str | None) -> str | None:
+    """A stored answer exactly as the server sent it (the inverse of `storable`)."""
+    if text_raw is None:
+        return text
+    original = json.loads(text_raw)
+    return original if isinstance(original, str) else text
+
+
 def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, Any]:
     t = c.timing
+    text, text_raw = storable(c.text)
     return {
-        "key": key,
+        "key": storable(key)[0],
         "status": c.status.value,
-        "text": c.text,
-        "error": c.error,
+        "text": text,
+        "text_raw": text_raw,
+        "thinking": storable(c.reasoning)[0],
+        "error": storable(c.error)[0],
         "error_kind": None if c.error_kind is None else c.error_kind.value,
-        "finish_reason": c.finish_reason,
+        "finish_reason": storable(c.finish_reason)[0],
         "n_in": c.n_in,
         "n_out": c.n_out,
         "attempts": c.attempts,
-        "endpoint": c.endpoint,
-        "model": c.model,
+        "endpoint": storable(c.endpoint)[0],
+        "model": storable(c.model)[0],
         "t_dispatch": t.t_dispatch,
         "queue_s": t.queue_s,
         "t_send": t.t_send,
@@ -130,23 +202,184 @@ def _row(key: str, c: Completion, request_hash: str, run_id: str) -> dict[str, A
     }
 
 
-def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]:
-    """Every complete batch of one append-only segment (this store's, or the judge cache's); a
-    crash-truncated tail (or empty file) is dropped. Batches are conformed to `schema`, so segments
-    written before a column was added get that column as nulls and old runs stay readable.
-    """
-    batches: list[pa.RecordBatch] = []
+def _frame_header(kind: bytes, payload: bytes | pa.Buffer, rows: int) -> bytes:
+    """One frame's header for `payload` (written just before it)."""
+    head = struct.pack("<4sIII", kind, len(payload), rows, zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+@dataclass(slots=True)
+class SegmentScan:
+    """What one segment holds: its whole batches, and why reading stopped early, if it did."""
+
+    batches: list[pa.RecordBatch]
+    damage: str | None = None  # set: the segment is damaged here, and none of it may be used
+    torn: bool = False  # the last write was cut short (a kill): its rows are missing, nothing else
+    rows_seen: int = 0  # rows the segment's sound frame headers account for, damaged frames included
+    header_lost: bool = False  # a frame header is damaged: its rows are not in `rows_seen`
+
+    @property
+    def rows(self) -> int:
+        return sum(b.num_rows for b in self.batches)
+
+
+def scan_segment(path: Path, schema: pa.Schema = SCHEMA) -> SegmentScan:
+    """Read one segment without trusting it: never raises for its content, never lets Arrow parse
+    bytes that failed their checksum. Batches are conformed to `schema` (columns a segment
+    predates read as nulls)."""
     try:
-        with pa.OSFile(str(path), "rb") as f:
-            reader = pa.ipc.open_stream(f)
-            while True:
-                try:
-                    batches.append(_conform(reader.read_next_batch(), schema))
-                except StopIteration:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}; check the disk and rerun") from None
+    if data.startswith(_LEGACY) or not data:
+        return _scan_legacy(data, schema)
+    if len(data) < len(MAGIC):
+        return SegmentScan(
+            [], torn=MAGIC.startswith(data), damage=None if MAGIC.startswith(data) else "bad header"
+        )
+    if not data.startswith(MAGIC) and not data.startswith(MAGIC[:4]):
+        return SegmentScan([], damage="not a fasteval segment (bad header)", rows_seen=_rows_in_headers(data))
+    scan = _scan_framed(memoryview(data), pa.py_buffer(data), schema)
+    if not data.startswith(MAGIC):
+        scan.damage = "bad file header"
+    if scan.damage is not None:  # say how many rows it held, from every sound header in it
+        scan.rows_seen = _rows_in_headers(data)
+    return scan
+
+
+def _rows_in_headers(data: bytes) -> int:
+    """Rows of every batch frame whose header checks out, wherever it sits (past damage too)."""
+    rows, at = 0, data.find(_BATCH_FRAME)
+    while at >= 0:
+        if at + _HEADER.size <= len(data):
+            _, _, n, _, head_crc = _HEADER.unpack_from(data, at)
+            if zlib.crc32(data[at : at + 16]) == head_crc:
+                rows += n
+        at = data.find(_BATCH_FRAME, at + 1)
+    return rows
+
+
+def _scan_framed(view: memoryview, buf: pa.Buffer, schema: pa.Schema) -> SegmentScan:
+    scan = SegmentScan([])
+    file_schema: pa.Schema | None = None
+    at, end = len(MAGIC), len(view)
+    while at < end:
+        if end - at < _HEADER.size:
+            scan.torn = True  # a header cut short: the kill came mid-write
+            break
+        kind, size, rows, crc, head_crc = _HEADER.unpack_from(view, at)
+        if zlib.crc32(view[at : at + 16]) != head_crc or kind not in (_SCHEMA_FRAME, _BATCH_FRAME):
+            scan.damage = f"frame header at byte {at} fails its checksum"
+            scan.header_lost = True
+            break
+        scan.rows_seen += rows
+        body = at + _HEADER.size
+        if size > end - body:  # a sound header promising more than was written: torn, not damaged
+            scan.torn = True
+            break
+        if zlib.crc32(view[body : body + size]) != crc:
+            scan.damage = f"{'schema' if kind == _SCHEMA_FRAME else 'batch'} at byte {at} fails its checksum"
+            break
+        payload = buf.slice(body, size)
+        try:
+            if kind == _SCHEMA_FRAME:
+                file_schema = pa.ipc.read_schema(payload)
+            elif file_schema is None:
+                scan.damage = "a batch comes before the schema"
+                break
+            else:
+                batch = pa.ipc.read_record_batch(payload, file_schema)
+                batch.validate(full=True)
+                if batch.num_rows != rows:
+                    scan.damage = f"batch at byte {at} holds {batch.num_rows} rows, its header says {rows}"
                     break
-    except (pa.ArrowInvalid, OSError, EOFError):
-        pass  # the writer was killed mid-batch (or before the schema): keep what is whole
-    return batches
+                scan.batches.append(_conform(batch, schema))
+        except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:
+            scan.damage = f"frame at byte {at} is unreadable ({type(exc).__name__})"
+            break
+        at = body + size
+    return scan
+
+
+def _scan_legacy(data: bytes, schema: pa.Schema) -> SegmentScan:
+    """A segment written before the framed format: a bare Arrow IPC stream, every batch validated.
+
+    A short read at the end is a torn tail (the old writer's kill); anything else Arrow refuses, or
+    a batch that fails full validation, is damage. Without checksums, damage that still parses
+    (an edited answer) cannot be seen: the framed format exists for that.
+    """
+    scan = SegmentScan([])
+    if not data:
+        scan.torn = True
+        return scan
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        unknown = set(reader.schema.names) - set(schema.names)
+        if unknown:  # a flipped byte in a column name would otherwise drop that column silently
+            scan.damage = f"unknown columns {sorted(unknown)} (damaged schema)"
+            return scan
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            batch.validate(full=True)
+            scan.rows_seen += batch.num_rows
+            scan.batches.append(_conform(batch, schema))
+    except (pa.ArrowException, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
+        if _short_read(str(exc)):
+            scan.torn = True
+        else:
+            scan.damage = f"unreadable Arrow stream ({type(exc).__name__})"
+    return scan
+
+
+def _short_read(message: str) -> bool:
+    """Arrow's words for a stream that ends mid-message (a torn tail), as opposed to bad bytes."""
+    return any(
+        words in message
+        for words in ("Expected to be able to read", "Expected to read", "read 0 bytes", "end of stream")
+    )
+
+
+def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]:
+    """Every whole batch of one append-only segment (this store's, or the judge cache's).
+
+    A torn tail is dropped (its rows are missing: a rerun asks them). A damaged segment is moved
+    aside with one warning line on stderr and contributes no rows at all: a rerun asks them again.
+    """
+    scan = scan_segment(path, schema)
+    if scan.damage is None:
+        return scan.batches
+    line = quarantine(path, scan)
+    if path.exists():  # it could not be moved aside: say so once, not at every read of the run
+        if path in _SAID:
+            return []
+        _SAID.add(path)
+    print(f"fasteval: warning: {line}", file=sys.stderr)
+    return []
+
+
+_SAID: set[Path] = set()  # damaged segments that could not be moved aside, already named once
+
+
+def quarantine(path: Path, scan: SegmentScan) -> str:
+    """Move a damaged segment aside (`NAME.damaged`, never read again) and say so in one line."""
+    held = max(scan.rows_seen, scan.rows)
+    rows = f"its rows (at least {held})" if scan.header_lost else f"its {held} rows" if held else "its rows"
+    target = path.with_name(path.name + _QUARANTINE)
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}{_QUARANTINE}{n}")
+    try:
+        path.rename(target)
+    except OSError as exc:
+        return (
+            f"{path} is damaged ({scan.damage}) and cannot be moved aside ({exc.strerror}); "
+            f"{rows} are ignored and will be asked again"
+        )
+    return f"{path} is damaged ({scan.damage}): moved to {target.name}; {rows} will be asked again"
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -176,7 +409,6 @@ class StoreWriter:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._file: Any = None
-        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self._progress = asyncio.Event()
         self.rows_appended = 0
         self.rows_written = 0
@@ -193,13 +425,14 @@ class StoreWriter:
     async def __aenter__(self) -> StoreWriter:
         """Open the segment and pay every lazy import now, before the first request is sent, so a
         kill right after the first answers arrive loses only the requests in flight."""
-        if self.path.exists():
-            raise StoreError(f"segment {self.path} already exists: use a new run id for each run")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = pa.OSFile(str(self.path), "wb")
-            self._writer = pa.ipc.new_stream(self._file, SCHEMA)
+            self._file = self.path.open("xb")  # exclusive: a segment is never shared
+            schema = SCHEMA.serialize()
+            self._file.write(MAGIC + _frame_header(_SCHEMA_FRAME, schema, 0) + schema.to_pybytes())
             self._file.flush()
+        except FileExistsError:
+            raise StoreError(f"segment {self.path} already exists: use a new run id for each run") from None
         except OSError as exc:
             raise StoreError(os_error_line(self.path, exc)) from None
         pa.RecordBatch.from_pylist([], schema=SCHEMA)  # warms pyarrow's (and pandas') lazy imports
@@ -250,25 +483,38 @@ class StoreWriter:
             self._progress.set()  # never leave a flush() waiting on a dead writer
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        """One batch, flushed and fsynced: a short write (disk full, kill) leaves a readable prefix."""
-        assert self._writer is not None and self._file is not None
-        self._writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=SCHEMA))
+        """One frame, flushed and fsynced: a short write (disk full, kill) leaves a torn tail that
+        reads as exactly that, after every whole frame."""
+        assert self._file is not None
+        payload = pa.RecordBatch.from_pylist(rows, schema=SCHEMA).serialize()
+        self._file.write(_frame_header(_BATCH_FRAME, payload, len(rows)))
+        self._file.write(memoryview(payload))
         self._file.flush()
         os.fsync(self._file.fileno())
         self.rows_written += len(rows)
 
     def _close(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(OSError):  # a full disk: the batches already written stay readable
-                self._writer.close()
-            self._writer = None
         if self._file is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # a full disk: the frames already written stay readable
                 self._file.flush()
                 os.fsync(self._file.fileno())
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
+
+
+def _answering(frame: pl.DataFrame, request_hashes: Mapping[str, str]) -> pl.Series:
+    """Per row: its key is wanted and its request is the one that would be sent now."""
+    wanted = frame.get_column("key").is_in(list(request_hashes))
+    hashes = set(request_hashes.values())
+    if len(hashes) == 1:  # a job's rows share one fingerprint: compare with it, no per-row lookup
+        same = frame.get_column("request_hash") == next(iter(hashes))
+    else:
+        expected = frame.get_column("key").replace_strict(
+            request_hashes, default=None, return_dtype=pl.String
+        )
+        same = expected == frame.get_column("request_hash")
+    return (wanted & same).fill_null(False)
 
 
 class RunStore:
@@ -294,32 +540,44 @@ class RunStore:
             raise StoreError(f"run id {run_id!r} must use letters, digits, '.', '_' or '-' only")
         return StoreWriter(self.dir / _SEGMENT.format(run_id), run_id)
 
+    def _table(self) -> pa.Table:
+        """Every segment's batches as one chunk per column: a batch per drain makes hundreds of
+        small chunks, and polars converts those at twice the memory of one."""
+        batches = [b for seg in self.segments() for b in read_segment(seg)]
+        return pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
+
     def read_all(self) -> pl.DataFrame:
         """Every stored row of every run, in no particular order (for audits and perf of one run)."""
-        batches = [b for seg in self.segments() for b in read_segment(seg)]
-        table = pa.Table.from_batches(batches, schema=SCHEMA)
-        frame = pl.from_arrow(table)
+        frame = pl.from_arrow(self._table())
         assert isinstance(frame, pl.DataFrame)
         return frame
 
     def read(self, request_hashes: Mapping[str, str] | None = None) -> pl.DataFrame:
-        """One row per key: the latest OK row, else the latest failure.
+        """One row per key: the latest OK row, else the latest failure (in no particular order).
 
         With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
-        a different request are ignored, and keys not in the mapping are dropped.
+        a different request are ignored, and keys not in the mapping are dropped. Memory: a run's
+        finish reads its whole store, so nothing is copied that need not be: the usual store (one
+        row per key, every row answering the request) is returned as read; otherwise the winners
+        are picked in one pass over four columns and gathered once (a sort, a join and a `unique`
+        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md).
         """
-        rows = self.read_all()
+        frame = self.read_all()
         if request_hashes is not None:
-            wanted = pl.DataFrame(
-                {"key": list(request_hashes), "request_hash": list(request_hashes.values())},
-                schema={"key": pl.String, "request_hash": pl.String},
-            )
-            rows = rows.join(wanted, on=["key", "request_hash"], how="semi")
-        return (
-            rows.sort([(pl.col("status") == Status.OK.value), pl.col("t_stored")], descending=[True, True])
-            .unique(subset="key", keep="first", maintain_order=True)
-            .sort("key")
-        )
+            answering = _answering(frame, request_hashes)
+            if not answering.all():
+                frame = frame.filter(answering)
+        keys = frame.get_column("key")
+        if keys.is_unique().all():
+            return frame
+        ok = (frame.get_column("status") == Status.OK.value).to_list()
+        stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
+        best: dict[str, tuple[bool, float, int]] = {}
+        for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
+            held = best.get(key)
+            if held is None or (good, when) > held[:2]:  # ties: the first stored wins
+                best[key] = (good, when, at)
+        return frame[sorted(at for _, _, at in best.values())]
 
     def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
         """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""

@@ -7,6 +7,7 @@ served name) become one target whose endpoints share the load.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ from fasteval.config import RunConfig
 from fasteval.errors import FastevalError
 from fasteval.inference.endpoints import KeyRefused, list_models, redact_url
 from fasteval.inference.runner import Target
-from fasteval.models.families import RequestPlan, make_plan, parse_family_flag
+from fasteval.models.families import NO_FAMILY, RequestPlan, get_family, make_plan, parse_family_flag
 from fasteval.models.registry import ModelEntry, RegistryError, all_models, get_model
 from fasteval.models.servers import ServerState, default_state_dir, redact_argv, running_servers
 from fasteval.resources import safe_name, shown, unsafe_name
@@ -42,8 +43,8 @@ async def resolve_targets(cfg: RunConfig, *, contact: bool = True) -> list[Targe
 
 
 async def _endpoint_target(cfg: RunConfig, contact: bool) -> Target:
-    """The one model behind the `--api-base` endpoint(s); a plain endpoint gets no family settings
-    unless `--model-family` names them."""
+    """The one model behind the `--api-base` endpoint(s): family settings as `run_settings` resolves
+    them (`--model-family`, else the registry entry named by `--model`, in full, else none)."""
     served = cfg.model_name
     if not served and not contact:
         served = cfg.model[0] if cfg.model else None
@@ -54,22 +55,19 @@ async def _endpoint_target(cfg: RunConfig, contact: bool) -> Target:
     names = list(cfg.model) or [safe_name(served)]
     if len(names) != 1:
         raise NoModel("--api-base serves one model: pass one --model (the output name) with it")
-    plan = request_plan(cfg, None, None)
-    entry = _registered(names[0])
+    settings = run_settings(cfg, names[0], None)
     return Target(
+        rules=cfg.rules,
         name=names[0],
         served_name=served,
         endpoints=tuple(cfg.api_base),
-        prompt_style=cfg.prompt_style
-        or (entry.prompt_style if entry else None)
-        or plan.prompt_style
-        or "default",
+        prompt_style=settings.prompt_style,
         origin={
             "api_base": [redact_url(u) for u in cfg.api_base],
-            "request_settings": _summary(plan),
+            "request_settings": settings.summary(names[0]),
             **({} if cfg.model else _folder_from(served)),
         },
-        plan=plan,
+        plan=settings.plan,
     )
 
 
@@ -138,15 +136,16 @@ def _registry_target(
     origin: dict[str, Any],
 ) -> Target:
     """A model `make serve` knows: its registry entry's prompt style, image limit and family settings."""
-    plan = request_plan(cfg, name, engine)
+    settings = run_settings(cfg, name, engine)
     entry = _registered(name)
     return Target(
+        rules=cfg.rules,
         name=safe_name(name),
         served_name=served,
         endpoints=endpoints,
-        prompt_style=cfg.prompt_style or (entry.prompt_style if entry else None) or "default",
-        origin={**origin, "request_settings": _summary(plan)},
-        plan=plan,
+        prompt_style=settings.prompt_style,
+        origin={**origin, "request_settings": settings.summary(name)},
+        plan=settings.plan,
         max_images=entry.images_per_prompt if entry else None,
     )
 
@@ -196,20 +195,79 @@ def _serve_hint(name: str) -> str:
     return "start a model listed in engines/models.toml with `make serve MODEL=<name>`"
 
 
-def request_plan(cfg: RunConfig, registry_name: str | None, engine: str | None) -> RequestPlan:
-    """The model family's request settings: `--model-family FAMILY[:ENGINE]` beats the registry entry's
-    `family`; an --api-base endpoint gets none unless the flag names one (its form: ENGINE, default vLLM)."""
-    entry = _registered(registry_name) if registry_name else None
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Which settings one model's requests carry, resolved once for runs and dry runs alike."""
+
+    plan: RequestPlan
+    prompt_style: str
+    engine: str | None  # the engine whose request form is used; None: a plain OpenAI endpoint
+    source: str  # where the family came from, said in the line printed at start
+
+    def line(self, name: str) -> str:
+        """E.g. `InternVL3-8B: internvl3 family, tiles 6/12/18/24, max_tokens 4096, prompt style
+        internvl2, engine vllm`."""
+        engine = self.engine or "unknown (plain OpenAI fields only)"
+        style = f"prompt style {self.prompt_style}"
+        return f"{name}: {self.plan.describe()}, {style}, engine {engine}{self.source}"
+
+    def summary(self, name: str) -> dict[str, object]:
+        """As summary.json records it (model block)."""
+        return {
+            "family": self.plan.family,
+            "engine_form": self.plan.wire,
+            "family_max_tokens": self.plan.max_tokens,
+            "prompt_style": self.prompt_style,
+            "thinking": self.plan.thinking,
+            "settings": self.line(name),
+        }
+
+
+def run_settings(cfg: RunConfig, name: str, engine: str | None) -> RunSettings:
+    """The family settings, prompt style and request form of model `name` served by `engine` (None:
+    an --api-base endpoint), from its registry entry, `--model-family` and `--prompt-style`.
+
+    `--model-family FAMILY[:ENGINE]` beats the entry's family (and its prompt style the entry's);
+    `--prompt-style` beats both. An --api-base model whose name is a registry entry with a family
+    gets that family in full, in the form of the entry's engine: never the entry's prompt style
+    without its tiles and limits (the line printed at start says so, and how to change it).
+    """
+    entry = _registered(name) if name else None
     family = entry.family if entry else None
+    source = ""
+    flag_style = None
     if cfg.model_family:
         family, flag_engine = parse_family_flag(cfg.model_family)
-        engine = flag_engine or engine or "vllm"
-    return make_plan(family, engine, max_tokens_given=cfg.max_tokens_given)
+        engine = flag_engine or engine or (entry.engine if entry else None) or "vllm"
+        fam = get_family(family)
+        flag_style = fam.prompt_style if fam else None
+        source = f" (--model-family {cfg.model_family})"
+    elif entry is not None and family is not None and engine is None:
+        engine = entry.engine
+        source = (
+            f" (engines/models.toml entry {entry.name}: the endpoint is taken to be {engine}; "
+            "--model-family FAMILY:ENGINE or --model-family none changes it)"
+        )
+    plan = make_plan(
+        family,
+        engine,
+        max_tokens_given=cfg.max_tokens_given,
+        temperature_given=cfg.temperature_given,
+        max_new_tokens=entry.max_new_tokens if entry and entry.family == family else None,
+    )
+    style = (
+        cfg.prompt_style
+        or flag_style
+        or (entry.prompt_style if entry else None)
+        or plan.prompt_style
+        or "default"
+    )
+    return RunSettings(plan, style, engine if plan.family != NO_FAMILY or engine else None, source)
 
 
-def _summary(plan: RequestPlan) -> dict[str, object]:
-    """The plan as summary.json records it (model block): which family settings went in which form."""
-    return {"family": plan.family, "engine_form": plan.wire, "family_max_tokens": plan.max_tokens}
+def request_plan(cfg: RunConfig, registry_name: str | None, engine: str | None) -> RequestPlan:
+    """The plan `run_settings` resolves (for callers that need only the plan)."""
+    return run_settings(cfg, registry_name or "", engine).plan
 
 
 def _registered(name: str) -> ModelEntry | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from fasteval.inference.store import read_segment
+from fasteval.inference.store import read_segment, storable
 from fasteval.kinds.base import Reply
 
 CACHE_SCHEMA = pa.schema(
@@ -102,15 +102,15 @@ class JudgeCache:
         row = {
             "judge_model": model,
             "prompt_hash": phash,
-            "reply": reply.text,
-            "reported_model": reply.reported_model,
+            "reply": storable(reply.text)[0],  # a lone surrogate would make Arrow refuse the row
+            "reported_model": storable(reply.reported_model)[0],
             "host": host,
             "row_key": row_key,
             "temperature": temperature,
             "attempt": attempt,
             "t_stored": time.time(),
             "ok": reply.ok,
-            "error": reply.error,
+            "error": storable(reply.error)[0],
             "http_attempts": http_attempts,
         }
         self._writer.write_batch(pa.RecordBatch.from_pylist([row], schema=CACHE_SCHEMA))

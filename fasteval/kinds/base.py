@@ -202,6 +202,10 @@ class TaskKind(ABC):
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         """Exact matching under `rules`: the one extraction every layer uses."""
 
+    def live_item(self, spec: BenchmarkSpec, sample: Sample, prediction: str) -> Item:
+        """The row as `live_hit` reads it while the run goes on: the sample's own answer and options."""
+        return Item.from_sample(sample, prediction)
+
     def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
         """A per-row hint for the progress line (no judge, no groups); None when not meaningful."""
         if item.answer is None:

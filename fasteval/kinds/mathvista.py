@@ -326,12 +326,12 @@ class MathVistaKind(TaskKind):
     """Prefetch from the raw answer; the judge extracts where prefetch finds nothing (required)."""
 
     name: ClassVar[str] = "mathvista"
-    input_columns: ClassVar[tuple[str, ...]] = ("question_type", "answer_type")
     row_columns: ClassVar[tuple[Column, ...]] = (
         Column("hit", "1 when `res` passes VLMEvalKit's post_check against the answer, else 0"),
         Column("res", "the answer the judge (or the prefetch rule) extracted, as VLMEvalKit stores it"),
         Column("log", "VLMEvalKit's per-row log ('Prefetch succeed' marks a prefetched row)"),
     )
+    input_columns: ClassVar[tuple[str, ...]] = ("question_type", "answer_type")
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS
     judge_required: ClassVar[bool] = True
 

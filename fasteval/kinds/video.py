@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from fasteval.data.tabular import NA_STRINGS
-from fasteval.kinds.base import JudgeContext, PromptError, Reply, TaskKind, Verdict
+from fasteval.kinds.base import Item, JudgeContext, PromptError, Reply, TaskKind, Verdict
 from fasteval.kinds.extract import DEFAULT_RULES, RULES_2024, extract_mcq
 from fasteval.kinds.mcq import JUDGE_CN, JUDGE_EN, has_cjk, option_str
 from fasteval.types import BenchmarkSpec, ImagePart, Method, Part, Prompt, Sample, TextPart
@@ -194,6 +194,12 @@ class VideoKind(TaskKind):
 
     def json_score_file(self, model: str, spec: BenchmarkSpec) -> str:
         return f"{model}_{spec.name}_rating.json"
+
+    def live_item(self, spec: BenchmarkSpec, sample: Sample, prediction: str) -> Item:
+        """The row as `item` reads it from the prediction file: the TSV's columns, which a video
+        sample keeps in `meta` (candidates, task type, ...), with the prediction."""
+        row = {**sample.meta, "index": sample.index, "question": sample.question, "answer": sample.answer}
+        return self.item(spec, {**row, "prediction": prediction})
 
 
 # ---------------------------------------------------------------------------------------------

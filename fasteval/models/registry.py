@@ -55,6 +55,7 @@ class ModelEntry:
     lmdeploy_args: tuple[str, ...] = ()
     builder: str | None = None  # engines/-relative script that builds the model offline at `path`
     family: str | None = None  # fasteval.models.families key: per-benchmark tiles, pixels, token limit
+    max_new_tokens: int | None = None  # its own generation limit, beating the family's (VLMEvalKit config)
 
     @property
     def served(self) -> str:
