@@ -24,6 +24,7 @@ from rich.table import Table
 
 from fasteval import __version__
 from fasteval.catalog import resolve_spec
+from fasteval.cli.console import print_scores
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
@@ -37,7 +38,7 @@ from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, 
 from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
-from fasteval.report.files import headline, method_counts, score_table, write_reports
+from fasteval.report.files import headline, method_counts, write_reports
 from fasteval.report.text import fmt_number
 from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
@@ -520,7 +521,7 @@ async def _eval_file(
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
-    console.print(score_table(scored))
+    print_scores(console, scored)
     console.print(f"{model} / {spec.name}: {coverage.line()} of {pred_path}")
     for role, path in paths.items():
         console.print(f"  {role}: {path}")
@@ -552,7 +553,7 @@ async def _eval_stored(
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
-    console.print(score_table(scored))
+    print_scores(console, scored)
     console.print(f"{model} / {spec.name}: {coverage.line()}; files: {paths['score']}")
     return judged
 
