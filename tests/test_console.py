@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from fasteval.cli.console import fit_table
+from fasteval.cli.console import RESULT_COLUMNS, ResultRow, fit_table, results_table
 from fasteval.data.tabular import read_table
 from tests.fixtures import conformance_case, conformance_lmudata
 
@@ -75,3 +75,35 @@ def test_one_row_without_labels_becomes_a_name_value_list() -> None:
     assert max(len(line) for line in lines) <= 80
     for i in range(12):
         assert any(f" [subtask {i}] " in line and f"{10 * i}.00" in line for line in lines)
+
+
+def results(n: int) -> list[ResultRow]:
+    perf = {"request_throughput": 12.5, "output_throughput": 4321.0, "mean_ttft_ms": 87.25}
+    head = {"perception": 1503.25, "reasoning": 351.5}
+    return [
+        ResultRow("InternVL2_5-8B-MPO", f"MMBench_DEV_EN_V11_{i}", "4329/4329", head, perf) for i in range(n)
+    ]
+
+
+def test_the_end_of_run_table_keeps_its_layout_on_a_wide_terminal() -> None:
+    lines = rendered(results_table(["vlmevalkit-2026.06"], results(2), 200), 200)
+    assert any(all(f" {c} " in line for c in RESULT_COLUMNS) for line in lines)  # one header line
+    assert "fasteval results (rules: vlmevalkit-2026.06)" in lines[0]
+
+
+def test_the_end_of_run_table_at_80_columns_shows_every_name_and_figure_whole() -> None:
+    lines = rendered(results_table(["vlmevalkit-2026.06"], results(5), 80), 80)
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80 and "…" not in text
+    assert all(any(f" {c} " in line for line in lines) for c in RESULT_COLUMNS)
+    for i in range(5):
+        assert f" MMBench_DEV_EN_V11_{i} " in text
+    for whole in (
+        "InternVL2_5-8B-MPO",
+        "4329/4329",
+        "perception 1503.25",
+        "reasoning 351.50",
+        "4321.00",
+        "87.25",
+    ):
+        assert text.count(whole) >= 5, whole
