@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,10 @@ class Server:
         else:
             self.url = self.proc.stdout.readline().strip()
         assert self.url.startswith("http://127.0.0.1:"), self.url
+
+    @property
+    def port(self) -> str:
+        return self.url.removesuffix("/v1").rsplit(":", 1)[1]
 
     def stats(self) -> dict[str, object]:
         with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats") as r:
@@ -274,12 +277,6 @@ def test_api_key_never_reaches_a_file_or_the_logs(server: Server, lmudata: Path,
 # ---------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def ok_rows(work_dir: Path, dataset: str = "MME") -> int:
     store = RunStore.for_run(work_dir, "fake-vlm", dataset)
     return store.read().filter(pl.col("status") == "ok").height
@@ -293,9 +290,9 @@ def test_a_server_killed_midway_stops_the_run_fast_and_a_rerun_sends_only_the_mi
     lmudata: Path, tmp_path: Path
 ):
     n = rows_in(lmudata / "MME.tsv")
-    port = str(free_port())
     args = ("--data", "MME", "--lmudata", str(lmudata), "--work-dir", "out", "--concurrency", "8")
-    dying = Server("--port", port, "--die-after", str(n // 4), "--token-delay", "0.01", "--tokens", "8")
+    dying = Server("--die-after", str(n // 4), "--token-delay", "0.01", "--tokens", "8")
+    port = dying.port  # bound by the server itself: no other process can take it in between
     r = bench(*args, "--api-base", dying.url, cwd=tmp_path)
     dying.proc.wait(10)
     assert r.returncode == 3, r.stderr
@@ -490,8 +487,8 @@ def test_a_kill_right_after_the_first_answers_loses_only_requests_in_flight(lmud
 
 def test_a_server_restarted_within_the_window_costs_no_row(lmudata: Path, tmp_path: Path):
     n = rows_in(lmudata / "MME.tsv")
-    port = str(free_port())
-    dying = Server("--port", port, "--die-after", str(n // 4), "--token-delay", "0.01", "--tokens", "8")
+    dying = Server("--die-after", str(n // 4), "--token-delay", "0.01", "--tokens", "8")
+    port = dying.port
     # the restart is already running (imports paid) and takes the port the moment the first server
     # dies: the outage stays inside the 10 s window however long Python takes to start on a busy machine
     back = Server("--port", port, "--when-free", "--token-delay", "0.01", "--tokens", "8")
