@@ -354,6 +354,7 @@ def test_synthetic_images_are_seeded_pngs_of_the_asked_size() -> None:
 
 
 @pytest.mark.engine
+@pytest.mark.timeout(900)  # may start the session's engine (up to 300 s on a busy machine), unlike the rest
 async def test_a_small_perf_point_on_the_real_tiny_vllm(vllm_tiny: Any, tmp_path: Path) -> None:
     target = Target("tiny-vlm", vllm_tiny.model, (vllm_tiny.base_url,))
     params = GenParams(max_tokens=8, ignore_eos=True)
