@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def rendered(renderable: object, width: int) -> list[str]:
-    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console = Console(width=width, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text().splitlines()
 

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -153,4 +154,4 @@ def _titled(title: str) -> Table:
 def _natural_width(table: Table) -> int:
     """The width `table` needs to show every header and cell without wrapping or cutting."""
     wide = Console(width=1 << 16)
-    return table.__rich_measure__(wide, wide.options).maximum
+    return Measurement.get(wide, wide.options, table).maximum
