@@ -205,17 +205,19 @@ def test_sigkill_midway_then_resume_requests_each_row_once(lmudata: Path, tmp_pa
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        before = s.stats()
+        kept = ok_rows(tmp_path / "out")  # on disk at the kill
         r = subprocess.run([sys.executable, str(REPO / "bench.py"), *args], cwd=tmp_path, env=env)
         assert r.returncode == 0
         after = s.stats()
     finally:
         s.close()
+    assert 0 < kept < n
     attempts: dict[str, int] = after["attempts"]  # type: ignore[assignment]
-    assert len(attempts) == n  # every row was asked
-    twice = [h for h, k in attempts.items() if k > 1]
-    assert len(twice) <= 8  # only the requests in flight at the kill (concurrency 8) are asked again
-    assert after["requests"] - before["requests"] <= n - before["answered"] + 8  # type: ignore[operator]
+    assert len(attempts) == n and max(attempts.values()) <= 2  # every row asked, at most once a run
+    # the resume sends exactly the rows the killed run had not stored: those in flight at the kill and
+    # those not yet written (how many depends on the disk and the load, so it is counted, not bounded)
+    resumed = json.loads((tmp_path / "out" / "fake-vlm" / "summary.json").read_text())["run"]
+    assert [e["sent"] for e in resumed["endpoints"]] == [n - kept]
     preds = read_table(tmp_path / "out" / "fake-vlm" / "fake-vlm_MME.tsv")
     assert preds.height == n and preds["index"].n_unique() == n
     # the same command uninterrupted, in a fresh work dir, writes byte-identical files
