@@ -484,6 +484,9 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     )
     p.add_argument("--thinking-tokens", type=int, default=FaultConfig.thinking_tokens)
     p.add_argument("--record-bodies", action="store_true", help="GET /stats lists every chat body, in order")
+    p.add_argument(
+        "--when-free", action="store_true", help="wait until --port is free instead of failing (a restart)"
+    )
     a = p.parse_args(argv)
     faults = tuple(f for f in a.faults.split(",") if f)
     unknown = set(faults) - set(TRANSIENT_FAULTS)
@@ -517,12 +520,23 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         thinking=a.thinking,
         thinking_tokens=a.thinking_tokens,
     )
-    return cfg, a.port
+    return cfg, a.port, a.when_free
 
 
-async def _serve(config: FaultConfig, port: int) -> None:
+async def _serve(config: FaultConfig, port: int, when_free: bool = False) -> None:
+    """Serve until SIGTERM; with `when_free`, start as soon as `port` is released: a restarted
+    server that is already running (imports paid) when the old one dies."""
     server = FaultServer(config, port=port)
-    print(await server.start(), flush=True)
+    while True:
+        try:
+            url = await server.start()
+            break
+        except OSError:
+            await server.stop()
+            if not when_free:
+                raise
+            await asyncio.sleep(0.02)
+    print(url, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -564,9 +578,9 @@ def spawn(*args: str, ready_timeout_s: float = 20.0) -> Iterator[tuple[str, subp
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, port = _parse_args(argv)
+    config, port, when_free = _parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config, port))
+        asyncio.run(_serve(config, port, when_free))
     return 0
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -131,15 +132,19 @@ class Sleeps:
 async def test_streamed_answer_has_text_usage_and_timings() -> None:
     async with FaultServer(FaultConfig(tokens=5, token_delay_s=0.02)) as server, make_session(4) as s:
         body = build_body(MODEL, text_prompt("what?"), GenParams())
+        before = time.time()
         c = await complete(s, server.url, body, GenParams(), retry=0)
+        after = time.time()
     assert c.status is Status.OK and c.error is None and c.error_kind is None
     assert c.text == expected_answer(body, 5)
     assert (c.n_out, c.finish_reason, c.attempts, c.model, c.endpoint) == (5, "stop", 1, MODEL, server.url)
     assert c.n_in is not None and c.n_in > 0
     assert c.timing.ttft is not None and c.timing.e2el is not None
-    assert 0.02 <= c.timing.ttft < c.timing.e2el
-    assert len(c.timing.itl) == 4 and all(g >= 0.015 for g in c.timing.itl)
-    assert c.timing.t_dispatch == pytest.approx(time.time(), abs=5)
+    assert 0.02 <= c.timing.ttft <= c.timing.e2el  # the server waits 0.02 s before the first token
+    # one gap per token after the first, however many tokens a (busy) client finds in one read
+    assert len(c.timing.itl) == 4 and all(g >= 0 for g in c.timing.itl)
+    assert c.timing.ttft + sum(c.timing.itl) == pytest.approx(c.timing.e2el)
+    assert before <= c.timing.t_dispatch <= after
 
 
 async def test_max_tokens_caps_the_answer_and_reports_length() -> None:
@@ -238,13 +243,12 @@ async def test_unknown_model_is_its_own_kind_without_retry() -> None:
 
 async def test_a_stall_becomes_timeout_after_the_configured_time() -> None:
     params = GenParams(timeout_s=0.4)
-    config = FaultConfig(faults=("stall",), fault_rate=1.0, stall_s=10)
+    config = FaultConfig(faults=("stall",), fault_rate=1.0, stall_s=3600)  # only the timeout can end it
     async with FaultServer(config) as server, make_session(2) as s:
         started = time.perf_counter()
         c = await complete(s, server.url, build_body(MODEL, text_prompt("s"), params), params, retry=0)
         elapsed = time.perf_counter() - started
-    assert c.error_kind is ErrorKind.TIMEOUT and c.attempts == 1
-    assert 0.4 <= elapsed < 3.0
+    assert c.error_kind is ErrorKind.TIMEOUT and c.attempts == 1 and elapsed >= 0.4
 
 
 async def test_refused_connection_is_a_connect_failure_not_an_exception() -> None:
@@ -298,6 +302,7 @@ async def scripted(handler: Handler) -> AsyncIterator[str]:
 
 async def test_role_chunk_and_usage_chunk_do_not_count_as_tokens() -> None:
     """TTFT waits for content past a role-only chunk; E2EL ends at content, not at the late usage chunk."""
+    usage_sent: list[float] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -312,18 +317,22 @@ async def test_role_chunk_and_usage_chunk_do_not_count_as_tokens() -> None:
         await asyncio.sleep(0.1)
         await send({"choices": [{"delta": {"content": "s"}, "finish_reason": "stop"}]})
         await asyncio.sleep(0.3)
+        usage_sent.append(time.perf_counter())
         await send({"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 2}})
         await resp.write(b"data: [DONE]\n\n")
         return resp
 
     async for url in scripted(handler):
         async with make_session(1) as s:
+            called = time.perf_counter()  # the client's own clock starts at or after this
             c = await complete(s, url, b"{}", GenParams(), retry=0)
     assert c.ok and c.text == "Yes" and (c.n_in, c.n_out) == (11, 2)
     assert c.timing.ttft is not None and c.timing.e2el is not None
-    assert 0.2 <= c.timing.ttft < 0.28
-    assert 0.3 <= c.timing.e2el < 0.45
-    assert len(c.timing.itl) == 1 and 0.09 <= c.timing.itl[0] < 0.18
+    assert c.timing.ttft >= 0.2  # the role chunk came at once; the first content 0.2 s later
+    assert len(c.timing.itl) == 1 and c.timing.ttft + c.timing.itl[0] == pytest.approx(c.timing.e2el)
+    # the last content chunk is read before the usage chunk is even written (one event loop: its
+    # arrival is handled before the server's sleep ends, however late both run on a busy machine)
+    assert called + c.timing.e2el < usage_sent[0]
 
 
 async def test_api_key_goes_in_the_header_and_never_into_the_error() -> None:
@@ -376,28 +385,39 @@ async def test_an_error_object_inside_the_stream_is_a_typed_failure() -> None:
     assert c.error_kind is ErrorKind.SERVER and "engine died" in (c.error or "")
 
 
-def _best_of(fn: Callable[[], object], repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
+def _json_dumps_sizes(monkeypatch: pytest.MonkeyPatch, build: Callable[[], bytes]) -> tuple[bytes, list[int]]:
+    """What `build` returned, and the length of every string json.dumps produced meanwhile."""
+    sizes: list[int] = []
+    real = json.dumps
+
+    def spy(obj: object, *args: Any, **kwargs: Any) -> str:
+        out = real(obj, *args, **kwargs)
+        sizes.append(len(out))
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(json, "dumps", spy)
+        return build(), sizes
 
 
-def test_splicing_a_large_image_beats_serializing_it_with_json() -> None:
-    """The base64 is copied once, not scanned and escaped again by json.dumps (about 2-3x faster)."""
+def test_a_large_image_is_spliced_in_never_serialized_by_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base64 is copied once, not scanned and escaped again by json.dumps, which costs 2-3x the
+    build of a 4 MB image; only a payload JSON would escape (a newline) takes the json path."""
     big = base64.b64encode(bytes(range(256)) * 12288).decode()  # 4 MB of base64
-    prompt = Prompt((ImagePart(ImageRef(big, "image/jpeg")), TextPart("q")))
-
-    def plain() -> bytes:
-        body = json.loads(build_body("m", Prompt((TextPart("q"),)), GenParams()))
-        url = f"data:image/jpeg;base64,{big}"
-        body["messages"][0]["content"].insert(0, {"type": "image_url", "image_url": {"url": url}})
-        return json.dumps(body).encode()
-
-    assert json.loads(plain()) == json.loads(build_body("m", prompt, GenParams()))
-    assert _best_of(lambda: build_body("m", prompt, GenParams())) < _best_of(plain)
+    spliced, sizes = _json_dumps_sizes(
+        monkeypatch,
+        lambda: build_body("m", Prompt((ImagePart(ImageRef(big, "image/jpeg")), TextPart("q"))), GenParams()),
+    )
+    assert sizes and max(sizes) < len(big) // 1000
+    url = json.loads(spliced)["messages"][0]["content"][0]["image_url"]["url"]
+    assert url == f"data:image/jpeg;base64,{big}"
+    wrapped = big[:1000] + "\n" + big[1000:]
+    escaped, sizes = _json_dumps_sizes(
+        monkeypatch,
+        lambda: build_body("m", Prompt((ImagePart(ImageRef(wrapped, "image/jpeg")),)), GenParams()),
+    )
+    assert max(sizes) > len(big)  # the spy sees a serialized image when there is one
+    assert json.loads(escaped)["messages"][0]["content"][0]["image_url"]["url"].endswith(wrapped)
 
 
 def test_a_token_streamed_with_empty_text_counts_but_the_role_chunk_does_not() -> None:

@@ -223,9 +223,9 @@ async def test_judging_overlaps_generation(lmudata: Path, tmp_path: Path):
     finally:
         slow.close()
     stored = RunStore.for_run(tmp_path / "out", "fake-vlm", "MME").read_all()
-    last_answer = stored["t_stored"].max()
-    assert isinstance(last_answer, float)
-    assert first_judge_call < last_answer - 1.0  # judging began well before the last answer came in
+    # judging began while most answers were still to come (counted in rows, not seconds: a busy
+    # machine stretches both stages alike)
+    assert (stored["t_stored"] > first_judge_call).sum() > stored.height // 2
 
 
 async def test_eval_of_a_prediction_file_uses_the_judge_and_a_new_judge_is_asked_afresh(

@@ -42,6 +42,16 @@ def test_tpot_excludes_the_first_token_and_is_undefined_for_one_token() -> None:
     assert tpot(0.1, 1.0, None) is None
 
 
+def test_a_reply_read_all_at_once_has_tpot_zero_and_every_token_counted() -> None:
+    """A busy client can find all 8 tokens in one network read: the chunks share one arrival time."""
+    at_once = ok(0.0, [0.4] * 8, n_out=8)
+    spread = ok(0.0, [0.1 * (k + 1) for k in range(8)], n_out=8)
+    s = summarize([at_once, spread])
+    assert s.total_output_tokens == 16 and s.itl.n == 14
+    assert s.tpot.n == 2 and s.tpot.mean == pytest.approx((0.0 + 100.0) / 2)
+    assert summarize([at_once]).tpot.mean == 0.0  # defined (8 tokens), zero: no gap was seen
+
+
 def test_distribution_uses_numpy_linear_percentiles_and_population_std() -> None:
     values = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.3]
     d = distribution(values, (50, 90, 99, 99.9))

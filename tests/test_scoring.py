@@ -7,11 +7,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from rich.table import Table
 
 from fasteval.catalog import all_specs, get_spec
+from fasteval.cli.console import score_table
 from fasteval.kinds import kind_named
 from fasteval.kinds.base import Verdict
-from fasteval.report.files import headline, samples_frame, score_table, write_reports
+from fasteval.report.files import headline, samples_frame, write_reports
 from fasteval.scoring import SCORERS, ScoreOptions, ScoringError, score_mme, wilson_interval
 from fasteval.scoring.evaluate import score_predictions
 from fasteval.scoring.yorn import MME_PERCEPTION, MME_REASONING
@@ -169,4 +171,5 @@ def test_reports_are_named_like_vlmevalkit_and_carry_the_rules(tmp_path: Path) -
     samples = pl.read_parquet(paths["samples"])
     assert samples.height == samples_frame(scored).height == 84
     assert set(samples["rules"]) == {scored.effective_rules}
-    assert score_table(scored).row_count == 1
+    console_table = score_table(scored, 80)
+    assert isinstance(console_table, Table) and scored.effective_rules in str(console_table.title)

@@ -21,10 +21,10 @@ from typing import Any
 import polars as pl
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from fasteval import __version__
 from fasteval.catalog import check_columns, resolve_spec
+from fasteval.cli.console import ResultRow, print_results, print_scores
 from fasteval.cli.guards import Ground, OddReplies, warn_renamed
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
@@ -39,8 +39,7 @@ from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
-from fasteval.report.files import headline, method_counts, score_table, write_reports
-from fasteval.report.text import fmt_number
+from fasteval.report.files import headline, method_counts, write_reports
 from fasteval.scoring.evaluate import (
     Scored,
     kind_dataset,
@@ -470,29 +469,9 @@ _SUMMARY_LOCK = threading.Lock()
 def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetReport]) -> int:
     """The end-of-run console: one table of headline scores and serving figures, then failures."""
     rules = sorted({o.scored.effective_rules for o in outcomes if o.scored is not None})
-    table = Table(title=f"fasteval results (rules: {', '.join(rules) or '-'})")
-    for col in ("model", "dataset", "rows", "score", "req/s", "tok/s", "TTFT ms"):
-        table.add_column(
-            col, justify="left" if col in ("model", "dataset", "score") else "right", no_wrap=True
-        )
-    any_failed = False
-    for o in sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name)):
-        # the benchmark's own headline (e.g. MME perception/reasoning, MCQ Overall); full set in summary.json
-        head = dict(o.scored.result.headline) if o.scored is not None else {}
-        scores = "\n".join(f"{escape(k)} {fmt_number(v)}" for k, v in list(head.items())[:3])
-        perf = o.perf
-        table.add_row(
-            o.job.target.name,
-            o.job.spec.name,
-            f"{o.n_ok}/{o.n_rows}",
-            scores or "-",
-            fmt_number(perf.get("request_throughput")),
-            fmt_number(perf.get("output_throughput")),
-            fmt_number(perf.get("mean_ttft_ms")),
-        )
-        if o.failures:
-            any_failed = True
-    console.print(table)
+    ordered = sorted(outcomes, key=lambda o: (o.job.target.name, o.job.spec.name))
+    print_results(console, rules, [_result_row(o) for o in ordered])
+    any_failed = any(o.failures for o in outcomes)
     for o in outcomes:
         if _coverage(o).partial:
             console.print(f"{o.job.target.name} / {o.job.spec.name}: {_coverage(o).line()}")
@@ -513,6 +492,13 @@ def _report(console: Console, outcomes: list[JobOutcome], reports: list[TargetRe
     if outcomes:
         console.print(f"files: {outcomes[0].paths['predictions'].rsplit('/', 1)[0]}/")
     return EXIT_FAILED_ROWS if any_failed else 0
+
+
+def _result_row(o: JobOutcome) -> ResultRow:
+    """The benchmark's own headline (e.g. MME perception/reasoning, MCQ Overall); the full set is in
+    summary.json."""
+    head = dict(o.scored.result.headline) if o.scored is not None else {}
+    return ResultRow(o.job.target.name, o.job.spec.name, f"{o.n_ok}/{o.n_rows}", head, o.perf)
 
 
 def _retry_hint(failures: Mapping[str, int]) -> str:
@@ -587,7 +573,7 @@ async def _eval_file(
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
-    console.print(score_table(scored))
+    print_scores(console, scored)
     console.print(f"{model} / {spec.name}: {coverage.line()} of {pred_path}")
     for role, path in paths.items():
         console.print(f"  {role}: {path}")
@@ -625,7 +611,7 @@ async def _eval_stored(
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
-    console.print(score_table(scored))
+    print_scores(console, scored)
     console.print(f"{model} / {spec.name}: {coverage.line()}; files: {paths['score']}")
     return judged
 

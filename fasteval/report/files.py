@@ -12,11 +12,9 @@ import statistics
 from pathlib import Path
 
 import polars as pl
-from rich.table import Table
 
 from fasteval.data.tabular import TableError, write_csv_quote_all, write_xlsx
 from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
-from fasteval.report.text import fmt_number
 from fasteval.scoring import wilson_interval
 from fasteval.scoring.evaluate import RECORD_COLUMNS, Scored
 from fasteval.types import Method
@@ -119,15 +117,3 @@ def headline(scored: Scored) -> dict[str, float]:
         half = 1.959963984540054 * statistics.stdev(scores) / n**0.5 if n > 1 else float("nan")
         out.update({"score": mean, "score_ci95_lo": mean - half, "score_ci95_hi": mean + half, "n": float(n)})
     return out
-
-
-def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
-    """A console table of the score file (first `max_columns` columns), titled with the rules."""
-    table = Table(title=f"{scored.spec.name}  [{scored.effective_rules}]")
-    frame = scored.result.table
-    columns = frame.columns[:max_columns]
-    for c in columns:
-        table.add_column(c, justify="left" if frame.schema[c] == pl.String else "right")
-    for row in frame.select(columns).iter_rows():
-        table.add_row(*(fmt_number(v, missing="") for v in row))
-    return table
