@@ -509,7 +509,7 @@ async def _eval_file(
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
     dataset = meta if kind_named(spec.kind).needs_dataset else None
-    pred = read_table(pred_path)
+    pred = kind_named(spec.kind).dataset_keyed(spec, read_table(pred_path), meta)
     coverage = file_coverage(meta, pred)
     warn_duplicate_index(pred, pred_path)
     judged = await _judge_frame(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fasteval.kinds.base import TaskKind
+from fasteval.kinds.grounding import GroundingKind
 from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
 from fasteval.kinds.mmmu import MmmuKind
@@ -18,7 +19,16 @@ from fasteval.kinds.vqa import VqaKind
 from fasteval.kinds.yorn import YornKind
 
 KINDS: Mapping[str, TaskKind] = {
-    kind.name: kind for kind in (YornKind(), McqKind(), MmmuKind(), VqaKind(), MathVistaKind(), MMVetKind())
+    kind.name: kind
+    for kind in (
+        YornKind(),
+        McqKind(),
+        MmmuKind(),
+        VqaKind(),
+        MathVistaKind(),
+        MMVetKind(),
+        GroundingKind(),
+    )
 }
 
 

@@ -169,6 +169,13 @@ class TaskKind(ABC):
             answer=None if answer is None else as_vlmeval_str(answer),
         )
 
+    def dataset_keyed(
+        self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame
+    ) -> pl.DataFrame:
+        """A prediction file keyed by the TSV's own `index` (VLMEvalKit renames some rows when it
+        loads them, e.g. RefCOCO's `{split}_{index}`), so coverage counts its rows; default: as is."""
+        return predictions
+
     @abstractmethod
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         """Exact matching under `rules`: the one extraction every layer uses."""

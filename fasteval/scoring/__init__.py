@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
+from fasteval.scoring.grounding import score_grounding
 from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
 from fasteval.scoring.mmmu import score_mmmu
@@ -44,6 +45,7 @@ SCORERS: Mapping[str, ScorerEntry] = {
     # columns and the prediction file's answer, which the generic MCQ rows do not carry
     "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
     "mmt": ScorerEntry(score_mmt, ("split", "category", "l2-category")),
+    "grounding": ScorerEntry(score_grounding, ("split",)),
 }
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "ScoringError",
     "report_acc",
     "score_anls",
+    "score_grounding",
     "score_hallusion",
     "score_mathvista",
     "score_mcq",
