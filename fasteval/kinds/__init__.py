@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fasteval.kinds.base import TaskKind
+from fasteval.kinds.blink import BlinkKind
 from fasteval.kinds.grounding import GroundingKind
 from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
@@ -28,6 +29,7 @@ KINDS: Mapping[str, TaskKind] = {
         MathVistaKind(),
         MMVetKind(),
         GroundingKind(),
+        BlinkKind(),
     )
 }
 
