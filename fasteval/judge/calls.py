@@ -101,10 +101,12 @@ class Judge:
         stats: JudgeStats,
         row_key: str,
         max_tokens: int | None = None,
+        system: str | None = None,
     ) -> Reply:
         model = self.endpoint.model
         max_tokens = self.max_tokens if max_tokens is None else min(max_tokens, self.max_tokens)
-        phash = prompt_hash(prompt, temperature, max_tokens, attempt, row_key)
+        asked = prompt if system is None else f"{system}\x00{prompt}"  # a system message is asked too
+        phash = prompt_hash(asked, temperature, max_tokens, attempt, row_key)
         hit = cache.get(model, phash)
         if hit is not None:
             stats.cached += 1
@@ -116,7 +118,7 @@ class Judge:
                 f"{self.offline} (and this rescore needs judge calls that are not on record)"
             )
         params = GenParams(max_tokens=max_tokens, temperature=temperature, timeout_s=self.timeout_s)
-        body = build_body(model, Prompt((TextPart(prompt),)), params, stream=False)
+        body = build_body(model, Prompt((TextPart(prompt),), system=system), params, stream=False)
         tried: list[Attempt] = []
         reported: str | None = None
         error: str | None = None
@@ -171,10 +173,16 @@ class JobJudge:
         """What a kind's judge policy sees: `ask` bound to this job's cache and counts."""
 
         async def ask(
-            row_key: str, prompt: str, temperature: float, attempt: int, *, max_tokens: int | None = None
+            row_key: str,
+            prompt: str,
+            temperature: float,
+            attempt: int,
+            *,
+            max_tokens: int | None = None,
+            system: str | None = None,
         ) -> Reply:
             return await self.judge.ask(
-                prompt, temperature, attempt, self.cache, self.stats, row_key, max_tokens
+                prompt, temperature, attempt, self.cache, self.stats, row_key, max_tokens, system
             )
 
         return JudgeContext(ask, self.rules, self.unparsed, self.seed)

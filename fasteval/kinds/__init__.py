@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from fasteval.kinds.base import TaskKind
 from fasteval.kinds.blink import BlinkKind
 from fasteval.kinds.grounding import GroundingKind
+from fasteval.kinds.llavabench import LLaVABenchKind
 from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
 from fasteval.kinds.mmmu import MmmuKind
@@ -30,6 +31,7 @@ KINDS: Mapping[str, TaskKind] = {
         MMVetKind(),
         GroundingKind(),
         BlinkKind(),
+        LLaVABenchKind(),
     )
 }
 

@@ -114,10 +114,18 @@ class Verdict:
 
 
 class Ask(Protocol):
-    """One judge try about row `row_key` (cached, recorded) as the judge layer runs it; never raises."""
+    """One judge try about row `row_key` (cached, recorded) as the judge layer runs it; never raises.
+    `system`: a system message before the prompt (LLaVABench's judge has one)."""
 
     def __call__(
-        self, row_key: str, prompt: str, temperature: float, attempt: int, *, max_tokens: int | None = None
+        self,
+        row_key: str,
+        prompt: str,
+        temperature: float,
+        attempt: int,
+        *,
+        max_tokens: int | None = None,
+        system: str | None = None,
     ) -> Awaitable[Reply]: ...
 
 

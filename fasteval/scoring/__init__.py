@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
 from fasteval.scoring.grounding import score_grounding
+from fasteval.scoring.llavabench import score_llavabench
 from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
 from fasteval.scoring.mmmu import score_mmmu
@@ -46,6 +47,7 @@ SCORERS: Mapping[str, ScorerEntry] = {
     "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
     "mmt": ScorerEntry(score_mmt, ("split", "category", "l2-category")),
     "grounding": ScorerEntry(score_grounding, ("split",)),
+    "llavabench": ScorerEntry(score_llavabench, ("category",)),
 }
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "score_anls",
     "score_grounding",
     "score_hallusion",
+    "score_llavabench",
     "score_mathvista",
     "score_mcq",
     "score_mme",
