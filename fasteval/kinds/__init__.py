@@ -17,6 +17,7 @@ from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
 from fasteval.kinds.mmmu import MmmuKind
 from fasteval.kinds.mmvet import MMVetKind
+from fasteval.kinds.muir import MuirKind
 from fasteval.kinds.vqa import VqaKind
 from fasteval.kinds.yorn import YornKind
 
@@ -32,6 +33,7 @@ KINDS: Mapping[str, TaskKind] = {
         GroundingKind(),
         BlinkKind(),
         LLaVABenchKind(),
+        MuirKind(),
     )
 }
 

@@ -21,7 +21,7 @@ import polars as pl
 from fasteval.config import Unparsed
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError, ScoringError
-from fasteval.types import BenchmarkSpec, Method, Sample
+from fasteval.types import BenchmarkSpec, Method, Part, Sample
 
 T = TypeVar("T")
 
@@ -157,6 +157,11 @@ class TaskKind(ABC):
     @abstractmethod
     def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
         """The text part of the user message for `style` (images are placed by `build_prompt`)."""
+
+    def place_images(self, spec: BenchmarkSpec, sample: Sample, text: str) -> tuple[Part, ...] | None:
+        """The dataset prompt's own interleaving of images and `text` (asked only for benchmarks with
+        `interleave_images`, default style); None: the `<image k>` tags (MMMU's rule) decide."""
+        return None
 
     # -- rows and extraction ---------------------------------------------------------------
 

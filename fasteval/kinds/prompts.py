@@ -31,10 +31,14 @@ def prompt_text(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> 
 
 def build_prompt(spec: BenchmarkSpec, sample: Sample, style: str = "default") -> Prompt:
     """Images first, then the text `style` builds for this benchmark's kind; or, for a benchmark
-    whose own prompt places images at `<image k>` tags (MMMU), interleaved there."""
+    whose own prompt interleaves them, as its kind places them, else at `<image k>` tags (MMMU)."""
     text = prompt_text(spec, sample, style)
-    if spec.interleave_images and style == "default" and "<image " in text:
-        return Prompt(parts=interleave(text, sample))
+    if spec.interleave_images and style == "default":
+        placed = kind_named(spec.kind).place_images(spec, sample, text)
+        if placed is not None:
+            return Prompt(parts=placed)
+        if "<image " in text:
+            return Prompt(parts=interleave(text, sample))
     images: tuple[Part, ...] = tuple(ImagePart(image) for image in sample.images)
     return Prompt(parts=(*images, TextPart(text)))
 
