@@ -6,6 +6,14 @@ nothing beside it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from fasteval.data.tabular import read_table
+from fasteval.report.coverage import file_coverage
+from fasteval.report.files import write_reports
+from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
+from fasteval.types import BenchmarkSpec
+
 # The kit's folders and the rule set of the VLMEvalKit version that produced each.
 VERSIONS = {
     "expected": "vlmevalkit-2025.08",  # ms-vlmeval 0.0.20 = upstream 354a485c
@@ -13,3 +21,16 @@ VERSIONS = {
     "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",  # older can_infer, official VQA period regex,
     # ChartQA's swapped relaxed_correctness arguments
 }
+
+
+def score_prediction_file(
+    spec: BenchmarkSpec, dataset_path: Path, pred_path: Path, *, rules: str, model: str, work_dir: Path
+) -> tuple[Scored, dict[str, Path]]:
+    """Score a VLMEvalKit prediction file as `bench.py --mode eval --pred FILE` does (no judge):
+    the same readers, coverage and `score_predictions` call as `fasteval.cli.app._eval_file`, then
+    the score files written into `work_dir/model`."""
+    meta = read_dataset(dataset_path)
+    pred = read_table(pred_path)
+    coverage = file_coverage(meta, pred)
+    scored = score_predictions(spec, pred, dataset=meta, rules=rules, partial=coverage.partial)
+    return scored, write_reports(scored, model=model, out_dir=work_dir / model, coverage=coverage)

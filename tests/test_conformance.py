@@ -15,7 +15,7 @@ import pytest
 
 from fasteval.catalog import get_spec
 from fasteval.data.tabular import as_vlmeval_str, read_table
-from fasteval.report.files import evaluate_file
+from tests.conformance_kit import score_prediction_file
 from tests.fixtures import conformance_case, conformance_lmudata
 
 VERSIONS = {
@@ -42,7 +42,7 @@ def _flat(table) -> dict[str, float]:
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_case_matches_vlmevalkit(dataset: str, version: str, ext: str, tmp_path: Path) -> None:
     expected_dir = conformance_case(dataset) / version
-    result = evaluate_file(
+    scored, paths = score_prediction_file(  # what `bench.py --mode eval --pred FILE` calls
         get_spec(dataset),
         conformance_lmudata(dataset),
         conformance_case(dataset) / "input" / f"KitModel_{dataset}.{ext}",
@@ -51,12 +51,12 @@ def test_case_matches_vlmevalkit(dataset: str, version: str, ext: str, tmp_path:
         rules=VERSIONS[version],
     )
     want = json.loads((expected_dir / "scores.json").read_text())["flat"]
-    got = _flat(result.table)
+    got = _flat(scored.result.table)
     assert set(got) == set(want)
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-9), key
 
-    written = result.paths["score"]
+    written = paths["score"]
     reference = (expected_dir / written.name).read_text(encoding="utf-8").splitlines()
     mine = written.read_text(encoding="utf-8").splitlines()
     assert mine[0] == reference[0]
@@ -67,7 +67,7 @@ def test_case_matches_vlmevalkit(dataset: str, version: str, ext: str, tmp_path:
 
     per_row = read_table(expected_dir / "per_row.csv")
     want_rows = dict(zip(per_row["index"].to_list(), per_row["extracted"].to_list(), strict=True))
-    rows = result.scored.result.rows
+    rows = scored.result.rows
     got_rows = dict(zip(rows["index"].to_list(), rows["extracted"].to_list(), strict=True))
     assert got_rows == want_rows
     want_pred = dict(

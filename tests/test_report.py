@@ -11,11 +11,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from fasteval.catalog import get_spec
 from fasteval.cli.args import main as fasteval_main
 from fasteval.data.tabular import read_table
 from fasteval.report import board, html
-from fasteval.report.board import headline_of
 from fasteval.report.collect import collect
+from fasteval.scoring import declaration
 from tests.fixtures import conformance_dir
 from tests.report_fixture import DATASETS, LOST_ROWS, MODELS, build_work_dir
 
@@ -51,7 +52,7 @@ def _summary(work_dir: Path, model: str, dataset: str) -> dict[str, object]:
 
 def _score_file_headline(work_dir: Path, model: str, dataset: str) -> tuple[str, float]:
     (path,) = (work_dir / model).glob(f"{model}_{dataset}_*.csv")
-    return headline_of(read_table(path))
+    return declaration(get_spec(dataset)).headline.of(read_table(path))
 
 
 def test_leaderboard_shows_every_score_file_number_exactly(work_dir: Path, page: str) -> None:
@@ -170,7 +171,7 @@ def test_a_vlmevalkit_only_folder_shows_its_numbers_without_interval(tmp_path: P
     page = html.render(board.build(collect([tmp_path])))
     ((model, dataset, metric, value),) = CELL.findall(page)
     assert (model, dataset) == ("KitModel", "MME")
-    assert (metric, float(value)) == headline_of(read_table(model_dir / "KitModel_MME_score.csv"))
+    assert (metric, float(value)) == _score_file_headline(tmp_path, "KitModel", "MME")
     assert "no interval" in page and "VLMEvalKit file" in page
 
 

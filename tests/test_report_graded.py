@@ -8,10 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from fasteval.catalog import get_spec
 from fasteval.report import board, html, markdown
 from fasteval.report.collect import BenchRun
+from fasteval.scoring import SCORERS, declaration
 
 N = 60
+GRADED = declaration(get_spec("TextVQA_VAL"))  # a graded benchmark's declaration: `score` per row
 
 
 def _run(model: str, shift: int) -> BenchRun:
@@ -28,7 +31,9 @@ def _run(model: str, shift: int) -> BenchRun:
         }
     )
     table = pl.DataFrame({"Overall": [100 * sum(scores) / N]})  # VQA files report percentages
-    return BenchRun(model, "GradedVQA", Path(f"{model}_GradedVQA_acc.csv"), table, samples)
+    return BenchRun(
+        model, "GradedVQA", Path(f"{model}_GradedVQA_acc.csv"), table, samples, declaration=GRADED
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,9 @@ def test_judge_extracted_rows_have_their_filter_and_show_the_reply() -> None:
         method=pl.when(pl.col("index") < 3).then(pl.lit("judge")).otherwise(pl.col("method")),
         judge_reply=pl.when(pl.col("index") < 3).then(pl.lit("The answer is B")).otherwise(None),
     )
-    report = board.build([BenchRun("A", "GradedVQA", judged.score_path, judged.table, samples)])
+    report = board.build(
+        [BenchRun("A", "GradedVQA", judged.score_path, judged.table, samples, declaration=GRADED)]
+    )
     (section,) = report.sections
     rows = [r for r in section.samples if "judge:A" in r.tags]
     assert [r.index for r in rows] == ["0", "1", "2"]
@@ -72,26 +79,47 @@ def test_judge_extracted_rows_have_their_filter_and_show_the_reply() -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "headline"),
+    ("scorer", "table", "headline"),
     [
-        ({"split": ["dev"], "Overall": [0.4], "AR": [0.5]}, ("Overall", 0.4)),  # MCQ _acc.csv
-        ({"perception": [910.0], "reasoning": [345.0]}, ("perception", 910.0)),  # MME
-        ({"split": ["Overall", "random"], "Overall": [61.2, 62.0], "acc": [52.1, 53.7]}, ("Overall", 61.2)),
-        ({"split": ["Overall", "VD"], "aAcc": [57.4, 54.4], "fAcc": [38.8, 41.0]}, ("aAcc", 57.4)),
-        ({"test_human": [61.0], "test_augmented": [63.0], "Overall": [62.0]}, ("Overall", 62.0)),  # ChartQA
-        ({"Category": ["rec", "Overall"], "tot": [62, 120], "acc": [73.2, 71.1]}, ("acc", 71.1)),  # MMVet
+        ("mcq", {"split": ["dev"], "Overall": [0.4], "AR": [0.5]}, ("Overall", 0.4)),
+        ("mme", {"perception": [910.0], "reasoning": [345.0]}, ("perception", 910.0)),
+        (
+            "pope",
+            {"split": ["Overall", "random"], "Overall": [61.2, 62.0], "acc": [52.1, 53.7]},
+            ("Overall", 61.2),
+        ),
+        (
+            "hallusion",
+            {"split": ["Overall", "VD"], "aAcc": [57.4, 54.4], "fAcc": [38.8, 41.0]},
+            ("aAcc", 57.4),
+        ),
+        (
+            "relaxed_acc",
+            {"test_human": [61.0], "test_augmented": [63.0], "Overall": [62.0]},
+            ("Overall", 62.0),
+        ),
+        ("mmvet", {"Category": ["rec", "Overall"], "tot": [62, 120], "acc": [73.2, 71.1]}, ("acc", 71.1)),
+        ("mmmu", {"split": ["dev", "validation"], "Overall": [0.6, 0.575]}, ("Overall", 0.575)),
+        (
+            "ocrbench",
+            {"Text Recognition": [194], "Final Score": [600], "Final Score Norm": [60.0]},
+            ("Final Score", 600.0),
+        ),
     ],
 )
-def test_headline_follows_vlmevalkits_layouts(
-    table: dict[str, list[object]], headline: tuple[str, float]
+def test_headline_is_the_cell_the_scorer_declares(
+    scorer: str, table: dict[str, list[object]], headline: tuple[str, float]
 ) -> None:
-    assert board.headline_of(pl.DataFrame(table)) == headline
+    assert SCORERS[scorer].headline.of(pl.DataFrame(table)) == headline
 
 
 def test_samples_without_per_row_results_still_show_the_score_file() -> None:
     bare = _run("A", 0)
     assert bare.samples is not None
-    runs = [BenchRun(m, "GradedVQA", bare.score_path, bare.table, bare.samples.drop("score")) for m in "AB"]
+    runs = [
+        BenchRun(m, "GradedVQA", bare.score_path, bare.table, bare.samples.drop("score"), declaration=GRADED)
+        for m in "AB"
+    ]
     report = board.build(runs)
     c = report.cells[("A", "GradedVQA")]
     assert c.value == bare.table["Overall"][0] and c.interval is None

@@ -17,11 +17,12 @@ import polars as pl
 import pytest
 from conformance_kit import VERSIONS
 
+from fasteval.catalog import get_spec
 from fasteval.data.tabular import format_csv_quote_all, read_table
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
-from fasteval.kinds.mmmu import OTHER_ANSWERS, mmmu_choices, mmmu_gt_letter, mmmu_rows
+from fasteval.kinds.mmmu import OTHER_ANSWERS, mmmu_choices, mmmu_gt_letter
 from fasteval.scoring.base import ScoreOptions, ScoreResult, ScoringError
-from fasteval.scoring.mmmu import score_mmmu
+from fasteval.scoring.evaluate import score_predictions
 from fasteval.scoring.mmt import score_mmt
 from fasteval.scoring.ocrbench import HMER, ocrbench_hit, score_json_text, score_ocrbench
 from fasteval.scoring.vqa import (
@@ -38,6 +39,8 @@ from fasteval.scoring.vqa import (
     vqa_rows,
 )
 from tests.fixtures import conformance_dir
+
+MMMU = get_spec("MMMU_DEV_VAL")  # extraction by its kind (MmmuKind.extract), as every run does
 
 NEW = RULES_2026
 
@@ -347,13 +350,13 @@ def test_mmmu_open_questions_become_two_options_with_tsv_letters() -> None:
 
 def test_mmmu_scoring_applies_the_length_gate_and_reports_per_split() -> None:
     preds, dataset = _mmmu_frames()
-    result = score_mmmu(mmmu_rows(preds, dataset), ScoreOptions(rules=RULES_2025))
+    result = score_predictions(MMMU, preds, dataset=dataset, rules=RULES_2025).result
     # row 3: 63 characters > 2 * (len('12') + 13) = 30, so the text '12' is never looked for
     assert result.rows["extracted"].to_list() == ["B", "A", "B", "Z"]
     assert result.rows["score"].to_list() == [1.0, 1.0, 1.0, 0.0]
     assert result.table.columns == ["split", "Overall", "Business", "Science"]
     assert result.table["split"].to_list() == ["dev", "validation"]
-    legacy = score_mmmu(mmmu_rows(preds, dataset), ScoreOptions(rules=RULES_2024))
+    legacy = score_predictions(MMMU, preds, dataset=dataset, rules=RULES_2024).result
     assert legacy.rows["extracted"].to_list()[3] == "A"  # no length gate before 2025
 
 
@@ -473,7 +476,7 @@ def _mmmu(version: str, ext: str) -> ScoreResult:
 
     dataset = read_dataset(_kit() / "LMUData" / "MMMU_DEV_VAL.tsv")
     preds = read_table(_kit() / "MMMU_DEV_VAL" / "input" / f"KitModel_MMMU_DEV_VAL.{ext}")
-    return score_mmmu(mmmu_rows(preds, dataset), ScoreOptions(rules=VERSIONS[version]))
+    return score_predictions(MMMU, preds, dataset=dataset, rules=VERSIONS[version]).result
 
 
 @pytest.mark.parametrize("ext", ["xlsx", "tsv"])

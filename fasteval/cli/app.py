@@ -39,7 +39,7 @@ from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, score_table, write_reports
 from fasteval.report.text import fmt_number
-from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
+from fasteval.scoring.evaluate import Scored, kind_dataset, read_dataset, score_predictions
 from fasteval.types import BenchmarkSpec, Completion, ErrorKind, GenParams, Method, Status
 
 EXIT_FAILED_ROWS = 3  # some rows failed for good: scores cover the rest, and say so
@@ -308,11 +308,10 @@ def finalize(
     )
     scored = None
     if score and preds.height:
-        dataset = job.dataset.meta if kind_named(job.spec.kind).needs_dataset else None
         partial = preds.height < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
-            job.spec, preds, dataset=dataset, rules=cfg.rules, partial=partial, verdicts=verdicts
+            job.spec, preds, dataset=job.dataset.meta, rules=cfg.rules, partial=partial, verdicts=verdicts
         )
         written = write_reports(
             scored, model=model, out_dir=out_dir, coverage=store_coverage(job.keys, stored)
@@ -508,7 +507,7 @@ async def _eval_file(
     model = cfg.model[0]
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
-    dataset = meta if kind_named(spec.kind).needs_dataset else None
+    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
     pred = kind_named(spec.kind).dataset_keyed(spec, read_table(pred_path), meta)
     coverage = file_coverage(meta, pred)
     warn_duplicate_index(pred, pred_path)
@@ -516,7 +515,7 @@ async def _eval_file(
         judges, spec, pred, dataset, RunStore.for_run(cfg.work_dir, model, spec.name).dir
     )
     scored = score_predictions(  # the frames read above: each file is read once
-        spec, pred, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec, pred, dataset=meta, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})
@@ -545,10 +544,10 @@ async def _eval_stored(
     stored = store.read()
     preds = answered_rows(meta, stored)
     coverage = store_coverage([as_vlmeval_str(v) for v in meta.get_column("index").to_list()], stored)
-    dataset = meta if kind_named(spec.kind).needs_dataset else None
+    dataset = kind_dataset(spec, meta)  # what the judge sees, as scoring does
     judged = await _judge_frame(judges, spec, preds, dataset, store.dir)
     scored = score_predictions(
-        spec, preds, dataset=dataset, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
+        spec, preds, dataset=meta, rules=cfg.rules, verdicts=judged.verdicts, partial=coverage.partial
     )
     paths = write_reports(scored, model=model, out_dir=cfg.work_dir / model, coverage=coverage)
     _eval_summary(cfg, model, spec, scored, judged, {k: str(v) for k, v in paths.items()})

@@ -143,10 +143,22 @@ class JudgeContext:
         return random.Random(f"{self.seed}:{key}").choice(list(options))
 
 
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A per-row column a kind (or its scorer) adds to the rows, kept in the samples file: its name and
+    what it holds, said once where it is made, so the report never has to know it by name."""
+
+    name: str
+    about: str
+
+
 class TaskKind(ABC):
     """One answer type. Subclasses are stateless singletons registered in `fasteval.kinds.KINDS`."""
 
     name: ClassVar[str]
+    # The per-row columns `table` and `row_fields` add that the samples file keeps (MathVista's
+    # `res` and `log`, ...); the scorer declares its own (`fasteval.scoring.ScorerEntry`).
+    row_columns: ClassVar[tuple[Column, ...]] = ()
     judge_use: ClassVar[JudgeUse] = JudgeUse.NEVER
     judge_required: ClassVar[bool] = False  # VLMEvalKit refuses to score without a working judge
     score_suffix: ClassVar[str] = "acc"  # `{model}_{dataset}_{suffix}.csv`, as VLMEvalKit names it

@@ -42,6 +42,7 @@ from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import ScoringError
 from fasteval.kinds.base import (
     PROMPT_STYLES,
+    Column,
     Extraction,
     Item,
     PromptError,
@@ -248,6 +249,10 @@ class GroundingKind(TaskKind):
     """A box per reply, scored by IoU against the dataset's box; no judge."""
 
     name: ClassVar[str] = "grounding"
+    row_columns: ClassVar[tuple[Column, ...]] = (
+        Column("iou", "IoU of the reply's box with the dataset's (0 without a box)"),
+        Column("pred_bbox", "the reply's box in image pixels as VLMEvalKit formats it ('' for none)"),
+    )
     score_suffix: ClassVar[str] = "acc"  # get_intermediate_file_path(eval_file, '_acc') (361)
     needs_dataset: ClassVar[bool] = True
 

@@ -28,6 +28,7 @@ import polars as pl
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import ScoringError
 from fasteval.kinds.base import (
+    Column,
     Extraction,
     Item,
     JudgeContext,
@@ -94,6 +95,10 @@ class LLaVABenchKind(TaskKind):
     """Every row rated against a reference answer by the judge (required); no extraction."""
 
     name: ClassVar[str] = "llavabench"
+    row_columns: ClassVar[tuple[Column, ...]] = (
+        Column("gpt4_score", "the judge's score of the reference answer, 1-10 (-1: reply unread)"),
+        Column("score", "the judge's score of the model's answer, 1-10 (-1: reply unread)"),
+    )
     judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
     judge_required: ClassVar[bool] = True
     score_suffix: ClassVar[str] = "score"  # get_intermediate_file_path(eval_file, '_score', 'csv') (1907)

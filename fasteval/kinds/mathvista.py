@@ -31,6 +31,7 @@ import polars as pl
 
 from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str
 from fasteval.kinds.base import (
+    Column,
     Extraction,
     Item,
     JudgeContext,
@@ -325,6 +326,11 @@ class MathVistaKind(TaskKind):
     """Prefetch from the raw answer; the judge extracts where prefetch finds nothing (required)."""
 
     name: ClassVar[str] = "mathvista"
+    row_columns: ClassVar[tuple[Column, ...]] = (
+        Column("hit", "1 when `res` passes VLMEvalKit's post_check against the answer, else 0"),
+        Column("res", "the answer the judge (or the prefetch rule) extracted, as VLMEvalKit stores it"),
+        Column("log", "VLMEvalKit's per-row log ('Prefetch succeed' marks a prefetched row)"),
+    )
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS
     judge_required: ClassVar[bool] = True
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import ScoringError
-from fasteval.kinds.base import normalise_columns, require, require_columns, with_question
+from fasteval.kinds.base import Column, normalise_columns, require, require_columns, with_question
 from fasteval.kinds.mcq import McqKind
 from fasteval.types import OPTION_LETTERS, BenchmarkSpec
 
@@ -98,6 +98,9 @@ class MmmuKind(McqKind):
     """Multiple choice over `mmmu_rows`: converted options and the TSV's letter as ground truth."""
 
     name: ClassVar[str] = "mmmu"
+    row_columns: ClassVar[tuple[Column, ...]] = (
+        Column("open_question", "True for an open question scored as a 2-option MCQ (MMMU_preproc)"),
+    )
 
     def table(
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None

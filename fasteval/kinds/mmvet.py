@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Final
 import polars as pl
 
 from fasteval.kinds.base import (
+    Column,
     Extraction,
     Item,
     JudgeContext,
@@ -167,6 +168,10 @@ class MMVetKind(TaskKind):
     """Every row graded 0-1 by the judge (required); the grade is the row's score."""
 
     name: ClassVar[str] = "mmvet"
+    row_columns: ClassVar[tuple[Column, ...]] = (
+        Column("score", "the judge's grade in [0, 1] (null when no judge graded the row)"),
+        Column("log", "VLMEvalKit's per-row log of the judge's tries"),
+    )
     judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
     judge_required: ClassVar[bool] = True
 

@@ -26,9 +26,9 @@ from fasteval.report.compare import (
     paired_bootstrap,
     paired_hits,
 )
-from fasteval.report.headline import headline_of
 from fasteval.report.questions import prompts
 from fasteval.report.resample import COMPOSITE_RESAMPLES, composite_interval
+from fasteval.scoring import Declaration, Headline
 
 # VLMEvalKit writes MCQ accuracies as fractions and Y/N scores as percentages: a headline is a
 # plain hit-rate (or mean score) when it equals the samples' mean on one of these scales.
@@ -136,41 +136,32 @@ class Source:
 # ---------------------------------------------------------------------------------------------
 
 
-def is_graded(samples: pl.DataFrame) -> bool:
-    """Graded benchmarks store a float `score` per row; the others a 0/1 `hit`."""
-    return "score" in samples.columns and samples.schema["score"].is_float()
+def graded(run: BenchRun) -> bool:
+    """The benchmark's rows carry grades (means, normal intervals), not 0/1 hits (Wilson)."""
+    d = run.declaration
+    return d is not None and d.outcome is not None and d.outcome.graded
 
 
-def has_outcome(samples: pl.DataFrame | None) -> bool:
+def has_outcome(run: BenchRun) -> bool:
     """Per-row results to compute statistics on (some kinds score only at the benchmark level)."""
-    return samples is not None and samples.height > 0 and ("hit" in samples.columns or is_graded(samples))
+    return run.declaration is not None and run.declaration.has_outcome(run.samples)
 
 
-def units(samples: pl.DataFrame) -> pl.DataFrame:
-    """One row per statistical unit: `key`, `outcome` (hit or score), `category`.
-
-    Circular MCQ counts a question once, as its group (the row whose index is the group's), with
-    the group's hit, the way VLMEvalKit's headline counts it.
-    """
-    frame = samples
-    if "g_index" in frame.columns:
-        frame = frame.filter(pl.col("index").cast(pl.Int64) == pl.col("g_index").cast(pl.Int64))
-    outcome = pl.col("score") if is_graded(samples) else pl.col("hit")
-    category = pl.col("category").cast(pl.String) if "category" in frame.columns else pl.lit(None)
-    return frame.select(
-        pl.col("index").cast(pl.String).alias("key"),
-        outcome.cast(pl.Float64).alias("outcome"),
-        category.alias("category"),
-    ).drop_nulls("outcome")
+def units(run: BenchRun) -> pl.DataFrame:
+    """One row per statistical unit as the benchmark declares them: `key`, `outcome`, `breakdown`
+    (circular MCQ counts a question once, as its group)."""
+    assert run.declaration is not None and run.samples is not None
+    return run.declaration.units(run.samples).drop_nulls("outcome")
 
 
-def unit_name(samples: pl.DataFrame) -> str:
-    return "circular groups" if "g_index" in samples.columns else "rows"
+def unit_name(run: BenchRun) -> str:
+    d, samples = run.declaration, run.samples
+    return "circular groups" if d is not None and samples is not None and d.grouped(samples) else "rows"
 
 
-def _estimate(samples: pl.DataFrame) -> Interval:
-    outcomes = units(samples)["outcome"].to_list()
-    return mean_interval(outcomes) if is_graded(samples) else hit_interval([o > 0 for o in outcomes])
+def _estimate(run: BenchRun) -> Interval:
+    outcomes = units(run)["outcome"].to_list()
+    return mean_interval(outcomes) if graded(run) else hit_interval([o > 0 for o in outcomes])
 
 
 def _scaled(interval: Interval, scale: float) -> Interval:
@@ -226,20 +217,23 @@ def _is_mean(run: BenchRun, value: float, est: Interval) -> float | None:
 
 
 def cell(run: BenchRun, *, resamples: int = COMPOSITE_RESAMPLES) -> Cell:
-    metric, value = headline_of(run.table)
+    declared = run.declaration
+    metric, value = (declared.headline if declared is not None else Headline()).of(run.table)
     interval, note = None, "VLMEvalKit score file only: no samples to build an interval from"
-    if run.samples is not None and not has_outcome(run.samples):
+    if run.samples is not None and declared is None:
+        note = "no kind or scorer declares this benchmark's rows: no interval"
+    elif run.samples is not None and not has_outcome(run):
         note = "the samples carry no per-row hit or score to build an interval from"
-    elif run.samples is not None:
-        est, unit = _estimate(run.samples), unit_name(run.samples)
-        what = "mean score" if is_graded(run.samples) else "accuracy"
+    elif run.samples is not None and declared is not None:
+        est, unit = _estimate(run), unit_name(run)
+        what = "mean score" if graded(run) else "accuracy"
         scale = _is_mean(run, value, est)
         if scale is not None:
             interval = _scaled(est, scale)
-            note = f"{est.method} 95% interval over {len(units(run.samples))} {unit}"
+            note = f"{est.method} 95% interval over {len(units(run))} {unit}"
         else:
             interval = (
-                composite_interval(run.samples, run.dataset, value, resamples=resamples)
+                composite_interval(run.samples, run.dataset, value, declared, resamples=resamples)
                 if resamples
                 else None
             )
@@ -276,15 +270,15 @@ def cell(run: BenchRun, *, resamples: int = COMPOSITE_RESAMPLES) -> Cell:
 
 def compare(dataset: str, a: BenchRun, b: BenchRun) -> Comparison | None:
     """B - A on the units both models answered; None when either has no samples."""
-    if a.samples is None or b.samples is None or not (has_outcome(a.samples) and has_outcome(b.samples)):
+    if not (has_outcome(a) and has_outcome(b)):
         return None
-    joined = units(a.samples).join(units(b.samples), on="key", how="inner", suffix="_b")
+    joined = units(a).join(units(b), on="key", how="inner", suffix="_b")
     oa, ob = joined["outcome"].to_list(), joined["outcome_b"].to_list()
-    if is_graded(a.samples) and is_graded(b.samples):
+    if graded(a) and graded(b):
         paired = paired_bootstrap(oa, ob)
     else:
         paired = paired_hits([o > 0 for o in oa], [o > 0 for o in ob])
-    return Comparison(dataset, a.model, b.model, unit_name(a.samples), paired)
+    return Comparison(dataset, a.model, b.model, unit_name(a), paired)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,26 +332,26 @@ def _categories(runs: Sequence[BenchRun]) -> tuple[tuple[str, Mapping[str, Inter
     tracks, counts in each)."""
     per_model: dict[str, dict[str, Interval]] = {}
     for r in runs:
-        if r.samples is None or not has_outcome(r.samples):
+        if not has_outcome(r):
             continue
-        u = units(r.samples).drop_nulls("category")
+        u = units(r).drop_nulls("breakdown")
         if not u.height:
             continue
-        graded = is_graded(r.samples)
-        exploded = u.with_columns(pl.col("category").str.split(",")).explode("category")
-        for (name,), group in exploded.group_by(["category"], maintain_order=True):
+        is_graded = graded(r)
+        exploded = u.with_columns(pl.col("breakdown").str.split(",")).explode("breakdown")
+        for (name,), group in exploded.group_by(["breakdown"], maintain_order=True):
             outcomes = group["outcome"].to_list()
-            est = mean_interval(outcomes) if graded else hit_interval([o > 0 for o in outcomes])
+            est = mean_interval(outcomes) if is_graded else hit_interval([o > 0 for o in outcomes])
             per_model.setdefault(str(name), {})[r.model] = est
     names = sorted(per_model)[:MAX_CHART_CATEGORIES]
     return tuple((n, per_model[n]) for n in names)
 
 
-def _answers(samples: pl.DataFrame) -> dict[str, Answer]:
-    """Each row's answer by index; a circular row shows its own hit (`row_hit`), not its group's."""
-    outcome = "score" if is_graded(samples) else ("row_hit" if "row_hit" in samples.columns else "hit")
+def _answers(samples: pl.DataFrame, declared: Declaration | None) -> dict[str, Answer]:
+    """Each row's answer by index; a grouped (circular) row shows its own outcome, not its group's."""
+    outcome = declared.row_outcome(samples) if declared is not None else None
     blank = pl.lit(None, dtype=pl.String)
-    value = pl.col(outcome) if outcome in samples.columns else pl.lit(None)
+    value = pl.col(outcome) if outcome is not None and outcome in samples.columns else pl.lit(None)
     frame = samples.select(
         pl.col("index"),
         *(pl.col(c) if c in samples.columns else blank.alias(c) for c in ("prediction", "extracted")),
@@ -413,7 +407,7 @@ def _samples(
     """The sample viewer's rows: up to `cap` per filter (every answer, each model's wrong and
     judge-extracted answers, each pair's disagreements), so a page stays small at any size."""
     with_samples = [r for r in runs if r.samples is not None]
-    answers = {r.model: _answers(r.samples) for r in with_samples if r.samples is not None}
+    answers = {r.model: _answers(r.samples, r.declaration) for r in with_samples if r.samples is not None}
     gt: dict[str, str] = {}
     for r in with_samples:
         if r.samples is not None and "answer" in r.samples.columns:
@@ -450,14 +444,14 @@ def _samples(
 
 
 def section(dataset: str, runs: Sequence[BenchRun], cap: int, source: Source) -> Section:
-    graded = any(r.samples is not None and is_graded(r.samples) for r in runs)
+    any_graded = any(r.samples is not None and graded(r) for r in runs)
     filters, samples = _samples(runs, cap, source)
     return Section(
         dataset=dataset,
         models=tuple(r.model for r in runs),
         breakdown=_breakdown(runs),
         categories=_categories(runs),
-        category_measure="mean score" if graded else "accuracy",
+        category_measure="mean score" if any_graded else "accuracy",
         filters=filters,
         samples=samples,
     )

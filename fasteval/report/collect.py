@@ -16,9 +16,11 @@ from typing import Any
 
 import polars as pl
 
-from fasteval.catalog import all_specs
+from fasteval.catalog import all_specs, get_spec
 from fasteval.data.tabular import read_table
+from fasteval.errors import FastevalError
 from fasteval.report.coverage import PARTIAL_SUFFIX
+from fasteval.scoring import Declaration, declaration
 
 _FULL_SCORE_SUFFIXES = ("_score.csv", "_acc.csv", "_official.csv")
 # a run that did not cover every row writes `..._score_partial.csv` (fasteval.report.coverage)
@@ -40,6 +42,17 @@ class BenchRun:
     entry: Mapping[str, Any] = field(default_factory=dict)  # summary.json's datasets[dataset]
     run: Mapping[str, Any] = field(default_factory=dict)  # summary.json's run
     predictions: Path | None = None  # `{model}_{dataset}.xlsx|.tsv`, the questions' source
+    # what the rows and score file mean, as the benchmark's kind and scorer declare it; None for a
+    # benchmark fasteval does not know (its score file's first number is shown, without interval)
+    declaration: Declaration | None = None
+
+
+def declared(dataset: str) -> Declaration | None:
+    """The declaration of a catalogued benchmark, else None."""
+    try:
+        return declaration(get_spec(dataset))
+    except FastevalError:
+        return None
 
 
 def _model_dirs(work_dir: Path) -> list[Path]:
@@ -118,6 +131,7 @@ def read_model_dir(model_dir: Path) -> list[BenchRun]:
                 entry=entries.get(dataset, {}),
                 run=summary.get("run", {}),
                 predictions=_predictions(model_dir, dataset),
+                declaration=declared(dataset),
             )
         )
     return runs

@@ -9,55 +9,28 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from rich.table import Table
 
-from fasteval.data.tabular import TableError, read_table, write_csv_quote_all
-from fasteval.kinds import kind_named
-from fasteval.kinds.base import Verdict
-from fasteval.kinds.extract import DEFAULT_RULES
+from fasteval.data.tabular import TableError, write_csv_quote_all
 from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
 from fasteval.report.text import fmt_number
 from fasteval.scoring import wilson_interval
-from fasteval.scoring.evaluate import Scored, read_dataset, score_predictions
-from fasteval.types import BenchmarkSpec, Method
+from fasteval.scoring.evaluate import RECORD_COLUMNS, Scored
+from fasteval.types import Method
+
+HEAD = ("index", "prediction", "answer", "extracted", "method")  # every row's, whatever its kind
 
 
 def samples_frame(scored: Scored) -> pl.DataFrame:
-    """One row per prediction: what was extracted, how, and whether it counted."""
+    """One row per prediction: what was extracted, how, by whom (the judge's record), and the
+    per-row columns the kind and scorer declare (whether it counted, its groups)."""
     rows = scored.result.rows
-    keep = [
-        c
-        for c in (
-            "index",
-            "prediction",
-            "answer",
-            "extracted",
-            "method",
-            "row_hit",
-            "hit",
-            "g_index",
-            "category",
-            "l2-category",
-            "split",
-            "image_path",
-            "judge_reply",
-            "judge_tries",
-            "judge_model",
-            "judge_reported_model",
-            "judge_host",
-            "judge_score",
-            "score",
-            "res",
-            "log",
-            "open_question",
-        )
-        if c in rows.columns
-    ]
+    record = [name for name, _ in RECORD_COLUMNS]  # extraction and the judge's record
+    declared = [c.name for c in scored.declaration.columns]
+    keep = [c for c in dict.fromkeys([*HEAD, *record, *declared]) if c in rows.columns]
     return rows.select(keep).with_columns(rules=pl.lit(scored.effective_rules))
 
 
@@ -110,32 +83,27 @@ def write_reports(
     return paths
 
 
-def _accuracy_counts(scored: Scored) -> tuple[int, int]:
-    """Hits and denominator behind the headline accuracy (circular: main rows = groups)."""
-    rows = scored.result.rows
-    if "g_index" in rows.columns:
-        rows = rows.filter(pl.col("index").cast(pl.Int64) == pl.col("g_index"))
-    return int(rows["hit"].cast(pl.Int64).sum()), rows.height
-
-
 def headline(scored: Scored) -> dict[str, float]:
-    """The summary numbers: the scorer's headline, plus the per-row mean with its 95% interval
-    (fractions): Wilson for hit rates, the normal interval of the mean for graded scores."""
+    """The summary numbers: the scorer's headline, plus the per-unit mean of the declared outcome
+    with its 95% interval (fractions): Wilson for hit rates, the normal interval of the mean for
+    grades. Circular MCQ counts its groups (main rows)."""
     out = dict(scored.result.headline)
+    declared = scored.declaration
     rows = scored.result.rows
-    if "hit" in rows.columns:
-        hits, n = _accuracy_counts(scored)
+    if declared.outcome is None or declared.outcome.column not in rows.columns:
+        return out
+    outcomes = declared.units(rows)["outcome"]
+    if not declared.outcome.graded:
+        hits, n = int(outcomes.sum()), outcomes.len()
         if n:
             lo, hi = wilson_interval(hits, n)
             out.update({"accuracy": hits / n, "accuracy_ci95_lo": lo, "accuracy_ci95_hi": hi, "n": float(n)})
-    elif "score" in rows.columns:
-        scores = [float(s) for s in rows["score"].cast(pl.Float64).drop_nulls().to_list()]
-        if scores:
-            mean, n = statistics.fmean(scores), len(scores)
-            half = 1.959963984540054 * statistics.stdev(scores) / n**0.5 if n > 1 else float("nan")
-            out.update(
-                {"score": mean, "score_ci95_lo": mean - half, "score_ci95_hi": mean + half, "n": float(n)}
-            )
+        return out
+    scores = [float(s) for s in outcomes.drop_nulls().to_list()]
+    if scores:
+        mean, n = statistics.fmean(scores), len(scores)
+        half = 1.959963984540054 * statistics.stdev(scores) / n**0.5 if n > 1 else float("nan")
+        out.update({"score": mean, "score_ci95_lo": mean - half, "score_ci95_hi": mean + half, "n": float(n)})
     return out
 
 
@@ -149,40 +117,3 @@ def score_table(scored: Scored, *, max_columns: int = 12) -> Table:
     for row in frame.select(columns).iter_rows():
         table.add_row(*(fmt_number(v, missing="") for v in row))
     return table
-
-
-@dataclass(frozen=True, slots=True)
-class EvalResult:
-    """What `evaluate_file` produced: scores, the table as written, and the files it wrote."""
-
-    scored: Scored
-    headline: dict[str, float]
-    table: pl.DataFrame
-    paths: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def rules(self) -> str:
-        return self.scored.effective_rules
-
-
-def evaluate_file(
-    spec: BenchmarkSpec,
-    dataset_path: Path,
-    pred_path: Path,
-    *,
-    model: str,
-    work_dir: Path,
-    rules: str = DEFAULT_RULES,
-    verdicts: Mapping[str, Verdict] | None = None,
-    coverage: Coverage | None = None,
-) -> EvalResult:
-    """`--mode eval`: score a VLMEvalKit prediction file (.xlsx/.tsv) and write the score files
-    into `{work_dir}/{model}/`; a file covering fewer rows than the dataset (`coverage`) is scored
-    as a partial run and its score file named so."""
-    dataset = read_dataset(dataset_path) if kind_named(spec.kind).needs_dataset else None
-    partial = coverage is not None and coverage.partial
-    scored = score_predictions(
-        spec, read_table(pred_path), dataset=dataset, rules=rules, verdicts=verdicts, partial=partial
-    )
-    paths = write_reports(scored, model=model, out_dir=work_dir / model, coverage=coverage)
-    return EvalResult(scored=scored, headline=headline(scored), table=scored.result.table, paths=paths)

@@ -1,9 +1,9 @@
 """Bootstrap intervals for composite headlines (MME's sum of acc + acc+, POPE's F1, ...).
 
 Such a number is not a mean of rows, so it is recomputed by the benchmark's own scorer on
-resampled rows: images (`image_path`) are drawn whole, so MME's question pairs stay pairs, and
-within each category, so a sum over categories keeps its terms. Seeded: the same files give the
-same page.
+resampled rows: the clusters the scorer declares (MME's images) are drawn whole, so question pairs
+stay pairs, and within each declared category, so a sum over categories keeps its terms. Seeded:
+the same files give the same page.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import polars as pl
 from fasteval.catalog import get_spec
 from fasteval.errors import FastevalError
 from fasteval.report.compare import Interval
-from fasteval.report.headline import headline_of
-from fasteval.scoring import SCORERS, ScoreOptions
+from fasteval.scoring import SCORERS, Declaration, ScoreOptions
 
 COMPOSITE_RESAMPLES = 200  # each resample reruns the scorer: enough for a percentile interval's ends
 SEED = 0
@@ -25,16 +24,18 @@ SEED = 0
 log = logging.getLogger(__name__)
 
 
-def _clusters(samples: pl.DataFrame) -> pl.DataFrame:
-    """Each row's resampling unit (`__unit`) and stratum (`__stratum`)."""
-    unit = pl.col("image_path").cast(pl.String) if "image_path" in samples.columns else pl.col("index")
-    stratum = pl.col("category").cast(pl.String) if "category" in samples.columns else pl.lit("")
+def _clusters(samples: pl.DataFrame, declared: Declaration) -> pl.DataFrame:
+    """Each row's resampling unit (`__unit`: its declared cluster, else itself) and stratum
+    (`__stratum`: its declared category)."""
+    cluster, category = declared.cluster, declared.category
+    unit = pl.col(cluster).cast(pl.String) if cluster and cluster in samples.columns else pl.col("index")
+    stratum = pl.col(category).cast(pl.String) if category and category in samples.columns else pl.lit("")
     return samples.with_columns(
         unit.cast(pl.String).alias("__unit"), stratum.fill_null("").alias("__stratum")
     )
 
 
-def _resample(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def _resample(frame: pl.DataFrame, rng: np.random.Generator, cluster: str | None) -> pl.DataFrame:
     """One bootstrap copy: units drawn with replacement per stratum, each draw given fresh keys."""
     units = frame.select("__stratum", "__unit").unique(maintain_order=True)
     draws = []
@@ -45,8 +46,8 @@ def _resample(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     chosen = pl.concat(draws).with_row_index("__draw")
     out = chosen.join(frame, on=["__stratum", "__unit"], how="left", maintain_order="left")
     fresh = {"index": pl.int_range(pl.len(), dtype=pl.Int64)}
-    if "image_path" in out.columns:
-        fresh["image_path"] = pl.format("{}#{}", "image_path", "__draw")
+    if cluster and cluster in out.columns:  # a cluster drawn twice is two clusters
+        fresh[cluster] = pl.format("{}#{}", cluster, "__draw")
     return out.with_columns(**fresh).drop("__unit", "__stratum", "__draw")
 
 
@@ -54,11 +55,12 @@ def composite_interval(
     samples: pl.DataFrame,
     dataset: str,
     value: float,
+    declared: Declaration,
     *,
     resamples: int = COMPOSITE_RESAMPLES,
     seed: int = SEED,
 ) -> Interval | None:
-    """Percentile bootstrap interval of the score file's headline (its first numeric column);
+    """Percentile bootstrap interval of the score file's headline (the declared cell);
     None when the benchmark's scorer is unknown here or cannot score the stored rows."""
     try:
         spec = get_spec(dataset)
@@ -69,12 +71,13 @@ def composite_interval(
         return None
 
     opts = ScoreOptions(partial=True)
-    frame = _clusters(samples.drop("rules", strict=False))
+    frame = _clusters(samples.drop("rules", strict=False), declared)
     rng = np.random.default_rng(seed)
     stats = []
     try:
         for _ in range(resamples):
-            stats.append(headline_of(entry.score(_resample(frame, rng), opts).table)[1])
+            rows = _resample(frame, rng, declared.cluster)
+            stats.append(declared.headline.of(entry.score(rows, opts).table)[1])
     except (FastevalError, ValueError, KeyError, pl.exceptions.PolarsError) as exc:
         log.warning("%s: no bootstrap interval (%s)", dataset, exc)
         return None

@@ -2,7 +2,9 @@
 
 `SCORERS` is keyed by `BenchmarkSpec.scorer`; each entry declares the dataset columns it reads
 (besides index, prediction, answer and the extraction), so the rows it receives carry exactly
-those. Nothing here looks at a dataset's name.
+those, and what its output means: the score file's headline cell, the per-row outcome (hit or
+grade, and groups), the per-row columns the samples file keeps. `declaration(spec)` joins that
+with the kind's own columns: it is all the report reads. Nothing here looks at a dataset's name.
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fasteval.scoring.base import ScoreOptions, Scorer, ScoreResult, ScoringError
+from fasteval.kinds import kind_named
+from fasteval.scoring.base import (
+    Column,
+    Declaration,
+    Headline,
+    Outcome,
+    ScoreOptions,
+    Scorer,
+    ScoreResult,
+    ScoringError,
+)
 from fasteval.scoring.grounding import score_grounding
 from fasteval.scoring.llavabench import score_llavabench
 from fasteval.scoring.mathvista import score_mathvista
@@ -22,41 +34,141 @@ from fasteval.scoring.ocrbench import score_ocrbench
 from fasteval.scoring.stats import wilson_interval
 from fasteval.scoring.vqa import score_anls, score_relaxed_acc, score_vqa_acc
 from fasteval.scoring.yorn import score_hallusion, score_mme, score_pope, score_yorn
+from fasteval.types import BenchmarkSpec
+
+# Per-row columns several scorers share, with what they hold.
+HIT = Column("hit", "1 when the row (its group, under circular evaluation) scored, else 0")
+SCORE = Column("score", "the row's grade in [0, 1]")
+SCORE_OF_HIT = Column("score", "the row's hit as a float (VLMEvalKit's `score` column)")
+CATEGORY = Column("category", "the dataset's category (results break down by it)")
+L2 = Column("l2-category", "the dataset's second-level category")
+SPLIT = Column("split", "the dataset's split")
+ROW_HIT = Column("row_hit", "1 when the row itself extracted its ground truth, else 0")
+
+HITS = Outcome("hit")  # one 0/1 hit per row
+GRADES = Outcome("score", graded=True)  # one grade in [0, 1] per row
+OVERALL = Headline(columns=("Overall",), rows=("Overall",))  # VLMEvalKit's `Overall` column and row
 
 
 @dataclass(frozen=True, slots=True)
 class ScorerEntry:
+    """A scorer and what it declares: the dataset columns it reads, and, for the report, what its
+    rows and score table mean (the report reads these and knows no scorer by its columns)."""
+
     score: Scorer
     columns: tuple[str, ...]  # dataset columns the scorer groups by, passed through when present
+    headline: Headline  # the score file's headline cell
+    outcome: Outcome | None  # the per-row outcome (hit or grade; groups); None: whole-benchmark only
+    row_columns: tuple[Column, ...] = ()  # per-row columns of its rows the samples file keeps
+    category: str | None = "category"  # the column results break down by, when the rows carry it
+    cluster: str | None = None  # rows resampled together for a bootstrap interval
 
 
 SCORERS: Mapping[str, ScorerEntry] = {
-    "mme": ScorerEntry(score_mme, ("category", "image_path")),
-    "pope": ScorerEntry(score_pope, ("category",)),
-    "hallusion": ScorerEntry(score_hallusion, ("category", "l2-category")),
-    "yorn": ScorerEntry(score_yorn, ("category", "l2-category")),
-    "mcq": ScorerEntry(score_mcq, ("split", "category", "l2-category")),
-    "mathvista": ScorerEntry(score_mathvista, ("task", "skills")),
-    "mmvet": ScorerEntry(score_mmvet, ("category",)),
-    "vqa_acc": ScorerEntry(score_vqa_acc, ("split", "category")),
-    "anls": ScorerEntry(score_anls, ("split", "category")),
-    "relaxed_acc": ScorerEntry(score_relaxed_acc, ("split", "category")),
-    "ocrbench": ScorerEntry(score_ocrbench, ("category",)),
-    # MMMU also needs the open-question conversion (fasteval.scoring.mmmu.mmmu_rows): the option
+    "mme": ScorerEntry(
+        score_mme,
+        ("category", "image_path"),
+        Headline(columns=("perception",)),
+        HITS,
+        (HIT, CATEGORY, Column("image_path", "the image a question pair shares (acc+ pairs rows by it)")),
+        cluster="image_path",
+    ),
+    "pope": ScorerEntry(
+        score_pope, ("category",), Headline(("Overall", "acc"), ("Overall",)), HITS, (HIT, CATEGORY)
+    ),
+    "hallusion": ScorerEntry(
+        score_hallusion,
+        ("category", "l2-category"),
+        Headline(("aAcc",), ("Overall",)),
+        HITS,
+        (HIT, CATEGORY, L2),
+    ),
+    "yorn": ScorerEntry(score_yorn, ("category", "l2-category"), OVERALL, HITS, (HIT, CATEGORY, L2)),
+    "mcq": ScorerEntry(
+        score_mcq,
+        ("split", "category", "l2-category"),
+        Headline(("Overall", "acc"), ("Overall", "validation")),
+        Outcome("hit", group="g_index", own="row_hit"),
+        (
+            ROW_HIT,
+            HIT,
+            Column("g_index", "the row's circular group (index % 1e6); circular evaluation only"),
+            CATEGORY,
+            L2,
+            SPLIT,
+        ),
+    ),
+    "mathvista": ScorerEntry(score_mathvista, ("task", "skills"), Headline(("acc",), ("Overall",)), HITS),
+    "mmvet": ScorerEntry(score_mmvet, ("category",), Headline(("acc",), ("Overall",)), GRADES, (CATEGORY,)),
+    "vqa_acc": ScorerEntry(score_vqa_acc, ("split", "category"), OVERALL, GRADES, (CATEGORY, SPLIT, SCORE)),
+    "anls": ScorerEntry(score_anls, ("split", "category"), OVERALL, GRADES, (CATEGORY, SPLIT, SCORE)),
+    "relaxed_acc": ScorerEntry(
+        score_relaxed_acc, ("split", "category"), OVERALL, HITS, (HIT, CATEGORY, SPLIT, SCORE_OF_HIT)
+    ),
+    "ocrbench": ScorerEntry(
+        score_ocrbench, ("category",), Headline(("Final Score",)), HITS, (HIT, CATEGORY, SCORE_OF_HIT)
+    ),
+    # MMMU also needs the open-question conversion (fasteval.kinds.mmmu.mmmu_rows): the option
     # columns and the prediction file's answer, which the generic MCQ rows do not carry
-    "mmmu": ScorerEntry(score_mmmu, ("split", "category", "l2-category", "open_question", *"ABCDEFGHI")),
-    "mmt": ScorerEntry(score_mmt, ("split", "category", "l2-category")),
-    "grounding": ScorerEntry(score_grounding, ("split",)),
-    "llavabench": ScorerEntry(score_llavabench, ("category",)),
+    "mmmu": ScorerEntry(
+        score_mmmu,
+        ("split", "category", "l2-category", "open_question", *"ABCDEFGHI"),
+        Headline(("Overall",), ("Overall", "validation")),
+        HITS,
+        (ROW_HIT, HIT, CATEGORY, L2, SPLIT, SCORE_OF_HIT),
+    ),
+    "mmt": ScorerEntry(
+        score_mmt,
+        ("split", "category", "l2-category"),
+        Headline(("Overall",), ("ALL",)),  # report_acc_MMT: splits, then the `ALL` row
+        HITS,
+        (ROW_HIT, HIT, CATEGORY, L2, SPLIT, SCORE_OF_HIT),
+    ),
+    "grounding": ScorerEntry(
+        score_grounding,
+        ("split",),
+        Headline(("Precision@1",), ("Average",)),  # refcoco.py: the macro `Average` row
+        HITS,
+        (HIT, SPLIT),
+        category="split",
+    ),
+    "llavabench": ScorerEntry(
+        score_llavabench,
+        ("category",),
+        Headline(("Relative Score (main)",), ("overall",)),
+        None,  # a ratio of two means: no per-row outcome
+        (CATEGORY,),
+    ),
 }
+
+
+def declaration(spec: BenchmarkSpec) -> Declaration:
+    """What `spec`'s rows and score file mean: its scorer's declaration plus its kind's own columns."""
+    entry = SCORERS[spec.scorer]
+    own = tuple(
+        c for c in kind_named(spec.kind).row_columns if c.name not in {d.name for d in entry.row_columns}
+    )
+    return Declaration(
+        headline=entry.headline,
+        outcome=entry.outcome,
+        columns=entry.row_columns + own,
+        category=entry.category,
+        cluster=entry.cluster,
+    )
+
 
 __all__ = [
     "SCORERS",
+    "Column",
+    "Declaration",
+    "Headline",
+    "Outcome",
     "ScoreOptions",
     "ScoreResult",
     "Scorer",
     "ScorerEntry",
     "ScoringError",
+    "declaration",
     "report_acc",
     "score_anls",
     "score_grounding",

@@ -9,9 +9,19 @@ from typing import Any
 import polars as pl
 
 from fasteval.errors import ScoringError
-from fasteval.kinds.base import require_columns
+from fasteval.kinds.base import Column, require_columns
 
-__all__ = ["ScoreOptions", "ScoreResult", "Scorer", "ScoringError", "require_columns"]
+__all__ = [
+    "Column",
+    "Declaration",
+    "Headline",
+    "Outcome",
+    "ScoreOptions",
+    "ScoreResult",
+    "Scorer",
+    "ScoringError",
+    "require_columns",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +56,97 @@ class ScoreResult:
 
 
 Scorer = Callable[[pl.DataFrame, ScoreOptions], ScoreResult]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a scorer declares about its output (`ScorerEntry`): all the report reads
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The score file's headline cell: the first of `columns` the table has (else its first numeric
+    column), in the first row one of whose labels is in `rows` (else the first row). A JSON score
+    file reads as one row of its numbers, keys as columns (OCRBench's `Final Score`)."""
+
+    columns: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+
+    def of(self, table: pl.DataFrame) -> tuple[str, float]:
+        """(column, value) of the headline cell in `table`."""
+        numeric = [c for c in table.columns if table.schema[c].is_numeric()]
+        if not numeric or not table.height:
+            raise ValueError("score file has no numeric column")
+        labels = [c for c in table.columns if c not in numeric]
+        names = [tuple(map(str, r)) for r in table.select(labels).iter_rows()]
+        row = next((i for want in self.rows for i, r in enumerate(names) if want in r), 0)
+        column = next((c for c in self.columns if c in numeric), numeric[0])
+        return column, float(table[column][row])
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one scored row is worth, in the scorer's rows.
+
+    `column` holds a 0/1 hit, or a grade in [0, 1] when `graded` (means get a normal interval,
+    hit-rates Wilson's). Where rows are scored in groups (circular MCQ), `group` names the column
+    holding a row's group: the scored units are then the main rows (`index` equal to it), each
+    carrying its group's outcome in `column`, and `own` names the row's own outcome.
+    """
+
+    column: str
+    graded: bool = False
+    group: str | None = None
+    own: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """What a benchmark's rows and score file mean, as its kind and scorer declare them
+    (`fasteval.scoring.declaration(spec)`): the report reads this and no column name of its own."""
+
+    headline: Headline
+    outcome: Outcome | None  # None: scored as a whole only, no per-row result
+    columns: tuple[Column, ...] = ()  # per-row columns the samples file keeps (scorer's, then kind's)
+    category: str | None = None  # the column results break down by (per-category chart, bootstrap strata)
+    cluster: str | None = None  # rows resampled together (MME's question pairs share an image)
+
+    def units(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """One row per scored unit: `key` (str index), `outcome` (Float64, may be null), `breakdown`
+        (the declared category, else null).
+        Grouped rows count once, as their main row (the way VLMEvalKit's headline counts them)."""
+        if self.outcome is None:
+            raise ValueError("this benchmark declares no per-row outcome")
+        frame = rows
+        group = self.outcome.group
+        if group is not None and group in frame.columns:
+            frame = frame.filter(pl.col("index").cast(pl.Int64) == pl.col(group).cast(pl.Int64))
+        category = self.category
+        by = pl.col(category).cast(pl.String) if category and category in frame.columns else pl.lit(None)
+        return frame.select(
+            pl.col("index").cast(pl.String).alias("key"),
+            pl.col(self.outcome.column).cast(pl.Float64).alias("outcome"),
+            by.alias("breakdown"),
+        )
+
+    def grouped(self, rows: pl.DataFrame) -> bool:
+        """Whether `rows` are scored in groups (circular evaluation)."""
+        return (
+            self.outcome is not None and self.outcome.group is not None and self.outcome.group in rows.columns
+        )
+
+    def has_outcome(self, rows: pl.DataFrame | None) -> bool:
+        """Per-row results to compute statistics on."""
+        return (
+            rows is not None
+            and rows.height > 0
+            and self.outcome is not None
+            and self.outcome.column in rows.columns
+        )
+
+    def row_outcome(self, rows: pl.DataFrame) -> str | None:
+        """The column holding each row's own outcome (a grouped row's own hit, not its group's)."""
+        if self.outcome is None:
+            return None
+        own = self.outcome.own
+        return own if own is not None and own in rows.columns else self.outcome.column

@@ -4,8 +4,9 @@ The benchmark's kind decides where ground truth and options come from (`TaskKind
 each prediction is extracted (`TaskKind.extract`); the judge stage's verdicts, when there are
 any, decide the rows the kind hands to the judge. Each row becomes a `SampleRecord`, and the
 records plus the columns the scorer declares become the frame the scorer reads.
-`score_predictions` works on frames already in memory; `fasteval.report.files.evaluate_file` reads
-VLMEvalKit's files first and writes the reports.
+
+`score_predictions` is the one way a benchmark is scored: every `bench.py` mode (`all`, `eval` from
+the store, `eval --pred FILE`) and the conformance tests call it with the frames they read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fasteval.data.tabular import as_vlmeval_str, read_table
 from fasteval.kinds import kind_named
 from fasteval.kinds.base import Extraction, Item, TaskKind, Verdict
 from fasteval.kinds.extract import DEFAULT_RULES, OFFICIAL, effective_rules
-from fasteval.scoring import SCORERS, ScoreOptions, ScoreResult
+from fasteval.scoring import SCORERS, Declaration, ScoreOptions, ScoreResult, declaration
 from fasteval.types import BenchmarkSpec, Method
 
 
@@ -96,6 +97,11 @@ class Scored:
     def kind(self) -> TaskKind:
         return kind_named(self.spec.kind)
 
+    @property
+    def declaration(self) -> Declaration:
+        """What the rows and the score table mean (the report reads only this)."""
+        return declaration(self.spec)
+
 
 def rules_of(effective: str) -> str:
     """The VLMEvalKit generation a rule-dependent scorer applies (official rules: the newest)."""
@@ -107,6 +113,12 @@ def items(spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame 
     kind = kind_named(spec.kind)
     table = kind.table(spec, predictions, dataset)
     return [kind.item(spec, row) for row in table.iter_rows(named=True)]
+
+
+def kind_dataset(spec: BenchmarkSpec, dataset: pl.DataFrame | None) -> pl.DataFrame | None:
+    """`dataset` where the benchmark's kind reads ground truth or options from it, else None: what
+    the scorer and the judge see (a kind that reads the prediction file never sees the TSV)."""
+    return dataset if kind_named(spec.kind).needs_dataset else None
 
 
 def score_predictions(
@@ -121,14 +133,14 @@ def score_predictions(
     """Extract and score predictions held in memory.
 
     `predictions` needs `index` and `prediction` (plus what the kind reads from them, and the
-    columns the scorer groups by); `dataset` (the TSV without images) where the kind takes ground
-    truth from it. `verdicts` (str(index) -> the judge stage's `Verdict`) decide the rows the
-    kind sent to the judge. `partial`: rows are missing because their requests failed for good;
-    pair metrics then cover complete pairs only.
+    columns the scorer groups by); `dataset` is the TSV without images (`read_dataset`), used only
+    where the kind takes ground truth from it (`kind_dataset`). `verdicts` (str(index) -> the
+    judge stage's `Verdict`) decide the rows the kind sent to the judge. `partial`: rows are
+    missing (failed for good, `--limit`, absent from a file); pair metrics cover complete pairs.
     """
     eff = effective_rules(rules, spec.official_rule)
     kind = kind_named(spec.kind)
-    table = kind.table(spec, predictions, dataset)
+    table = kind.table(spec, predictions, kind_dataset(spec, dataset))
     verdicts = verdicts or {}
     records = []
     for row in table.iter_rows(named=True):
