@@ -4,7 +4,7 @@ scripts/make_llavabench_cases.py).
 `bench.py --mode eval --pred FILE`, judged by a fresh judge_server.py, must write VLMEvalKit's
 `_score.csv` cell for cell (rows by name: upstream orders categories by Python-set iteration),
 send the judge exactly the requests VLMEvalKit sent (per distinct prompt and temperature: count,
-HTTP 500s, max_tokens), and read every reply into the same model score.
+HTTP 500s, max_tokens), and read every reply into the same two scores.
 """
 
 from __future__ import annotations
@@ -114,6 +114,6 @@ def test_the_eval_command_rates_every_reply_as_vlmevalkit_did(version: str, tmp_
     samples = pl.read_parquet(out / "KitModel_LLaVABench_samples.parquet")
     expected = pl.read_csv(CASE / version / "per_row.csv", infer_schema=False)
     assert samples["index"].cast(pl.String).to_list() == expected["index"].to_list()
-    # the samples file keeps the model's `score` (the reference's `gpt4_score` shows in the table)
-    got = [repr(float(v)) for v in samples["score"].to_list()]
-    assert got == [repr(float(v)) if v else "nan" for v in expected["score"].to_list()]
+    for column in ("gpt4_score", "score"):  # kept in the samples file by the kind's declaration
+        got = [repr(float(v)) for v in samples[column].to_list()]
+        assert got == [repr(float(v)) if v else "nan" for v in expected[column].to_list()], column
