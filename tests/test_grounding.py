@@ -11,6 +11,7 @@ from fasteval.errors import ScoringError
 from fasteval.kinds import kind_named
 from fasteval.kinds.base import PROMPT_STYLES
 from fasteval.kinds.grounding import category_to_split, iou, parse_box, to_absolute
+from fasteval.report.files import headline, samples_frame
 from fasteval.scoring.evaluate import score_predictions
 from fasteval.types import ImageRef, Sample
 
@@ -124,3 +125,15 @@ def test_an_index_missing_from_the_tsv_is_one_line() -> None:
     preds = pl.DataFrame({"index": ["RefCOCO_val_9"], "prediction": ["[0, 0, 1, 1]"]})
     with pytest.raises(ScoringError, match=r"not in the RefCOCO dataset \(first: RefCOCO_val_9\)"):
         score_predictions(SPEC, preds, dataset=DATASET)
+
+
+def test_the_report_headline_is_the_average_row_with_a_hit_rate_interval() -> None:
+    preds = pl.DataFrame(
+        {"index": [0, 1, 2], "prediction": ["[0, 0, 0.5, 1]", "[0, 0, 250, 1000]", "no box"]}
+    )
+    scored = score_predictions(SPEC, preds, dataset=DATASET)
+    assert scored.declaration.headline.of(scored.result.table) == ("Precision@1", 75.0)
+    summary = headline(scored)
+    assert summary["accuracy"] == pytest.approx(2 / 3) and summary["n"] == 3.0
+    assert summary["accuracy_ci95_lo"] < 2 / 3 < summary["accuracy_ci95_hi"]
+    assert {"iou", "pred_bbox", "hit", "split"} <= set(samples_frame(scored).columns)

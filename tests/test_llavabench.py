@@ -59,3 +59,9 @@ def test_relative_score_is_model_over_reference_with_failed_rows_counted_as_minu
         ("conv", 71.4, 25.0, 35.0),
         ("detail", 50.0, 50.0, 100.0),
     ]
+
+
+def test_the_headline_is_the_overall_relative_score() -> None:
+    rows = pl.DataFrame({"category": ["conv", "detail"], "gpt4_score": [8.0, 10.0], "score": [6.0, 5.0]})
+    table = SCORERS["llavabench"].score(rows, ScoreOptions()).table
+    assert SCORERS["llavabench"].headline.of(table) == ("Relative Score (main)", 61.1)
