@@ -15,6 +15,7 @@ from fasteval.kinds.grounding import GroundingKind
 from fasteval.kinds.llavabench import LLaVABenchKind
 from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
+from fasteval.kinds.mme_realworld import MMERealWorldKind
 from fasteval.kinds.mmmu import MmmuKind
 from fasteval.kinds.mmvet import MMVetKind
 from fasteval.kinds.muir import MuirKind
@@ -34,6 +35,7 @@ KINDS: Mapping[str, TaskKind] = {
         BlinkKind(),
         LLaVABenchKind(),
         MuirKind(),
+        MMERealWorldKind(),
     )
 }
 

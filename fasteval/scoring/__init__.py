@@ -27,6 +27,7 @@ from fasteval.scoring.grounding import score_grounding
 from fasteval.scoring.llavabench import score_llavabench
 from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
+from fasteval.scoring.mme_realworld import score_mme_realworld
 from fasteval.scoring.mmmu import score_mmmu
 from fasteval.scoring.mmt import score_mmt
 from fasteval.scoring.mmvet import score_mmvet
@@ -139,6 +140,13 @@ SCORERS: Mapping[str, ScorerEntry] = {
         None,  # a ratio of two means: no per-row outcome
         (CATEGORY,),
     ),
+    "mme_realworld": ScorerEntry(
+        score_mme_realworld,
+        ("category", "l2-category"),
+        Headline(("Overall",)),  # the rating JSON's top-level `Overall`
+        HITS,
+        (HIT, CATEGORY, L2),
+    ),
 }
 
 
@@ -177,6 +185,7 @@ __all__ = [
     "score_mathvista",
     "score_mcq",
     "score_mme",
+    "score_mme_realworld",
     "score_mmmu",
     "score_mmt",
     "score_mmvet",
