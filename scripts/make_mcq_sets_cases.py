@@ -16,7 +16,8 @@ index + k x 1e6, Chinese text); MMT-Bench_VAL_MI has splits, tasks and sub-tasks
 questions carry `<image>` tags (fewer and more than its images, none) and `prompts.json` records
 what its `build_prompt` sends (images by their position in the row, text verbatim). Replies cover
 the matcher's branches: bare and bracketed letters, "The answer is X", option text, two letters,
-refusals, empty.
+refusals, empty. `BLINK__judge` and `CCBench__judge` score the same files with the kit's scripted
+judge (tests/data/conformance/judge_server.py) as gpt-4o-mini, and keep its calls (`judge_calls.csv`).
 
 Each dataset's MD5 is removed from its class before loading: with the official one VLMEvalKit
 would replace the synthetic file by a download.
@@ -290,6 +291,65 @@ def evaluate(name: str, case_dir: Path, folder: str) -> None:
     shutil.rmtree(work)
 
 
+JUDGED = ("BLINK", "CCBench")  # BLINK's own matching prompt; CCBench's Chinese one, per circular group
+SERVER = REPO / "tests" / "data" / "conformance" / "judge_server.py"
+
+
+def evaluate_judged(name: str, exact_dir: Path, case_dir: Path, folder: str, write_inputs: bool) -> None:
+    """The same files scored with the kit's scripted judge as gpt-4o-mini (run.py's retry=6)."""
+    import subprocess
+    import time
+
+    import pandas as pd
+
+    if write_inputs:
+        for sub in ("LMUData", "input"):
+            shutil.rmtree(case_dir / sub, ignore_errors=True)
+            shutil.copytree(exact_dir / sub, case_dir / sub)
+    out = case_dir / folder
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    work = out / "_work"
+    work.mkdir()
+    pred = work / f"{MODEL}_{name}.xlsx"
+    shutil.copy(case_dir / "input" / pred.name, pred)
+    log, port_file = work / "calls.jsonl", work / "port"
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--port", "0", "--port-file", str(port_file), "--log", str(log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not port_file.is_file():
+            if proc.poll() is not None:
+                raise SystemExit("judge_server.py did not start")
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{int(port_file.read_text())}/v1/chat/completions"
+        os.environ.update(OPENAI_API_BASE=url, OPENAI_API_KEY="sk-kit-judge")
+        os.environ.pop("LOCAL_LLM", None)
+        build(name, case_dir).evaluate(str(pred), model="gpt-4o-mini", nproc=1, retry=6)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    shutil.copy(work / f"{MODEL}_{name}_acc.csv", out / f"{MODEL}_{name}_acc.csv")
+    folded: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        key = (r["kind"], r["prompt_sha256"], r["temperature"])
+        entry = folded.setdefault(
+            key,
+            {"kind": r["kind"], "prompt_sha256": r["prompt_sha256"], "temperature": r["temperature"],
+             "requests": 0, "http_500": 0, "max_tokens": r["max_tokens"], "reply": ""},
+        )  # fmt: skip
+        entry["requests"] += 1
+        entry["http_500"] += int(r["status"] == 500)
+        if r["reply"] is not None:
+            entry["reply"] = r["reply"]
+    rows = sorted(folded.values(), key=lambda e: (e["kind"], e["prompt_sha256"], e["temperature"]))
+    pd.DataFrame(rows).to_csv(out / "judge_calls.csv", index=False)
+    shutil.rmtree(work)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -304,6 +364,10 @@ def main() -> int:
             write_inputs(name, case_dir, rows, preds)
         evaluate(name, case_dir, args.folder)
         manifest["cases"][name] = {"rows": len(rows)}
+        if name in JUDGED:
+            judged_dir = args.out / f"{name}__judge"
+            evaluate_judged(name, case_dir, judged_dir, args.folder, args.write_inputs)
+            manifest["cases"][f"{name}__judge"] = {"rows": len(rows)}
     if args.write_inputs:
         (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {len(CASES)} cases under {args.out} ({args.folder})", file=sys.stderr)

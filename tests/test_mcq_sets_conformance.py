@@ -2,7 +2,8 @@
 matching) and MUIRBench's own `build_prompt` (cases from scripts/make_mcq_sets_cases.py).
 
 `bench.py --mode eval --pred FILE` must write VLMEvalKit's `_acc.csv` cell for cell under each
-rule generation with a folder; MUIRBench's message must place every image where its `<image>` tag
+rule generation with a folder (BLINK and CCBench also with the kit's scripted judge, which must
+receive exactly VLMEvalKit's requests); MUIRBench's message must place every image where its `<image>` tag
 puts it, with the text pieces verbatim.
 """
 
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from fasteval.data.datasets import load, locate
 from fasteval.kinds.prompts import build_prompt, images_sent
 from fasteval.types import ImagePart, TextPart
 from tests.conformance_kit import VERSIONS
-from tests.fixtures import DATA
+from tests.fixtures import DATA, judge_server_script
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = DATA / "conformance" / "mcq_sets"
@@ -37,7 +39,8 @@ def cells(path: Path) -> dict[str, dict[str, str]]:
 
 
 def test_every_case_has_vlmevalkits_output() -> None:
-    assert sorted(p.name for p in KIT.iterdir() if (p / "input").is_dir()) == CASES
+    cases = sorted(p.name for p in KIT.iterdir() if (p / "input").is_dir())
+    assert cases == sorted([*CASES, "BLINK__judge", "CCBench__judge"])
     assert all((KIT / case / "expected" / f"KitModel_{case}_acc.csv").is_file() for case in CASES)
 
 
@@ -76,3 +79,69 @@ def test_muirbench_places_each_image_at_its_tag(version: str, tmp_path: Path) ->
                 got.append({"text": part.text})
         assert got == row["parts"], row["index"]
         assert images_sent(spec, sample) == sum("image" in p for p in row["parts"])
+
+
+JUDGED = ["BLINK", "CCBench"]
+JUDGED_RUNS = [(case, v) for case in JUDGED for v in VERSIONS if (KIT / f"{case}__judge" / v).is_dir()]
+
+
+def judge_calls(log: Path) -> list[tuple[str, str, str, int, int]]:
+    """The server's log folded per (kind, prompt, temperature), the health probe left out."""
+    rows: dict[tuple[str, str, str], list[int]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if r["kind"] != "other":
+            entry = rows.setdefault((r["kind"], r["prompt_sha256"], r["temperature"]), [0, 0])
+            entry[0] += 1
+            entry[1] += int(r["status"] == 500)
+    return sorted((*key, n, e) for key, (n, e) in rows.items())
+
+
+def expected_judge_calls(path: Path) -> list[tuple[str, str, str, int, int]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["kind"] != "other"]
+    return sorted(
+        (r["kind"], r["prompt_sha256"], r["temperature"], int(r["requests"]), int(r["http_500"]))
+        for r in rows
+    )
+
+
+@pytest.mark.parametrize(("case", "version"), JUDGED_RUNS)
+def test_the_judge_gets_vlmevalkits_requests_and_the_table_matches(
+    case: str, version: str, tmp_path: Path
+) -> None:
+    folder = KIT / f"{case}__judge"
+    log, port_file = tmp_path / "calls.jsonl", tmp_path / "port"
+    server = subprocess.Popen(
+        [sys.executable, str(judge_server_script()), "--port", "0", "--port-file", str(port_file),
+         "--log", str(log)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not port_file.is_file():
+            assert server.poll() is None and time.monotonic() < deadline, "judge_server.py did not start"
+            time.sleep(0.02)
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE", "LOCAL_LLM")
+        }
+        env.update(
+            LMUData=str(folder / "LMUData"),
+            FASTEVAL_CACHE=str(tmp_path / "cache"),
+            OPENAI_API_BASE=f"http://127.0.0.1:{int(port_file.read_text())}/v1/chat/completions",
+            OPENAI_API_KEY="sk-kit-judge",
+            LOCAL_LLM="kit-judge",
+        )
+        done = subprocess.run(
+            [sys.executable, str(REPO / "bench.py"), "--mode", "eval", "--data", case, "--model", "KitModel",
+             "--pred", str(folder / "input" / f"KitModel_{case}.xlsx"), "--work-dir", str(tmp_path / "out"),
+             "--rules", VERSIONS[version], "--no-download"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert done.returncode == 0, done.stderr
+    name = f"KitModel_{case}_acc.csv"
+    assert cells(tmp_path / "out" / "KitModel" / name) == cells(folder / version / name)
+    assert judge_calls(log) == expected_judge_calls(folder / version / "judge_calls.csv")
