@@ -7,6 +7,8 @@ scripts/make_grounding_cases.py for the venv), e.g.
     /work/wt/.vlmeval-venv/bin/python scripts/make_llavabench_cases.py --write-inputs --folder expected
     PYTHONPATH=/tmp/vlmeval-e8e78f05 /work/wt/.vlmeval-venv/bin/python scripts/make_llavabench_cases.py \\
         --folder alt_upstream_e8e78f05
+    /work/wt/.vlmeval-nv/bin/python scripts/make_llavabench_cases.py --folder alt_nvidia_vlmeval_26.3
+        # a venv with nvidia-vlmeval==26.3
 
 The case is a synthetic `LLaVABench.tsv` (tiny PNGs; `caption`, `gpt4_ans`, `category` in
 conv/detail/complex) and a prediction file whose replies range from copies of the reference to

@@ -8,6 +8,8 @@ scripts/make_grounding_cases.py), e.g.
     /work/wt/.vlmeval-venv/bin/python scripts/make_mcq_sets_cases.py --write-inputs --folder expected
     PYTHONPATH=/tmp/vlmeval-e8e78f05 /work/wt/.vlmeval-venv/bin/python scripts/make_mcq_sets_cases.py \\
         --folder alt_upstream_e8e78f05
+    /work/wt/.vlmeval-nv/bin/python scripts/make_mcq_sets_cases.py --folder alt_nvidia_vlmeval_26.3
+        # a venv with nvidia-vlmeval==26.3
 
 Each case has its own `LMUData/<NAME>.tsv` (tiny PNGs; one image, or a list cell of two to four),
 `input/KitModel_<NAME>.xlsx` (the loaded data minus `image`, plus `prediction`) and, per
@@ -261,11 +263,20 @@ def write_inputs(name: str, case_dir: Path, rows: list[dict[str, Any]], preds: l
 
 def prompts(name: str, case_dir: Path) -> list[dict[str, Any]]:
     """What `build_prompt` sends per row: text verbatim, images as their position in the row."""
+    import tempfile
+
     dataset = build(name, case_dir)
+    dataset.img_root = tempfile.mkdtemp()  # dumped images stay out of the case folder
     out = []
     for i in range(len(dataset.data)):
-        line = dataset.data.iloc[i]
+        line = dataset.data.iloc[i].copy()
+        if "image_path" not in line:  # 2024 generations name dumped images only from this column
+            n = len(line["image"]) if isinstance(line["image"], list) else 1
+            line["image_path"] = (
+                [f"{line['index']}_{k}.png" for k in range(n)] if n > 1 else f"{line['index']}.png"
+            )
         paths = dataset.dump_image(line)
+        paths = paths if isinstance(paths, list) else [paths]
         position = {p: k for k, p in enumerate(paths)}
         msgs = dataset.build_prompt(line)
         parts = [
