@@ -63,6 +63,7 @@ class ScorerEntry:
     row_columns: tuple[Column, ...] = ()  # per-row columns of its rows the samples file keeps
     category: str | None = "category"  # the column results break down by, when the rows carry it
     cluster: str | None = None  # rows resampled together for a bootstrap interval
+    distribution: str | None = None  # a per-row number in [0, 1] the report draws as a histogram
 
 
 SCORERS: Mapping[str, ScorerEntry] = {
@@ -132,6 +133,7 @@ SCORERS: Mapping[str, ScorerEntry] = {
         HITS,
         (HIT, SPLIT),
         category="split",
+        distribution="iou",
     ),
     "llavabench": ScorerEntry(
         score_llavabench,
@@ -162,6 +164,7 @@ def declaration(spec: BenchmarkSpec) -> Declaration:
         columns=entry.row_columns + own,
         category=entry.category,
         cluster=entry.cluster,
+        distribution=entry.distribution,
     )
 
 
