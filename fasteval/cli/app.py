@@ -37,6 +37,7 @@ from fasteval.inference.store import RunStore
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
+from fasteval.kinds import kind_named
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, write_reports
@@ -558,7 +559,7 @@ async def _eval_file(
     model = cfg.model[0]
     file = _locate(spec, lmudata, cfg, console)
     meta = read_dataset(file.path)
-    pred = read_table(pred_path)
+    pred = kind_named(spec.kind).dataset_keyed(spec, read_table(pred_path), meta)
     check_columns(spec, [*meta.columns, *pred.columns], file.path)
     warn_duplicate_index(meta, file.path)
     warn_duplicate_index(pred, pred_path)

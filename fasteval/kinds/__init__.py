@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fasteval.kinds.base import TaskKind
+from fasteval.kinds.blink import BlinkKind
+from fasteval.kinds.grounding import GroundingKind
+from fasteval.kinds.llavabench import LLaVABenchKind
 from fasteval.kinds.mathvista import MathVistaKind
 from fasteval.kinds.mcq import McqKind
 from fasteval.kinds.mmbench_video import MMBenchVideoKind
+from fasteval.kinds.mme_realworld import MMERealWorldKind
 from fasteval.kinds.mmmu import MmmuKind
 from fasteval.kinds.mmvet import MMVetKind
+from fasteval.kinds.muir import MuirKind
 from fasteval.kinds.mvbench import MVBenchKind
 from fasteval.kinds.videomme import VideoMMEKind
 from fasteval.kinds.vqa import VqaKind
@@ -32,6 +37,11 @@ KINDS: Mapping[str, TaskKind] = {
         VideoMMEKind(),
         MVBenchKind(),
         MMBenchVideoKind(),
+        GroundingKind(),
+        BlinkKind(),
+        LLaVABenchKind(),
+        MuirKind(),
+        MMERealWorldKind(),
     )
 }
 

@@ -115,7 +115,8 @@ class Verdict:
 
 
 class Ask(Protocol):
-    """One judge try about row `row_key` (cached, recorded) as the judge layer runs it; never raises."""
+    """One judge try about row `row_key` (cached, recorded) as the judge layer runs it; never raises.
+    `system`: a system message before the prompt (LLaVABench's judge has one)."""
 
     def __call__(
         self,
@@ -197,6 +198,13 @@ class TaskKind(ABC):
             prediction=as_vlmeval_str(row["prediction"]),
             answer=None if answer is None else as_vlmeval_str(answer),
         )
+
+    def dataset_keyed(
+        self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame
+    ) -> pl.DataFrame:
+        """A prediction file keyed by the TSV's own `index` (VLMEvalKit renames some rows when it
+        loads them, e.g. RefCOCO's `{split}_{index}`), so coverage counts its rows; default: as is."""
+        return predictions
 
     @abstractmethod
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:

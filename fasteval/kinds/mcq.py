@@ -203,10 +203,14 @@ class McqKind(TaskKind):
     def group_of(self, spec: BenchmarkSpec, key: str) -> int | None:
         return group_of_key(key) if spec.circular else None
 
+    def judge_prompt(self, item: Item) -> str:
+        """The answer-matching prompt for one row (a benchmark with its own prompt overrides it)."""
+        return judge_prompt(item.question, item.choices, item.prediction)
+
     async def judge(self, spec: BenchmarkSpec, item: Item, ctx: JudgeContext) -> Verdict:
         """Up to 3 tries at temperature 0, each reply read by the rule set's matcher; then a seeded
         choice among the options and Z, or Z under `--judge-unparsed z`."""
-        prompt = judge_prompt(item.question, item.choices, item.prediction)
+        prompt = self.judge_prompt(item)
         last: Reply | None = None
         for attempt in range(JUDGE_TRIES):
             reply = await ctx.ask(item.key, prompt, 0.0, attempt)

@@ -111,6 +111,34 @@ class Section:
     category_measure: str
     filters: tuple[tuple[str, str], ...]  # (tag, label)
     samples: tuple[SampleRow, ...]
+    # the declared per-row distribution (RefCOCO's IoU): its column and each model's counts per bin
+    distribution: str | None = None
+    histogram: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+HISTOGRAM_BINS = 10  # equal bins over [0, 1]; the last one holds 1.0
+
+
+def histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> tuple[int, ...]:
+    """Counts of `values` in `bins` equal bins over [0, 1] (values outside are clamped in)."""
+    counts = [0] * bins
+    for v in values:
+        if v == v:  # NaN is no value
+            counts[min(bins - 1, max(0, int(v * bins)))] += 1
+    return tuple(counts)
+
+
+def _histogram(runs: Sequence[BenchRun]) -> tuple[str | None, tuple[tuple[str, tuple[int, ...]], ...]]:
+    """Each model's histogram of the column its benchmark declares as a distribution."""
+    column = next((r.declaration.distribution for r in runs if r.declaration is not None), None)
+    if column is None:
+        return None, ()
+    per_model = tuple(
+        (r.model, histogram([float(v) for v in r.samples[column].drop_nulls().to_list()]))
+        for r in runs
+        if r.samples is not None and column in r.samples.columns
+    )
+    return (column, per_model) if per_model else (None, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +475,7 @@ def _samples(
 def section(dataset: str, runs: Sequence[BenchRun], cap: int, source: Source) -> Section:
     any_graded = any(r.samples is not None and graded(r) for r in runs)
     filters, samples = _samples(runs, cap, source)
+    distribution, counts = _histogram(runs)
     return Section(
         dataset=dataset,
         models=tuple(r.model for r in runs),
@@ -455,6 +484,8 @@ def section(dataset: str, runs: Sequence[BenchRun], cap: int, source: Source) ->
         category_measure="mean score" if any_graded else "accuracy",
         filters=filters,
         samples=samples,
+        distribution=distribution,
+        histogram=counts,
     )
 
 

@@ -1,4 +1,4 @@
-"""Inline SVG bar charts: models side by side per category, with 95% interval whiskers.
+"""Inline SVG charts: models side by side per category, with 95% interval whiskers; histograms.
 
 Generated as text so the page needs no plotting library, font or script to show it.
 """
@@ -59,5 +59,44 @@ def bar_chart(
             parts.append(
                 f'<text x="{LABEL_W + PLOT_W + 4}" y="{y + BAR_H - 3}" class="value">{iv.value:.3f}</text>'
             )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+HIST_H = 120
+
+
+def histogram_chart(per_model: Sequence[tuple[str, Sequence[int]]], *, title: str, low: float = 0.0) -> str:
+    """Vertical bars per bin of [low, 1] (equal widths), one bar per model in each bin."""
+    bins = max((len(c) for _, c in per_model), default=0)
+    top = max([1, *(n for _, counts in per_model for n in counts)])
+    slot = PLOT_W / max(1, bins)
+    bar_w = max(2.0, (slot - 4) / max(1, len(per_model)))
+    width, height = LABEL_W + PLOT_W + VALUE_W, LEGEND_H + HIST_H + 20
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
+    ]
+    for i, (m, _) in enumerate(per_model):
+        lx = LABEL_W + i * 160
+        parts.append(
+            f'<rect x="{lx}" y="6" width="10" height="10" fill="{colour(i)}"/>'
+            f'<text x="{lx + 14}" y="15" class="legend">{escape(m)}</text>'
+        )
+    base = LEGEND_H + HIST_H
+    step = (1.0 - low) / max(1, bins)
+    for b in range(bins):
+        lo, hi = low + b * step, low + (b + 1) * step
+        for i, (m, counts) in enumerate(per_model):
+            n = counts[b] if b < len(counts) else 0
+            h = HIST_H * n / top
+            x = LABEL_W + b * slot + 2 + i * bar_w
+            parts.append(
+                f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
+                f'fill="{colour(i)}"><title>{escape(m)}: {n} rows in [{lo:.1f}, {hi:.1f}'
+                f"{']' if b == bins - 1 else ')'}</title></rect>"
+            )
+        parts.append(f'<text x="{LABEL_W + b * slot:.1f}" y="{base + 14}" class="value">{lo:.1f}</text>')
+    parts.append(f'<text x="{LABEL_W + PLOT_W:.1f}" y="{base + 14}" class="value">1.0</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from fasteval.report.board import Cell, Comparison, Report, SampleRow, Section, Speed
-from fasteval.report.chart import bar_chart
+from fasteval.report.chart import bar_chart, histogram_chart
 from fasteval.report.compare import Interval
 
 MAX_TEXT = 600  # characters of a prediction or question shown in the sample viewer
@@ -289,9 +289,17 @@ def _section(s: Section, i: int) -> str:
         if chart
         else ""
     )
+    spread = ""
+    if s.histogram and s.distribution is not None:
+        spread = (
+            f"<h3>Distribution of {escape(s.distribution)}</h3>"
+            + histogram_chart(s.histogram, title=f"{s.dataset}: {s.distribution} per row")
+            + f'<p class="note">Rows per bin of {escape(s.distribution)} (ten equal bins over [0, 1]).</p>'
+        )
     return (
         f'<section id="bench-{_attr(s.dataset)}"><h2>{escape(s.dataset)}</h2>'
-        f"<h3>By category</h3>{chart}{caption}{_breakdown(s)}<h3>Samples</h3>{_samples(s, slug)}</section>"
+        f"<h3>By category</h3>{chart}{caption}{spread}{_breakdown(s)}<h3>Samples</h3>{_samples(s, slug)}"
+        "</section>"
     )
 
 

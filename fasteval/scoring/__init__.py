@@ -23,9 +23,12 @@ from fasteval.scoring.base import (
     ScoreResult,
     ScoringError,
 )
+from fasteval.scoring.grounding import score_grounding
+from fasteval.scoring.llavabench import score_llavabench
 from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mcq import report_acc, score_mcq
 from fasteval.scoring.mmbench_video import score_mmbench_video
+from fasteval.scoring.mme_realworld import score_mme_realworld
 from fasteval.scoring.mmmu import score_mmmu
 from fasteval.scoring.mmt import score_mmt
 from fasteval.scoring.mmvet import score_mmvet
@@ -68,6 +71,7 @@ class ScorerEntry:
     category: str | None = "category"  # the column results break down by, when the rows carry it
     cluster: str | None = None  # rows resampled together for a bootstrap interval
     requires: tuple[str, ...] = ()  # dataset columns it cannot score without (checked before sending)
+    distribution: str | None = None  # a per-row number in [0, 1] the report draws as a histogram
 
 
 SCORERS: Mapping[str, ScorerEntry] = {
@@ -191,6 +195,29 @@ SCORERS: Mapping[str, ScorerEntry] = {
         category=None,
         requires=("dimensions",),
     ),
+    "grounding": ScorerEntry(
+        score_grounding,
+        ("split",),
+        Headline(("Precision@1",), ("Average",)),  # refcoco.py: the macro `Average` row
+        HITS,
+        (HIT, SPLIT),
+        category="split",
+        distribution="iou",
+    ),
+    "llavabench": ScorerEntry(
+        score_llavabench,
+        ("category",),
+        Headline(("Relative Score (main)",), ("overall",)),
+        None,  # a ratio of two means: no per-row outcome
+        (CATEGORY,),
+    ),
+    "mme_realworld": ScorerEntry(
+        score_mme_realworld,
+        ("category", "l2-category"),
+        Headline(("Overall",)),  # the rating JSON's top-level `Overall`
+        HITS,
+        (HIT, CATEGORY, L2),
+    ),
 }
 
 
@@ -206,6 +233,7 @@ def declaration(spec: BenchmarkSpec) -> Declaration:
         columns=entry.row_columns + own,
         category=entry.category,
         cluster=entry.cluster,
+        distribution=entry.distribution,
     )
 
 
@@ -223,10 +251,13 @@ __all__ = [
     "declaration",
     "report_acc",
     "score_anls",
+    "score_grounding",
     "score_hallusion",
+    "score_llavabench",
     "score_mathvista",
     "score_mcq",
     "score_mme",
+    "score_mme_realworld",
     "score_mmmu",
     "score_mmt",
     "score_mmvet",

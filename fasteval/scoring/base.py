@@ -140,6 +140,7 @@ class Declaration:
     columns: tuple[Column, ...] = ()  # per-row columns the samples file keeps (scorer's, then kind's)
     category: str | None = None  # the column results break down by (per-category chart, bootstrap strata)
     cluster: str | None = None  # rows resampled together (MME's question pairs share an image)
+    distribution: str | None = None  # a per-row number in [0, 1] drawn as a histogram (RefCOCO's IoU)
 
     def units(self, rows: pl.DataFrame) -> pl.DataFrame:
         """One row per scored unit: `key` (str index), `outcome` (Float64, may be null), `breakdown`
