@@ -65,14 +65,16 @@ def test_a_dry_run_resolves_the_recorded_server_as_the_run_does(tmp_path: Path) 
     cfg = _cfg(tmp_path, "--model", "InternVL2-2B")
     (run,), (dry,) = _resolve(cfg, contact=True), _resolve(cfg, contact=False)
     assert _asked_as(dry) == _asked_as(run)
-    assert run.prompt_style == "internvl2" and run.max_images == 4 and run.plan.family == "internvl2"
+    images = get_model("InternVL2-2B").images_per_prompt  # the registry entry's limit, whatever it is
+    assert run.prompt_style == "internvl2" and run.max_images == images and run.plan.family == "internvl2"
     assert run.endpoints == ("http://127.0.0.1:9/v1",) and dry.endpoints == ()
 
 
 def test_a_dry_run_needs_no_server_where_a_run_does(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, "--model", "InternVL2-2B")
     (dry,) = _resolve(cfg, contact=False)
-    assert (dry.name, dry.prompt_style, dry.max_images) == ("InternVL2-2B", "internvl2", 4)
+    images = get_model("InternVL2-2B").images_per_prompt
+    assert (dry.name, dry.prompt_style, dry.max_images) == ("InternVL2-2B", "internvl2", images)
     with pytest.raises(NoModel, match="no model server is running"):
         _resolve(cfg, contact=True)
 

@@ -263,11 +263,16 @@ def test_qwen2vl_style_sends_the_dataset_message() -> None:
 
 
 def test_image_kinds_lay_out_nothing_themselves() -> None:
-    """Every image kind keeps `build_prompt`'s images-first layout (TaskKind.message is None)."""
+    """Every image kind keeps `build_prompt`'s images-first layout (TaskKind.message is None), but
+    for a dataset prompt that places its own images (MUIRBench's `<image>` tags, default style)."""
     sample = Sample("X", 0, "q", (_frame(0),), {}, "A")
+    rules = "vlmevalkit-2025.08"
     for name, spec in all_specs().items():
-        if spec.video is None:
-            assert kind_named(spec.kind).message(spec, sample, "default", "vlmevalkit-2025.08") is None, name
+        kind = kind_named(spec.kind)
+        if spec.video is None and not spec.interleave_images:
+            assert kind.message(spec, sample, "default", rules) is None, name
+        if spec.video is None:  # model styles always put the images first
+            assert kind.message(spec, sample, "internvl2", rules) is None, name
 
 
 def test_kit_has_what_these_tests_read() -> None:
