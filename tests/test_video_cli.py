@@ -44,6 +44,14 @@ def kit_presets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(frames, "video_preset", preset)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """fasteval's cache (where `fasteval frames` writes, as a run does) inside the test's folder."""
+    cache = tmp_path / "fasteval-cache"
+    monkeypatch.setenv("FASTEVAL_CACHE", str(cache))
+    return cache
+
+
 def _lmudata(tmp_path: Path, *folders: str) -> Path:
     for folder in folders:
         (tmp_path / folder).symlink_to(KIT / "data" / folder, target_is_directory=True)
@@ -59,9 +67,25 @@ def test_frames_command_extracts_then_finds_everything_cached(
     err = capsys.readouterr().err
     assert "Video-MME_8frame: 12/12 videos (0 cached, 0 failed)" in err and "frames/s, ETA 0m00s" in err
     assert "12 extracted, 0 failed), 96 frames written" in err
-    assert len(list((lmu / "images" / "Video-MME").rglob("frame-*-of-8.jpg"))) == 96
+    # written where a run reads and writes them (fasteval's cache), never into $LMUData
+    written = tmp_path / "fasteval-cache" / "frames" / "images" / "Video-MME"
+    assert len(list(written.rglob("frame-*-of-8.jpg"))) == 96 and not (lmu / "images").exists()
     assert args.main(argv) == 0
     assert "(12 already cached, 0 extracted, 0 failed), 0 frames written" in capsys.readouterr().err
+
+
+def test_frames_vlmevalkit_already_wrote_are_reused_not_copied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lmu = _lmudata(tmp_path, "Video-MME")
+    argv = ["--data", "Video-MME_8frame", "--lmudata", str(lmu), "--workers", "0"]
+    assert frames.main(argv) == 0
+    cache = tmp_path / "fasteval-cache" / "frames"
+    shutil.move(cache / "images", lmu / "images")  # as if VLMEvalKit had written them under $LMUData
+    capsys.readouterr()
+    assert frames.main(argv) == 0
+    assert "(12 already cached, 0 extracted, 0 failed), 0 frames written" in capsys.readouterr().err
+    assert not (cache / "images").exists()
 
 
 def test_a_failing_video_is_one_line_and_a_nonzero_exit(

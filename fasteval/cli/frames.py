@@ -57,11 +57,13 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     args = build_parser().parse_args(argv)
     env = merged_env(os.environ if environ is None else environ, Path.cwd() / ".env")
     try:
-        lmudata = args.lmudata or load_settings(env, Path.cwd()).lmudata
+        settings = load_settings(env, Path.cwd())
+        lmudata = args.lmudata or settings.lmudata
+        frames = settings.cache_dir / "frames"  # where a run writes and reads them (cli.config)
         presets = [(name, *video_preset(name)) for name in args.data]  # unknown names fail first
         failed = 0
         for name, preset, hub, md5 in presets:
-            failed += _run(name, preset, hub, md5, lmudata, env, args, sys.stderr)
+            failed += _run(name, preset, hub, md5, (lmudata, frames), env, args, sys.stderr)
     except FastevalError as exc:
         print(f"fasteval: error: {exc}", file=sys.stderr)
         return 2
@@ -79,11 +81,14 @@ def _run(
     preset: VideoPreset,
     hub: HubDataset | None,
     md5: str | None,
-    lmudata: Path,
+    where: tuple[Path, Path],
     env: Mapping[str, str],
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
+    """One preset: its dataset prepared under `$LMUData`, its frames written where a run writes them
+    (fasteval's frame cache), VLMEvalKit's complete frames under `$LMUData/images` left as they are."""
+    lmudata, frames = where
     dataset = prepare_dataset(
         preset,
         hub,
@@ -99,14 +104,16 @@ def _run(
         print(f"fasteval: warning: {dataset.tsv.warning}", file=out)
     sources = dataset_sources(preset, dataset.snapshot, dataset.rows())
     line = _ProgressLine(name, out)
-    result = extract_frames(preset, sources, lmudata, workers=args.workers, on_progress=line.update)
+    result = extract_frames(
+        preset, sources, frames, workers=args.workers, on_progress=line.update, reuse=lmudata
+    )
     line.close()
     for failure in result.failures:
         print(f"fasteval: error: {failure.error}", file=out)
     print(
         f"{name}: {result.total} videos ({result.cached} already cached, {result.extracted} extracted, "
         f"{len(result.failures)} failed), {result.frames} frames written in {result.elapsed_s:.1f}s "
-        f"to {lmudata / 'images' / preset.dataset}",
+        f"to {frames / 'images' / preset.dataset}",
         file=out,
     )
     return len(result.failures)

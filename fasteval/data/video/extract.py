@@ -109,10 +109,14 @@ def extract_frames(
     *,
     workers: int,
     on_progress: Callable[[ExtractProgress], None] | None = None,
+    reuse: Path | None = None,
 ) -> ExtractResult:
-    """Every source's frames into the cache; `workers` processes (0: in this process)."""
+    """Every source's frames into the cache under `lmudata` (the frame root); `workers` processes (0:
+    in this process). A video whose frames are complete under `reuse` (VLMEvalKit's `$LMUData`, when
+    fasteval writes to its own cache) counts as cached, as a run would read them from there."""
     start = time.monotonic()
-    todo = [s for s in sources if cached_frames(preset, s, lmudata) is None]
+    roots = [lmudata] if reuse is None else [reuse, lmudata]
+    todo = [s for s in sources if all(cached_frames(preset, s, root) is None for root in roots)]
     cached = len(sources) - len(todo)
     state = {"done": cached, "frames": 0, "extracted": 0}
     failures: list[VideoFailure] = []
