@@ -38,6 +38,7 @@ from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
 from fasteval.kinds import kind_named
+from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.perf.metrics import summarize
 from fasteval.report.coverage import Coverage, file_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, write_reports
@@ -268,8 +269,6 @@ def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) ->
     """The run's judge from flags, then `.env`/environment, then the server `make judge` started."""
     servers: list[Any] = []
     if cfg.judge != EXACT_MATCHING and not (cfg.judge_base_url or settings.openai_api_base):
-        from fasteval.models.servers import default_state_dir, running_servers
-
         servers = running_servers(cfg.state_dir or default_state_dir(), role="judge")
     plan = resolve_judge(
         judge=cfg.judge,

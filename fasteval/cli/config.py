@@ -9,6 +9,7 @@ from fasteval.config import ConfigError, RunConfig, Settings
 from fasteval.errors import FastevalError
 from fasteval.kinds.base import PROMPT_STYLES
 from fasteval.kinds.extract import RULE_SETS
+from fasteval.models.families import FamilyError, parse_family_flag
 from fasteval.perf.metrics import parse_slos
 from fasteval.resources import safe_name, unsafe_name
 
@@ -135,8 +136,6 @@ def _output_names(args: argparse.Namespace) -> None:
 
 def _family_flags(args: argparse.Namespace) -> None:
     """issue 13: --model-family names a known family (and engine form); --dry-run N is 0 or more."""
-    from fasteval.models.families import FamilyError, parse_family_flag
-
     if args.model_family is not None:
         try:
             parse_family_flag(args.model_family)
