@@ -309,6 +309,17 @@ def require(frame: pl.DataFrame, spec: BenchmarkSpec, what: str, *columns: str) 
             raise ScoringError(f"{spec.name} {what} have no `{col}` column; add it")
 
 
+def prediction_table(
+    predictions: pl.DataFrame, spec: BenchmarkSpec, truth: str, *columns: str
+) -> pl.DataFrame:
+    """The prediction file itself as the table to score, for kinds whose ground truth VLMEvalKit reads
+    from it: the columns named, then `answer` (`truth` names whose ground truth, for the error line)."""
+    preds = normalise_columns(predictions)
+    require(preds, spec, "predictions", *columns)
+    require(preds, spec, f"predictions ({truth} ground truth is read from them)", "answer")
+    return preds
+
+
 def require_columns(frame: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:
     """One line naming the columns a scoring step needs and the frame lacks."""
     missing = [c for c in needed if c not in frame.columns]

@@ -28,8 +28,7 @@ from fasteval.kinds.base import (
     JudgeContext,
     JudgeUse,
     Verdict,
-    normalise_columns,
-    require,
+    prediction_table,
 )
 from fasteval.kinds.video import Msg, VideoKind, frames, is_missing
 from fasteval.types import BenchmarkSpec, Method, Sample
@@ -103,10 +102,9 @@ class MMBenchVideoKind(VideoKind):
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
         """The prediction file itself: VLMEvalKit grades MMBench-Video from its columns."""
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction", "question", "dimensions")
-        require(preds, spec, "predictions (MMBench-Video's ground truth is read from them)", "answer")
-        return preds
+        return prediction_table(
+            predictions, spec, "MMBench-Video's", "index", "prediction", "question", "dimensions"
+        )
 
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades

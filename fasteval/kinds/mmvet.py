@@ -29,8 +29,7 @@ from fasteval.kinds.base import (
     TaskKind,
     Verdict,
     ask_in_turn,
-    normalise_columns,
-    require,
+    prediction_table,
 )
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
 from fasteval.kinds.judge_calls import FAILED_CALL, TrySchedule
@@ -181,10 +180,7 @@ class MMVetKind(TaskKind):
     def table(
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction", "question")
-        require(preds, spec, "predictions (MMVet's ground truth is read from them)", "answer")
-        return preds
+        return prediction_table(predictions, spec, "MMVet's", "index", "prediction", "question")
 
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
