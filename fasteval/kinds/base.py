@@ -265,6 +265,20 @@ class TaskKind(ABC):
         return f"{model}_{spec.name}_score.json"
 
 
+class JudgeGradedKind(TaskKind):
+    """A kind whose every row the judge grades (MM-Vet, LLaVABench, MMBench-Video): VLMEvalKit extracts
+    nothing and refuses to score without a working judge, so there is no exact match and no live hint."""
+
+    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
+    judge_required: ClassVar[bool] = True
+
+    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
+        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
+
+    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
+        return None
+
+
 async def ask_in_turn(
     ctx: JudgeContext,
     key: str,

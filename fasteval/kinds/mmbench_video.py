@@ -26,7 +26,7 @@ from fasteval.kinds.base import (
     Extraction,
     Item,
     JudgeContext,
-    JudgeUse,
+    JudgeGradedKind,
     Verdict,
     prediction_table,
 )
@@ -77,12 +77,10 @@ def judge_prompt(question: str, answer: str, prediction: str) -> str:
     return JUDGE_USER.format(question, answer, prediction)
 
 
-class MMBenchVideoKind(VideoKind):
+class MMBenchVideoKind(VideoKind, JudgeGradedKind):
     """Every answered row graded 0-3 by the judge (required); the grade is the row's score."""
 
     name: ClassVar[str] = "mmbench_video"
-    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
-    judge_required: ClassVar[bool] = True
 
     # -- prompts ----------------------------------------------------------------------------
 
@@ -105,12 +103,6 @@ class MMBenchVideoKind(VideoKind):
         return prediction_table(
             predictions, spec, "MMBench-Video's", "index", "prediction", "question", "dimensions"
         )
-
-    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
-        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
-
-    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
-        return None
 
     def needs_judge(self, spec: BenchmarkSpec, item: Item, exact: Extraction) -> bool:
         """Rows with an empty prediction cell are not sent (`data_un`, L245-246)."""

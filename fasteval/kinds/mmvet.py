@@ -25,8 +25,7 @@ from fasteval.kinds.base import (
     Extraction,
     Item,
     JudgeContext,
-    JudgeUse,
-    TaskKind,
+    JudgeGradedKind,
     Verdict,
     ask_in_turn,
     prediction_table,
@@ -163,7 +162,7 @@ def fold_tries(replies: Sequence[str]) -> MMVetOutcome | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class MMVetKind(TaskKind):
+class MMVetKind(JudgeGradedKind):
     """Every row graded 0-1 by the judge (required); the grade is the row's score."""
 
     name: ClassVar[str] = "mmvet"
@@ -171,8 +170,6 @@ class MMVetKind(TaskKind):
         Column("score", "the judge's grade in [0, 1] (null when no judge graded the row)"),
         Column("log", "VLMEvalKit's per-row log of the judge's tries"),
     )
-    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
-    judge_required: ClassVar[bool] = True
 
     def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
         return model_prompt_text(sample.question, style)
@@ -181,12 +178,6 @@ class MMVetKind(TaskKind):
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
         return prediction_table(predictions, spec, "MMVet's", "index", "prediction", "question")
-
-    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
-        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
-
-    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
-        return None
 
     async def judge(self, spec: BenchmarkSpec, item: Item, ctx: JudgeContext) -> Verdict:
         """`MMVet_auxeval`: up to 5 calls; the first reply that parses as a float in [0, 1] is the
