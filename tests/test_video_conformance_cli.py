@@ -14,7 +14,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from fasteval.data.tabular import read_table
 from tests.fixtures import video_kit_dir
+from tests.judge_kit import judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = video_kit_dir()
@@ -81,22 +81,8 @@ def lmudata(root: Path) -> Path:
 @contextmanager
 def kit_judge(log: Path) -> Iterator[str]:
     """A fresh judge_server_video.py (fresh HTTP-500 counters) logging every request; yields its URL."""
-    port_file = log.with_suffix(".port")
-    server = [sys.executable, str(KIT / "judge_server_video.py"), "--port", "0"]
-    proc = subprocess.Popen(
-        [*server, "--port-file", str(port_file), "--log", str(log)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.is_file():
-            assert proc.poll() is None and time.monotonic() < deadline, "judge_server_video.py did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/v1/chat/completions"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with judge_server(KIT / "judge_server_video.py", log.with_suffix(".port"), log) as base:
+        yield f"{base}/v1/chat/completions"
 
 
 def bench(case: str, rules: str, work: Path, judge_url: str | None) -> subprocess.CompletedProcess[str]:
