@@ -20,16 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance_kit import VERSIONS
 from tests.judge_kit import find_kit, judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = find_kit()
 
-VERSIONS = {
-    "expected": "vlmevalkit-2025.08",  # ms-vlmeval 0.0.20
-    "alt_upstream_e8e78f05": "vlmevalkit-2026.06",
-    "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",
-}
 # case -> (dataset, the score files VLMEvalKit wrote that we must reproduce)
 CASES = {
     "MathVista_MINI": ("MathVista_MINI", ["KitModel_MathVista_MINI_gpt-4o-mini_score.csv"]),

@@ -22,17 +22,13 @@ import polars as pl
 import pytest
 
 from fasteval.data.tabular import read_table
+from tests.conformance_kit import VERSIONS
 from tests.fixtures import video_kit_dir
 from tests.judge_kit import judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = video_kit_dir()
 
-GENERATIONS = {
-    "expected": "vlmevalkit-2025.08",  # ms-vlmeval 0.0.20
-    "alt_upstream_e8e78f05": "vlmevalkit-2026.06",
-    "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",
-}
 # case -> (preset, the rating file VLMEvalKit wrote, judged, per_row.csv's score column)
 CASES = {
     "Video-MME_8frame": ("Video-MME_8frame", "KitModel_Video-MME_8frame_rating.json", False, "score"),
@@ -139,7 +135,7 @@ def _scores(frame: pl.DataFrame) -> dict[str, float | None]:
     return {str(i): _cell(s) for i, s in zip(frame["index"].to_list(), frame["score"].to_list(), strict=True)}
 
 
-@pytest.mark.parametrize("generation", list(GENERATIONS))
+@pytest.mark.parametrize("generation", list(VERSIONS))
 @pytest.mark.parametrize("case", list(CASES))
 def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: str, tmp_path: Path) -> None:
     preset, rating, judged, score_column = CASES[case]
@@ -148,13 +144,13 @@ def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: s
     log = tmp_path / "judge.log"
     if judged:
         with kit_judge(log) as url:
-            done = bench(case, GENERATIONS[generation], tmp_path, url)
+            done = bench(case, VERSIONS[generation], tmp_path, url)
             first = calls_table(log)
-            again = bench(case, GENERATIONS[generation], tmp_path, url)  # every call is on record
+            again = bench(case, VERSIONS[generation], tmp_path, url)  # every call is on record
             assert again.returncode == done.returncode, again.stderr
             assert calls_table(log) == first
     else:
-        done = bench(case, GENERATIONS[generation], tmp_path, None)
+        done = bench(case, VERSIONS[generation], tmp_path, None)
     assert done.returncode in (0, 3), done.stderr
     assert "Traceback" not in done.stderr
     out = tmp_path / "out" / "KitModel"
