@@ -6,6 +6,7 @@ nothing beside it.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from fasteval.data.tabular import read_table
@@ -22,6 +23,14 @@ VERSIONS = {
     "alt_nvidia_vlmeval_26.3": RULES_2024,  # older can_infer, official VQA period regex,
     # ChartQA's swapped relaxed_correctness arguments
 }
+
+
+def cells(path: Path) -> dict[str, dict[str, str]]:
+    """A score CSV as {first cell of the row: {column: cell text}}: compared by name, since upstream's
+    row order can follow Python-set iteration."""
+    with path.open(newline="", encoding="utf-8") as f:
+        header, *body = list(csv.reader(f))
+    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
 
 
 def score_prediction_file(

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conformance_kit import VERSIONS
+from tests.conformance_kit import VERSIONS, cells
 from tests.fixtures import DATA, judge_server_script
 from tests.judge_kit import judge_server
 
@@ -36,12 +36,6 @@ def kit_judge(log: Path) -> Iterator[str]:
     """A fresh judge_server.py (fresh HTTP-500 counters) logging every request; yields its base URL."""
     with judge_server(judge_server_script(), log.with_suffix(".port"), log) as base:
         yield f"{base}/v1"
-
-
-def cells(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
 
 
 def calls(log: Path) -> list[tuple[str, str, str, int, int, str]]:

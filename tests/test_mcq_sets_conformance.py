@@ -22,7 +22,7 @@ from fasteval.catalog import get_spec
 from fasteval.data.datasets import load, locate
 from fasteval.kinds.prompts import build_prompt, images_sent
 from fasteval.types import ImagePart, TextPart
-from tests.conformance_kit import VERSIONS
+from tests.conformance_kit import VERSIONS, cells
 from tests.fixtures import DATA, judge_server_script
 from tests.judge_kit import judge_server
 
@@ -30,12 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 KIT = DATA / "conformance" / "mcq_sets"
 CASES = ["BLINK", "CCBench", "MMT-Bench_VAL_MI", "MUIRBench"]
 RUNS = [(case, v) for case in CASES for v in VERSIONS if (KIT / case / v).is_dir()]
-
-
-def cells(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
 
 
 def test_every_case_has_vlmevalkits_output() -> None:
