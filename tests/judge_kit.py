@@ -119,11 +119,13 @@ class HttpJudge:
 
 
 @contextmanager
-def http_judge(kit: Path, tmp: Path) -> Iterator[HttpJudge]:
-    """A fresh `judge_server.py --port 0` subprocess (fresh 500 counters), stopped on exit."""
-    port_file = tmp / "judge_port.txt"
+def judge_server(script: Path, port_file: Path, log: Path | None = None) -> Iterator[str]:
+    """A fresh kit judge server (`script --port 0`: a free port, fresh HTTP-500 counters), logging
+    every request to `log` when given; yields `http://127.0.0.1:PORT`; stopped on exit. The conformance
+    tests all start theirs here (judge_server.py, or the video kit's judge_server_video.py)."""
+    logging = [] if log is None else ["--log", str(log)]
     proc = subprocess.Popen(
-        [sys.executable, str(kit / "judge_server.py"), "--port", "0", "--port-file", str(port_file)],
+        [sys.executable, str(script), "--port", "0", "--port-file", str(port_file), *logging],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -131,13 +133,19 @@ def http_judge(kit: Path, tmp: Path) -> Iterator[HttpJudge]:
         deadline = time.monotonic() + 20
         while not port_file.is_file():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("judge_server.py did not start")
+                raise RuntimeError(f"{script.name} did not start")
             time.sleep(0.02)
-        port = int(port_file.read_text())
-        yield HttpJudge(f"http://127.0.0.1:{port}/v1/chat/completions")
+        yield f"http://127.0.0.1:{int(port_file.read_text())}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def http_judge(kit: Path, tmp: Path) -> Iterator[HttpJudge]:
+    """A fresh `judge_server.py` subprocess as a transport, stopped on exit."""
+    with judge_server(kit / "judge_server.py", tmp / "judge_port.txt") as base:
+        yield HttpJudge(f"{base}/v1/chat/completions")
 
 
 @dataclass

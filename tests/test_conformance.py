@@ -15,14 +15,9 @@ import pytest
 
 from fasteval.catalog import get_spec
 from fasteval.data.tabular import as_vlmeval_str, read_table
-from tests.conformance_kit import score_prediction_file
+from tests.conformance_kit import VERSIONS, score_prediction_file
 from tests.fixtures import conformance_case, conformance_lmudata
 
-VERSIONS = {
-    "expected": "vlmevalkit-2025.08",
-    "alt_upstream_e8e78f05": "vlmevalkit-2026.06",
-    "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",
-}
 DATASETS = ("MME", "POPE", "MMBench_DEV_EN", "SEEDBench_IMG", "MMStar")
 
 

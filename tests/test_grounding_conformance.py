@@ -7,7 +7,6 @@ row's box, IoU and hit must equal its detail file's, under each rule generation 
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from fasteval.catalog import get_spec
 from fasteval.data.tabular import read_table
 from fasteval.scoring.evaluate import read_dataset, score_predictions
-from tests.conformance_kit import VERSIONS
+from tests.conformance_kit import VERSIONS, cells
 from tests.fixtures import DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,13 +26,6 @@ KIT = DATA / "conformance" / "grounding"
 CASES = sorted(p.name for p in KIT.iterdir() if (p / "input").is_dir())
 RUNS = [(case, v) for case in CASES for v in VERSIONS if (KIT / case / v).is_dir()]
 SCORE = "KitModel_RefCOCO_acc.csv"
-
-
-def cells(path: Path) -> dict[str, dict[str, str]]:
-    """A score CSV as {Split: {column: cell text}}."""
-    with path.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
 
 
 def test_every_case_has_vlmevalkits_output() -> None:

@@ -20,10 +20,10 @@ import pytest
 
 from fasteval.data.tabular import as_vlmeval_str, format_csv_quote_all, read_table
 from fasteval.kinds import mathvista, mmvet
-from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
 from fasteval.scoring import ScoreOptions
 from fasteval.scoring.mathvista import score_mathvista
 from fasteval.scoring.mmvet import score_mmvet
+from tests.conformance_kit import VERSIONS
 from tests.judge_kit import (
     HELLO,
     InProcessJudge,
@@ -35,12 +35,6 @@ from tests.judge_kit import (
 )
 
 KIT = find_kit()
-
-VERSIONS = {
-    "expected": RULES_2025,  # ms-vlmeval 0.0.20
-    "alt_upstream_e8e78f05": RULES_2026,
-    "alt_nvidia_vlmeval_26.3": RULES_2024,
-}
 
 
 def _public() -> Path:

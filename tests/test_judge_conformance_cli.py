@@ -14,23 +14,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.judge_kit import find_kit
+from tests.conformance_kit import VERSIONS
+from tests.judge_kit import find_kit, judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = find_kit()
 
-VERSIONS = {
-    "expected": "vlmevalkit-2025.08",  # ms-vlmeval 0.0.20
-    "alt_upstream_e8e78f05": "vlmevalkit-2026.06",
-    "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",
-}
 # case -> (dataset, the score files VLMEvalKit wrote that we must reproduce)
 CASES = {
     "MathVista_MINI": ("MathVista_MINI", ["KitModel_MathVista_MINI_gpt-4o-mini_score.csv"]),
@@ -42,30 +37,8 @@ CASES = {
 @contextmanager
 def kit_judge(log: Path) -> Iterator[str]:
     """A fresh judge_server.py (fresh HTTP-500 counters) logging every request; yields its base URL."""
-    port_file = log.with_suffix(".port")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(KIT / "judge_server.py"),
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--log",
-            str(log),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.is_file():
-            assert proc.poll() is None and time.monotonic() < deadline, "judge_server.py did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with judge_server(KIT / "judge_server.py", log.with_suffix(".port"), log) as base:
+        yield f"{base}/v1"
 
 
 def bench(case: str, rules: str, work: Path, judge_url: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +21,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conformance_kit import VERSIONS
+from tests.conformance_kit import VERSIONS, cells
 from tests.fixtures import DATA, judge_server_script
+from tests.judge_kit import judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 CASE = DATA / "conformance" / "llavabench" / "LLaVABench"
@@ -34,27 +34,8 @@ SCORE = "KitModel_LLaVABench_score.csv"
 @contextmanager
 def kit_judge(log: Path) -> Iterator[str]:
     """A fresh judge_server.py (fresh HTTP-500 counters) logging every request; yields its base URL."""
-    port_file = log.with_suffix(".port")
-    proc = subprocess.Popen(
-        [sys.executable, str(judge_server_script()), "--port", "0", "--port-file", str(port_file),
-         "--log", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.is_file():
-            assert proc.poll() is None and time.monotonic() < deadline, "judge_server.py did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def cells(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
+    with judge_server(judge_server_script(), log.with_suffix(".port"), log) as base:
+        yield f"{base}/v1"
 
 
 def calls(log: Path) -> list[tuple[str, str, str, int, int, str]]:

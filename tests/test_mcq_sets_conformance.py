@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,14 @@ from fasteval.catalog import get_spec
 from fasteval.data.datasets import load, locate
 from fasteval.kinds.prompts import build_prompt, images_sent
 from fasteval.types import ImagePart, TextPart
-from tests.conformance_kit import VERSIONS
+from tests.conformance_kit import VERSIONS, cells
 from tests.fixtures import DATA, judge_server_script
+from tests.judge_kit import judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = DATA / "conformance" / "mcq_sets"
 CASES = ["BLINK", "CCBench", "MMT-Bench_VAL_MI", "MUIRBench"]
 RUNS = [(case, v) for case in CASES for v in VERSIONS if (KIT / case / v).is_dir()]
-
-
-def cells(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        header, *body = list(csv.reader(f))
-    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in body}
 
 
 def test_every_case_has_vlmevalkits_output() -> None:
@@ -112,23 +106,14 @@ def test_the_judge_gets_vlmevalkits_requests_and_the_table_matches(
 ) -> None:
     folder = KIT / f"{case}__judge"
     log, port_file = tmp_path / "calls.jsonl", tmp_path / "port"
-    server = subprocess.Popen(
-        [sys.executable, str(judge_server_script()), "--port", "0", "--port-file", str(port_file),
-         "--log", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.is_file():
-            assert server.poll() is None and time.monotonic() < deadline, "judge_server.py did not start"
-            time.sleep(0.02)
+    with judge_server(judge_server_script(), port_file, log) as base:
         env = {
             k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_API_BASE", "LOCAL_LLM")
         }
         env.update(
             LMUData=str(folder / "LMUData"),
             FASTEVAL_CACHE=str(tmp_path / "cache"),
-            OPENAI_API_BASE=f"http://127.0.0.1:{int(port_file.read_text())}/v1/chat/completions",
+            OPENAI_API_BASE=f"{base}/v1/chat/completions",
             OPENAI_API_KEY="sk-kit-judge",
             LOCAL_LLM="kit-judge",
         )
@@ -138,9 +123,6 @@ def test_the_judge_gets_vlmevalkits_requests_and_the_table_matches(
              "--rules", VERSIONS[version], "--no-download"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     name = f"KitModel_{case}_acc.csv"
     assert cells(tmp_path / "out" / "KitModel" / name) == cells(folder / version / name)

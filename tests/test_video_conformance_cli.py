@@ -14,7 +14,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,16 +22,13 @@ import polars as pl
 import pytest
 
 from fasteval.data.tabular import read_table
+from tests.conformance_kit import VERSIONS
 from tests.fixtures import video_kit_dir
+from tests.judge_kit import judge_server
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = video_kit_dir()
 
-GENERATIONS = {
-    "expected": "vlmevalkit-2025.08",  # ms-vlmeval 0.0.20
-    "alt_upstream_e8e78f05": "vlmevalkit-2026.06",
-    "alt_nvidia_vlmeval_26.3": "vlmevalkit-2024.07",
-}
 # case -> (preset, the rating file VLMEvalKit wrote, judged, per_row.csv's score column)
 CASES = {
     "Video-MME_8frame": ("Video-MME_8frame", "KitModel_Video-MME_8frame_rating.json", False, "score"),
@@ -81,22 +77,8 @@ def lmudata(root: Path) -> Path:
 @contextmanager
 def kit_judge(log: Path) -> Iterator[str]:
     """A fresh judge_server_video.py (fresh HTTP-500 counters) logging every request; yields its URL."""
-    port_file = log.with_suffix(".port")
-    server = [sys.executable, str(KIT / "judge_server_video.py"), "--port", "0"]
-    proc = subprocess.Popen(
-        [*server, "--port-file", str(port_file), "--log", str(log)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not port_file.is_file():
-            assert proc.poll() is None and time.monotonic() < deadline, "judge_server_video.py did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/v1/chat/completions"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with judge_server(KIT / "judge_server_video.py", log.with_suffix(".port"), log) as base:
+        yield f"{base}/v1/chat/completions"
 
 
 def bench(case: str, rules: str, work: Path, judge_url: str | None) -> subprocess.CompletedProcess[str]:
@@ -153,7 +135,7 @@ def _scores(frame: pl.DataFrame) -> dict[str, float | None]:
     return {str(i): _cell(s) for i, s in zip(frame["index"].to_list(), frame["score"].to_list(), strict=True)}
 
 
-@pytest.mark.parametrize("generation", list(GENERATIONS))
+@pytest.mark.parametrize("generation", list(VERSIONS))
 @pytest.mark.parametrize("case", list(CASES))
 def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: str, tmp_path: Path) -> None:
     preset, rating, judged, score_column = CASES[case]
@@ -162,13 +144,13 @@ def test_video_case_through_bench_py_matches_vlmevalkit(case: str, generation: s
     log = tmp_path / "judge.log"
     if judged:
         with kit_judge(log) as url:
-            done = bench(case, GENERATIONS[generation], tmp_path, url)
+            done = bench(case, VERSIONS[generation], tmp_path, url)
             first = calls_table(log)
-            again = bench(case, GENERATIONS[generation], tmp_path, url)  # every call is on record
+            again = bench(case, VERSIONS[generation], tmp_path, url)  # every call is on record
             assert again.returncode == done.returncode, again.stderr
             assert calls_table(log) == first
     else:
-        done = bench(case, GENERATIONS[generation], tmp_path, None)
+        done = bench(case, VERSIONS[generation], tmp_path, None)
     assert done.returncode in (0, 3), done.stderr
     assert "Traceback" not in done.stderr
     out = tmp_path / "out" / "KitModel"

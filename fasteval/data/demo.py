@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fasteval.data.video.tsv import VIDEO_MME_COLUMNS
+
 SIZE = 96
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -305,19 +307,7 @@ def demo_mi_rows(seed: int = 0, n: int = 16) -> list[dict[str, str]]:
 # ---------------------------------------------------------------------------------------------
 
 VIDEO_DATASET = "DEMO-Video"
-VIDEO_COLUMNS = (
-    "index",
-    "video",
-    "video_path",
-    "duration",
-    "domain",
-    "candidates",
-    "sub_category",
-    "task_type",
-    "subtitle_path",
-    "question",
-    "answer",
-)
+VIDEO_COLUMNS = VIDEO_MME_COLUMNS  # the demo video TSV is a Video-MME TSV, column for column
 VIDEO_SIZE, VIDEO_FPS, VIDEO_SECONDS = 64, 8, 3
 
 

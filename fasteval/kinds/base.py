@@ -265,6 +265,20 @@ class TaskKind(ABC):
         return f"{model}_{spec.name}_score.json"
 
 
+class JudgeGradedKind(TaskKind):
+    """A kind whose every row the judge grades (MM-Vet, LLaVABench, MMBench-Video): VLMEvalKit extracts
+    nothing and refuses to score without a working judge, so there is no exact match and no live hint."""
+
+    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
+    judge_required: ClassVar[bool] = True
+
+    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
+        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
+
+    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
+        return None
+
+
 async def ask_in_turn(
     ctx: JudgeContext,
     key: str,
@@ -307,6 +321,17 @@ def require(frame: pl.DataFrame, spec: BenchmarkSpec, what: str, *columns: str) 
     for col in columns:
         if col not in frame.columns:
             raise ScoringError(f"{spec.name} {what} have no `{col}` column; add it")
+
+
+def prediction_table(
+    predictions: pl.DataFrame, spec: BenchmarkSpec, truth: str, *columns: str
+) -> pl.DataFrame:
+    """The prediction file itself as the table to score, for kinds whose ground truth VLMEvalKit reads
+    from it: the columns named, then `answer` (`truth` names whose ground truth, for the error line)."""
+    preds = normalise_columns(predictions)
+    require(preds, spec, "predictions", *columns)
+    require(preds, spec, f"predictions ({truth} ground truth is read from them)", "answer")
+    return preds
 
 
 def require_columns(frame: pl.DataFrame, needed: tuple[str, ...], what: str) -> None:

@@ -32,9 +32,8 @@ from fasteval.kinds.base import (
     Extraction,
     Item,
     JudgeContext,
-    JudgeUse,
+    JudgeGradedKind,
     PromptError,
-    TaskKind,
     Verdict,
     normalise_columns,
     require,
@@ -91,7 +90,7 @@ def parse_scores(review: str | None) -> tuple[float, float]:
         return FAILED
 
 
-class LLaVABenchKind(TaskKind):
+class LLaVABenchKind(JudgeGradedKind):
     """Every row rated against a reference answer by the judge (required); no extraction."""
 
     name: ClassVar[str] = "llavabench"
@@ -99,8 +98,6 @@ class LLaVABenchKind(TaskKind):
         Column("gpt4_score", "the judge's score of the reference answer, 1-10 (-1: reply unread)"),
         Column("score", "the judge's score of the model's answer, 1-10 (-1: reply unread)"),
     )
-    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
-    judge_required: ClassVar[bool] = True
     score_suffix: ClassVar[str] = "score"  # get_intermediate_file_path(eval_file, '_score', 'csv') (1907)
 
     def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
@@ -132,12 +129,6 @@ class LLaVABenchKind(TaskKind):
             answer=as_vlmeval_str(row["gpt4_ans"]),
             fields={"caption": as_vlmeval_str(row["caption"])},
         )
-
-    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
-        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge rates
-
-    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
-        return None
 
     async def judge(self, spec: BenchmarkSpec, item: Item, ctx: JudgeContext) -> Verdict:
         """`LLaVABench_atomeval`: one call; the reply's first line gives both scores."""

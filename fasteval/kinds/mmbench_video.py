@@ -26,10 +26,9 @@ from fasteval.kinds.base import (
     Extraction,
     Item,
     JudgeContext,
-    JudgeUse,
+    JudgeGradedKind,
     Verdict,
-    normalise_columns,
-    require,
+    prediction_table,
 )
 from fasteval.kinds.video import Msg, VideoKind, frames, is_missing
 from fasteval.types import BenchmarkSpec, Method, Sample
@@ -78,12 +77,10 @@ def judge_prompt(question: str, answer: str, prediction: str) -> str:
     return JUDGE_USER.format(question, answer, prediction)
 
 
-class MMBenchVideoKind(VideoKind):
+class MMBenchVideoKind(VideoKind, JudgeGradedKind):
     """Every answered row graded 0-3 by the judge (required); the grade is the row's score."""
 
     name: ClassVar[str] = "mmbench_video"
-    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
-    judge_required: ClassVar[bool] = True
 
     # -- prompts ----------------------------------------------------------------------------
 
@@ -103,16 +100,9 @@ class MMBenchVideoKind(VideoKind):
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
         """The prediction file itself: VLMEvalKit grades MMBench-Video from its columns."""
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction", "question", "dimensions")
-        require(preds, spec, "predictions (MMBench-Video's ground truth is read from them)", "answer")
-        return preds
-
-    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
-        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
-
-    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
-        return None
+        return prediction_table(
+            predictions, spec, "MMBench-Video's", "index", "prediction", "question", "dimensions"
+        )
 
     def needs_judge(self, spec: BenchmarkSpec, item: Item, exact: Extraction) -> bool:
         """Rows with an empty prediction cell are not sent (`data_un`, L245-246)."""

@@ -25,12 +25,10 @@ from fasteval.kinds.base import (
     Extraction,
     Item,
     JudgeContext,
-    JudgeUse,
-    TaskKind,
+    JudgeGradedKind,
     Verdict,
     ask_in_turn,
-    normalise_columns,
-    require,
+    prediction_table,
 )
 from fasteval.kinds.extract import RULES_2024, RULES_2025, RULES_2026
 from fasteval.kinds.judge_calls import FAILED_CALL, TrySchedule
@@ -164,7 +162,7 @@ def fold_tries(replies: Sequence[str]) -> MMVetOutcome | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class MMVetKind(TaskKind):
+class MMVetKind(JudgeGradedKind):
     """Every row graded 0-1 by the judge (required); the grade is the row's score."""
 
     name: ClassVar[str] = "mmvet"
@@ -172,8 +170,6 @@ class MMVetKind(TaskKind):
         Column("score", "the judge's grade in [0, 1] (null when no judge graded the row)"),
         Column("log", "VLMEvalKit's per-row log of the judge's tries"),
     )
-    judge_use: ClassVar[JudgeUse] = JudgeUse.EVERY_ROW
-    judge_required: ClassVar[bool] = True
 
     def prompt_text(self, spec: BenchmarkSpec, sample: Sample, style: str) -> str:
         return model_prompt_text(sample.question, style)
@@ -181,16 +177,7 @@ class MMVetKind(TaskKind):
     def table(
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction", "question")
-        require(preds, spec, "predictions (MMVet's ground truth is read from them)", "answer")
-        return preds
-
-    def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
-        return Extraction(None, Method.UNRESOLVED)  # nothing to extract: the judge grades
-
-    def live_hit(self, spec: BenchmarkSpec, item: Item, rules: str) -> bool | None:
-        return None
+        return prediction_table(predictions, spec, "MMVet's", "index", "prediction", "question")
 
     async def judge(self, spec: BenchmarkSpec, item: Item, ctx: JudgeContext) -> Verdict:
         """`MMVet_auxeval`: up to 5 calls; the first reply that parses as a float in [0, 1] is the

@@ -38,8 +38,7 @@ from fasteval.kinds.base import (
     JudgeContext,
     JudgeUse,
     Verdict,
-    normalise_columns,
-    require,
+    prediction_table,
 )
 from fasteval.kinds.extract import REFUSED, RULES_2024, extract_mcq
 from fasteval.kinds.judge_calls import FAILED_CALL
@@ -119,10 +118,9 @@ class MVBenchKind(VideoKind):
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
         """The prediction file itself: VLMEvalKit scores MVBench from its columns."""
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction", "question", "candidates")
-        require(preds, spec, "predictions (MVBench's ground truth is read from them)", "answer")
-        return preds
+        return prediction_table(
+            predictions, spec, "MVBench's", "index", "prediction", "question", "candidates"
+        )
 
     def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
         key = as_vlmeval_str(row["index"])

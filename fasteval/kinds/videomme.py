@@ -30,8 +30,7 @@ from fasteval.kinds.base import (
     JudgeContext,
     JudgeUse,
     Verdict,
-    normalise_columns,
-    require,
+    prediction_table,
 )
 from fasteval.kinds.extract import REFUSED, extract_mcq
 from fasteval.kinds.video import Msg, VideoKind, ask_option, candidates, frames
@@ -123,10 +122,7 @@ class VideoMMEKind(VideoKind):
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
         """The prediction file itself: VLMEvalKit scores Video-MME from its columns."""
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction", "question")
-        require(preds, spec, "predictions (Video-MME's ground truth is read from them)", "answer")
-        return preds
+        return prediction_table(predictions, spec, "Video-MME's", "index", "prediction", "question")
 
     def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:
         question = as_vlmeval_str(row.get("question"))

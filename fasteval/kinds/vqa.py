@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from fasteval.kinds.base import Extraction, Item, TaskKind, normalise_columns, require
+from fasteval.kinds.base import Extraction, Item, TaskKind, prediction_table
 from fasteval.types import BenchmarkSpec, Method, Sample
 
 
@@ -36,10 +36,7 @@ class VqaKind(TaskKind):
     def table(
         self, spec: BenchmarkSpec, predictions: pl.DataFrame, dataset: pl.DataFrame | None
     ) -> pl.DataFrame:
-        preds = normalise_columns(predictions)
-        require(preds, spec, "predictions", "index", "prediction")
-        require(preds, spec, "predictions (VQA ground truth is read from them)", "answer")
-        return preds
+        return prediction_table(predictions, spec, "VQA", "index", "prediction")
 
     def extract(self, spec: BenchmarkSpec, item: Item, rules: str) -> Extraction:
         return Extraction(item.prediction, Method.EXACT)
