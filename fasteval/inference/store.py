@@ -42,7 +42,7 @@ import struct
 import sys
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -517,6 +517,9 @@ def _answering(frame: pl.DataFrame, request_hashes: Mapping[str, str]) -> pl.Ser
     return (wanted & same).fill_null(False)
 
 
+_PICK = ("key", "status", "t_stored", "request_hash")  # what `RunStore.read` needs to pick each key's row
+
+
 class RunStore:
     """All stored completions of one (model, dataset), across every run that wrote them."""
 
@@ -540,19 +543,32 @@ class RunStore:
             raise StoreError(f"run id {run_id!r} must use letters, digits, '.', '_' or '-' only")
         return StoreWriter(self.dir / _SEGMENT.format(run_id), run_id)
 
-    def _table(self) -> pa.Table:
-        """Every segment's batches as one chunk per column: a batch per drain makes hundreds of
-        small chunks, and polars converts those at twice the memory of one."""
-        batches = [b for seg in self.segments() for b in read_segment(seg)]
-        return pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
+    def _table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """Every segment's batches (each checked whole, as `read_segment` does) as one chunk per
+        column: a batch per drain makes hundreds of small chunks, and polars converts those at twice
+        the memory of one. With `columns`, only those are kept, and each segment's projection is
+        copied out before the next is read, so a segment's file bytes are freed as it is done."""
+        if columns is None:
+            batches = [b for seg in self.segments() for b in read_segment(seg)]
+            return pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
+        schema = pa.schema([SCHEMA.field(c) for c in columns])
+        parts = [
+            pa.Table.from_batches([b.select(list(columns)) for b in read_segment(seg)], schema=schema)
+            .combine_chunks()
+            for seg in self.segments()
+        ]
+        return pa.concat_tables(parts or [schema.empty_table()]).combine_chunks()
 
-    def read_all(self) -> pl.DataFrame:
-        """Every stored row of every run, in no particular order (for audits and perf of one run)."""
-        frame = pl.from_arrow(self._table())
+    def read_all(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Every stored row of every run, in no particular order (for audits and perf of one run);
+        only `columns` when given (in that order)."""
+        frame = pl.from_arrow(self._table(columns))
         assert isinstance(frame, pl.DataFrame)
         return frame
 
-    def read(self, request_hashes: Mapping[str, str] | None = None) -> pl.DataFrame:
+    def read(
+        self, request_hashes: Mapping[str, str] | None = None, *, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
         """One row per key: the latest OK row, else the latest failure (in no particular order).
 
         With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
@@ -560,24 +576,30 @@ class RunStore:
         finish reads its whole store, so nothing is copied that need not be: the usual store (one
         row per key, every row answering the request) is returned as read; otherwise the winners
         are picked in one pass over four columns and gathered once (a sort, a join and a `unique`
-        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md).
+        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md). With `columns`, only
+        those are returned, and only those plus the four the pick needs are read (issue 22: a
+        finish reading every column of every segment cost ~40 MB at 50,000 rows).
         """
-        frame = self.read_all()
+        wanted = None
+        if columns is not None:
+            picking = [c for c in _PICK if c not in columns and (c != "request_hash" or request_hashes)]
+            wanted = [*columns, *picking]
+        frame = self.read_all(wanted)
         if request_hashes is not None:
             answering = _answering(frame, request_hashes)
             if not answering.all():
                 frame = frame.filter(answering)
         keys = frame.get_column("key")
-        if keys.is_unique().all():
-            return frame
-        ok = (frame.get_column("status") == Status.OK.value).to_list()
-        stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
-        best: dict[str, tuple[bool, float, int]] = {}
-        for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
-            held = best.get(key)
-            if held is None or (good, when) > held[:2]:  # ties: the first stored wins
-                best[key] = (good, when, at)
-        return frame[sorted(at for _, _, at in best.values())]
+        if not keys.is_unique().all():
+            ok = (frame.get_column("status") == Status.OK.value).to_list()
+            stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
+            best: dict[str, tuple[bool, float, int]] = {}
+            for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
+                held = best.get(key)
+                if held is None or (good, when) > held[:2]:  # ties: the first stored wins
+                    best[key] = (good, when, at)
+            frame = frame[sorted(at for _, _, at in best.values())]
+        return frame if columns is None else frame.select(columns)
 
     def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
         """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""
