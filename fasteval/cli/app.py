@@ -324,14 +324,27 @@ class JobOutcome:
 def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     """The dataset rows (file order) whose stored request succeeded, with its text as `prediction`.
 
-    Failed rows are left out here, once, so no failure can be scored as an answer.
+    Failed rows are left out here, once, so no failure can be scored as an answer. The answers are
+    matched to the rows' keys alone and set beside `meta`'s own columns, which are copied only
+    when some row is left out (issue 22: a join copied every dataset column at every finish).
     """
-    keyed = meta.with_columns(_index_keys(meta.get_column("index")).alias("__key"))
     ok = stored.filter(pl.col("status") == Status.OK.value)
     # a thinking model's thinking goes beside its answer, as VLMEvalKit's SPLIT_THINK writes it
     thinking = ["thinking"] if "thinking" in ok.columns and ok["thinking"].is_not_null().any() else []
-    ok = ok.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction"), *thinking)
-    return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key")
+    ok = ok.select(
+        pl.col("key").alias("__key"),
+        pl.col("text").alias("prediction"),
+        *thinking,
+        pl.lit(True).alias("__hit"),
+    )
+    keys = _index_keys(meta.get_column("index")).alias("__key").to_frame()
+    if {"prediction", *thinking} & set(meta.columns):  # a file that already has answers: joined as before
+        keyed = meta.hstack(keys.get_columns())
+        return keyed.join(ok.drop("__hit"), on="__key", how="inner", maintain_order="left").drop("__key")
+    found = keys.join(ok, on="__key", how="left", maintain_order="left")
+    hit = found.get_column("__hit").is_not_null()
+    rows = meta.hstack(found.select("prediction", *thinking).get_columns())
+    return rows if hit.all() else rows.filter(hit)
 
 
 def _index_keys(index: pl.Series) -> pl.Series:
@@ -378,8 +391,6 @@ def finalize(
     out_dir = cfg.work_dir / model
     out_dir.mkdir(parents=True, exist_ok=True)
     pred_path = out_dir / f"{model}_{name}.{settings.pred_format}"
-    (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
-    paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
     failed = stored.filter(pl.col("status") == Status.FAILED.value)
     failures = (
         {str(k): int(n) for k, n in failed.group_by("error_kind").len().iter_rows()} if failed.height else {}
@@ -387,7 +398,9 @@ def finalize(
     coverage = store_coverage(job.keys, stored) if score and preds.height else None
     odd = OddReplies.of(stored, job.target.served_name)
     n_ok = preds.height
-    del stored, failed  # scoring and the serving figures below need none of the stored answers
+    del stored, failed  # writing, scoring and the serving figures need none of the stored rows
+    (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
+    paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
     scored = None
     if coverage is not None:
         partial = n_ok < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
