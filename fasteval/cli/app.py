@@ -328,7 +328,8 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     matched to the rows' keys alone and set beside `meta`'s own columns, which are copied only
     when some row is left out (issue 22: a join copied every dataset column at every finish).
     """
-    ok = stored.filter(pl.col("status") == Status.OK.value)
+    answered = stored.get_column("status") == Status.OK.value
+    ok = stored if answered.all() else stored.filter(answered)
     # a thinking model's thinking goes beside its answer, as VLMEvalKit's SPLIT_THINK writes it
     thinking = ["thinking"] if "thinking" in ok.columns and ok["thinking"].is_not_null().any() else []
     ok = ok.select(
@@ -372,7 +373,8 @@ def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _run_perf(job: Job) -> dict[str, Any]:
     """This run's serving figures, from its own rows of the store (read for them alone)."""
     stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_PERF_COLUMNS)
-    this_run = stored.filter(pl.col("run_id") == job.run_id)
+    mine = (stored.get_column("run_id") == job.run_id).fill_null(False)
+    this_run = stored if mine.all() else stored.filter(mine)  # the usual run: no copy
     del stored
     return summarize(this_run).to_json_dict() if this_run.height else {}
 

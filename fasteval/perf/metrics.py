@@ -221,6 +221,13 @@ def _ms(values: pl.Series) -> np.ndarray:
     return values.drop_nulls().cast(pl.Float64).to_numpy() * 1000.0
 
 
+def _where(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """`frame.filter(condition)`, without copying every column when every row passes (the usual
+    run: all OK, all finished)."""
+    keep = frame.select(condition.fill_null(False)).to_series()
+    return frame if keep.all() else frame.filter(keep)
+
+
 def _rate(count: float, duration: float) -> float | None:
     return count / duration if duration > 0 else None
 
@@ -240,8 +247,8 @@ def summarize(
     """
     slo_ms = parse_slos(slos)
     frame = _frame(data).with_columns(pl.coalesce("t_send", "t_dispatch").alias("t_sent"))
-    ok = frame.filter(pl.col("status") == Status.OK.value)
-    ends = frame.filter(pl.col("e2el").is_not_null())
+    ok = _where(frame, pl.col("status") == Status.OK.value)
+    ends = _where(frame, pl.col("e2el").is_not_null())
     if frame.height:
         start = float(frame.get_column("t_dispatch").min())  # type: ignore[arg-type]
         last = ends.select((pl.col("t_sent") + pl.col("e2el")).max()).item() if ends.height else None
@@ -313,7 +320,7 @@ def _max_tokens_per_s(ok: pl.DataFrame, start: float) -> float | None:
     A token arrives at its request's send + the running sum of [ttft, *itl] (summed left to right
     per request, as `np.cumsum` does), shifted by send - start; rows without a first token have none.
     """
-    first = ok.filter(pl.col("ttft").is_not_null())
+    first = _where(ok, pl.col("ttft").is_not_null())
     if not first.height:
         return None
     gaps = pl.concat_list(pl.col("ttft"), pl.col("itl").fill_null(pl.lit([], dtype=pl.List(pl.Float64))))
