@@ -235,3 +235,36 @@ async def test_a_full_disk_is_one_line_and_leaves_a_readable_prefix(tmp_path: Pa
         await writer.__aexit__(None, None, None)
     assert "\n" not in str(err.value)
     assert store.read()["key"].to_list() == ["1"]
+
+
+async def test_a_projected_read_equals_the_full_read_in_those_columns(tmp_path: Path) -> None:
+    """`read(columns=...)` (issue 22: a finish reads only what it needs) picks the same rows."""
+    store = RunStore(tmp_path)
+    many = [(str(i), answer(f"t{i}") if i % 3 else failure(), "h") for i in range(150)]  # > one copy batch
+    await write(store, "r1", many)
+    await write(store, "r2", [("1", answer("new"), "h"), ("3", answer("fixed"), "h"), ("5", failure(), "x")])
+    now = {str(i): "h" for i in range(140)}
+    for hashes in (None, now):
+        cols = ("text", "key", "status", "itl")
+        full = store.read(hashes).select(cols).sort("key")
+        part = store.read(hashes, columns=cols)
+        assert part.columns == list(cols)
+        assert part.sort("key").equals(full)
+    texts = dict(store.read(columns=("key", "text")).iter_rows())
+    assert (texts["1"], texts["3"], texts["5"]) == ("new", "fixed", "t5")
+
+
+def test_a_projected_read_of_a_cut_segment_keeps_the_whole_batches(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+
+    async def two_batches() -> None:
+        async with store.open_writer("r1") as w:
+            w.append("1", answer("A"), "h")
+            await w.flush()
+            w.append("2", answer("B"), "h")
+            await w.flush()
+
+    asyncio.run(two_batches())
+    seg = store.segments()[0]
+    seg.write_bytes(seg.read_bytes()[:-40])
+    assert store.read(columns=("key", "text")).rows() == [("1", "A")]

@@ -183,3 +183,18 @@ def test_writes_replace_whole_files_and_fail_as_one_line(tmp_path: Path) -> None
             write(frame, tmp_path / "missing" / name)
         assert "\n" not in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tsv", "p.xlsx", "s.csv"]  # no temp left
+
+
+def test_a_tsv_written_row_by_row_is_the_text_of_the_whole_frame(tmp_path: Path) -> None:
+    """write_tsv streams its rows (issue 22: memory), byte for byte what the one-string form gives."""
+    df = pl.DataFrame(
+        {
+            "index": [1, 2, 3],
+            "question": ['say "hi"\tthen', "two\nlines", None],
+            "score": [0.1 + 0.2, None, 3.0],
+            "prediction": ["ü ✓", "", "\\t"],
+        }
+    )
+    path = write_tsv(df, tmp_path / "p.tsv")
+    assert path.read_bytes() == format_csv_quote_all(df, sep="\t").encode("utf-8")
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind

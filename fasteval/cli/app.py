@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 
@@ -64,6 +65,10 @@ class Loaded:
 
 async def run(cfg: RunConfig, settings: Settings, *, environ: Mapping[str, str]) -> int:
     console = Console(stderr=False, highlight=False)
+    # Arrow's default pool (mimalloc) keeps what a dataset's finish frees (the store's bytes, its
+    # copies) and polars then allocates beside it: with malloc the peak at 50,000 rows is ~25 MB
+    # lower (issue 22, perf/MEMORY.md). A setting of this process's run, never of an import.
+    pa.set_memory_pool(pa.system_memory_pool())
     lmudata = cfg.lmudata
     if cfg.mode == "eval":
         return await _eval(cfg, settings, lmudata, console, environ)
@@ -291,7 +296,7 @@ def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) ->
 
 def _prime(stage: JudgeStage, job: Job) -> None:
     """Rows answered by earlier runs enter the judge stage first (their judge replies are cached)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint))
+    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=("key", "status", "text"))
     ok = stored.filter(pl.col("status") == Status.OK.value)
     for key, text in ok.select("key", "text").iter_rows():
         stage.add_row(str(key), "" if text is None else str(text))
@@ -318,22 +323,59 @@ class JobOutcome:
 def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     """The dataset rows (file order) whose stored request succeeded, with its text as `prediction`.
 
-    Failed rows are left out here, once, so no failure can be scored as an answer.
+    Failed rows are left out here, once, so no failure can be scored as an answer. The answers are
+    matched to the rows' keys alone and set beside `meta`'s own columns, which are copied only
+    when some row is left out (issue 22: a join copied every dataset column at every finish).
     """
-    keyed = meta.with_columns(
-        pl.Series("__key", [as_vlmeval_str(v) for v in meta.get_column("index").to_list()])
-    )
-    ok = stored.filter(pl.col("status") == Status.OK.value)
+    answered = stored.get_column("status") == Status.OK.value
+    ok = stored if answered.all() else stored.filter(answered)
     # a thinking model's thinking goes beside its answer, as VLMEvalKit's SPLIT_THINK writes it
     thinking = ["thinking"] if "thinking" in ok.columns and ok["thinking"].is_not_null().any() else []
-    ok = ok.select(pl.col("key").alias("__key"), pl.col("text").alias("prediction"), *thinking)
-    return keyed.join(ok, on="__key", how="inner", maintain_order="left").drop("__key")
+    ok = ok.select(
+        pl.col("key").alias("__key"),
+        pl.col("text").alias("prediction"),
+        *thinking,
+        pl.lit(True).alias("__hit"),
+    )
+    keys = _index_keys(meta.get_column("index")).alias("__key").to_frame()
+    if {"prediction", *thinking} & set(meta.columns):  # a file that already has answers: joined as before
+        keyed = meta.hstack(keys.get_columns())
+        return keyed.join(ok.drop("__hit"), on="__key", how="inner", maintain_order="left").drop("__key")
+    found = keys.join(ok, on="__key", how="left", maintain_order="left")
+    hit = found.get_column("__hit").is_not_null()
+    rows = meta.hstack(found.select("prediction", *thinking).get_columns())
+    return rows if hit.all() else rows.filter(hit)
+
+
+def _index_keys(index: pl.Series) -> pl.Series:
+    """`as_vlmeval_str` of every index value; integers and strings without nulls are cast in place
+    (what `str()` gives them), anything else goes value by value."""
+    if index.null_count() == 0 and (index.dtype.is_integer() or index.dtype == pl.String):
+        return index.cast(pl.String)
+    return pl.Series([as_vlmeval_str(v) for v in index.to_list()], dtype=pl.String)
+
+
+# What each part of a job's finish reads from the store (issue 22: only these columns, so the
+# finish holds no copy of the store's other columns): the answers and their outcome ...
+_ANSWER_COLUMNS = ("key", "status", "text", "thinking", "error_kind", "model", "finish_reason")
+# ... and, read after the answers are written and scored, this run's serving figures.
+_PERF_COLUMNS = ("run_id", "status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
 
 
 def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(dataset rows with their `prediction`, for answered rows only; every stored row of the job)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint))
+    """(dataset rows with their `prediction`, for answered rows only; every stored row of the job,
+    with the columns answers, failures, coverage and odd replies need)."""
+    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_ANSWER_COLUMNS)
     return answered_rows(job.dataset.meta, stored), stored
+
+
+def _run_perf(job: Job) -> dict[str, Any]:
+    """This run's serving figures, from its own rows of the store (read for them alone)."""
+    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_PERF_COLUMNS)
+    mine = (stored.get_column("run_id") == job.run_id).fill_null(False)
+    this_run = stored if mine.all() else stored.filter(mine)  # the usual run: no copy
+    del stored
+    return summarize(this_run).to_json_dict() if this_run.height else {}
 
 
 def finalize(
@@ -350,15 +392,19 @@ def finalize(
     out_dir = cfg.work_dir / model
     out_dir.mkdir(parents=True, exist_ok=True)
     pred_path = out_dir / f"{model}_{name}.{settings.pred_format}"
-    (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
-    paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
     failed = stored.filter(pl.col("status") == Status.FAILED.value)
     failures = (
         {str(k): int(n) for k, n in failed.group_by("error_kind").len().iter_rows()} if failed.height else {}
     )
+    coverage = store_coverage(job.keys, stored) if score and preds.height else None
+    odd = OddReplies.of(stored, job.target.served_name)
+    n_ok = preds.height
+    del stored, failed  # writing, scoring and the serving figures need none of the stored rows
+    (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
+    paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
     scored = None
-    if score and preds.height:
-        partial = preds.height < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
+    if coverage is not None:
+        partial = n_ok < job.dataset.meta.height  # failed rows, or --limit: pairs may be split
         verdicts = judged.verdicts if judged is not None else None
         scored = score_predictions(
             job.spec,
@@ -368,14 +414,11 @@ def finalize(
             partial=partial,
             verdicts=verdicts,
         )
-        written = write_reports(
-            scored, model=model, out_dir=out_dir, coverage=store_coverage(job.keys, stored)
-        )
+        written = write_reports(scored, model=model, out_dir=out_dir, coverage=coverage)
         paths.update({k: str(v) for k, v in written.items()})
-    this_run = stored.filter(pl.col("run_id") == job.run_id)  # serving figures of this run's requests
-    perf = summarize(this_run).to_json_dict() if this_run.height else {}
-    odd = OddReplies.of(stored, job.target.served_name)
-    outcome = JobOutcome(job, len(job.keys), preds.height, failures, scored, paths, perf, judged, odd)
+    del preds
+    perf = _run_perf(job)
+    outcome = JobOutcome(job, len(job.keys), n_ok, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
     return outcome
 

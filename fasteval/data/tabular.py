@@ -325,8 +325,22 @@ def write_csv_quote_all(df: pl.DataFrame, path: Path) -> Path:
 
 
 def write_tsv(df: pl.DataFrame, path: Path) -> Path:
-    """Write as VLMEvalKit's `dump` writes a `.tsv` prediction file (`PRED_FORMAT=tsv`)."""
-    return _write_text(path, format_csv_quote_all(df, sep="\t"))
+    """Write as VLMEvalKit's `dump` writes a `.tsv` prediction file (`PRED_FORMAT=tsv`).
+
+    The text `format_csv_quote_all(df, sep="\\t")` gives, written row by row under a temporary
+    name: a 50,000-row prediction file is never one string in memory (issue 22: ~25 MB).
+    """
+    tmp = _tmp_name(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer.writerow(df.columns)
+            writer.writerows([_csv_cell(v) for v in row] for row in df.iter_rows())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
+    return path
 
 
 def write_xlsx(df: pl.DataFrame, path: Path) -> Path:

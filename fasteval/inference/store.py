@@ -42,11 +42,11 @@ import struct
 import sys
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import pyarrow as pa
@@ -223,27 +223,41 @@ class SegmentScan:
         return sum(b.num_rows for b in self.batches)
 
 
-def scan_segment(path: Path, schema: pa.Schema = SCHEMA) -> SegmentScan:
+def scan_segment(path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] | None = None) -> SegmentScan:
     """Read one segment without trusting it: never raises for its content, never lets Arrow parse
     bytes that failed their checksum. Batches are conformed to `schema` (columns a segment
-    predates read as nulls)."""
+    predates read as nulls); with `columns`, only those are kept.
+
+    A framed segment is read frame by frame, and with `columns` each checked batch's projection
+    is copied out of its frame, so memory holds the kept columns, never the whole file (issue 22:
+    the file and its batches were ~25 MB at 50,000 rows, read twice per finish).
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            head = f.read(len(MAGIC))
+            if head.startswith(_LEGACY) or not head:
+                return _select(_scan_legacy(head + f.read(), schema), columns)
+            if len(head) < len(MAGIC):
+                return SegmentScan(
+                    [], torn=MAGIC.startswith(head), damage=None if MAGIC.startswith(head) else "bad header"
+                )
+            if not head.startswith(MAGIC[:4]):
+                scan = SegmentScan([], damage="not a fasteval segment (bad header)")
+            else:
+                scan = _scan_framed(f, end, schema, columns)
+                if head != MAGIC:
+                    scan.damage = "bad file header"
+        if scan.damage is not None:  # say how many rows it held, from every sound header in it
+            scan.rows_seen = _rows_in_headers(path.read_bytes())
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}; check the disk and rerun") from None
-    if data.startswith(_LEGACY) or not data:
-        return _scan_legacy(data, schema)
-    if len(data) < len(MAGIC):
-        return SegmentScan(
-            [], torn=MAGIC.startswith(data), damage=None if MAGIC.startswith(data) else "bad header"
-        )
-    if not data.startswith(MAGIC) and not data.startswith(MAGIC[:4]):
-        return SegmentScan([], damage="not a fasteval segment (bad header)", rows_seen=_rows_in_headers(data))
-    scan = _scan_framed(memoryview(data), pa.py_buffer(data), schema)
-    if not data.startswith(MAGIC):
-        scan.damage = "bad file header"
-    if scan.damage is not None:  # say how many rows it held, from every sound header in it
-        scan.rows_seen = _rows_in_headers(data)
+    return scan
+
+
+def _select(scan: SegmentScan, columns: Sequence[str] | None) -> SegmentScan:
+    if columns is not None:
+        scan.batches = [b.select(list(columns)) for b in scan.batches]
     return scan
 
 
@@ -259,16 +273,22 @@ def _rows_in_headers(data: bytes) -> int:
     return rows
 
 
-def _scan_framed(view: memoryview, buf: pa.Buffer, schema: pa.Schema) -> SegmentScan:
+_COPY_EVERY = 64  # projected batches gathered before they are copied out of their frames
+
+
+def _scan_framed(f: BinaryIO, end: int, schema: pa.Schema, columns: Sequence[str] | None) -> SegmentScan:
+    """The frames after `MAGIC`, read one at a time from `f` (`end`: the file's size)."""
     scan = SegmentScan([])
     file_schema: pa.Schema | None = None
-    at, end = len(MAGIC), len(view)
+    pending: list[pa.RecordBatch] = []
+    at = len(MAGIC)
     while at < end:
-        if end - at < _HEADER.size:
+        header = f.read(_HEADER.size)
+        if len(header) < _HEADER.size:
             scan.torn = True  # a header cut short: the kill came mid-write
             break
-        kind, size, rows, crc, head_crc = _HEADER.unpack_from(view, at)
-        if zlib.crc32(view[at : at + 16]) != head_crc or kind not in (_SCHEMA_FRAME, _BATCH_FRAME):
+        kind, size, rows, crc, head_crc = _HEADER.unpack(header)
+        if zlib.crc32(header[:16]) != head_crc or kind not in (_SCHEMA_FRAME, _BATCH_FRAME):
             scan.damage = f"frame header at byte {at} fails its checksum"
             scan.header_lost = True
             break
@@ -277,10 +297,14 @@ def _scan_framed(view: memoryview, buf: pa.Buffer, schema: pa.Schema) -> Segment
         if size > end - body:  # a sound header promising more than was written: torn, not damaged
             scan.torn = True
             break
-        if zlib.crc32(view[body : body + size]) != crc:
+        data = f.read(size)
+        if len(data) < size:
+            scan.torn = True
+            break
+        if zlib.crc32(data) != crc:
             scan.damage = f"{'schema' if kind == _SCHEMA_FRAME else 'batch'} at byte {at} fails its checksum"
             break
-        payload = buf.slice(body, size)
+        payload = pa.py_buffer(data)
         try:
             if kind == _SCHEMA_FRAME:
                 file_schema = pa.ipc.read_schema(payload)
@@ -293,12 +317,32 @@ def _scan_framed(view: memoryview, buf: pa.Buffer, schema: pa.Schema) -> Segment
                 if batch.num_rows != rows:
                     scan.damage = f"batch at byte {at} holds {batch.num_rows} rows, its header says {rows}"
                     break
-                scan.batches.append(_conform(batch, schema))
+                batch = _conform(batch, schema)
+                if columns is None:
+                    scan.batches.append(batch)
+                else:
+                    pending.append(batch.select(list(columns)))
+                    if len(pending) >= _COPY_EVERY:
+                        scan.batches += _copied(pending)
+                        pending = []
         except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:
             scan.damage = f"frame at byte {at} is unreadable ({type(exc).__name__})"
             break
         at = body + size
+    if pending:
+        scan.batches += _copied(pending)
     return scan
+
+
+def _copied(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """`batches` as one batch in fresh buffers: the frames they were read from can be freed."""
+    table = pa.Table.from_batches(batches)
+    copy = pa.Table.from_arrays(
+        [pa.concat_arrays([*col.chunks, pa.nulls(0, col.type)]) for col in table.columns],
+        schema=table.schema,
+    )
+    out: list[pa.RecordBatch] = copy.to_batches()
+    return out
 
 
 def _scan_legacy(data: bytes, schema: pa.Schema) -> SegmentScan:
@@ -342,13 +386,15 @@ def _short_read(message: str) -> bool:
     )
 
 
-def read_segment(path: Path, schema: pa.Schema = SCHEMA) -> list[pa.RecordBatch]:
+def read_segment(
+    path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] | None = None
+) -> list[pa.RecordBatch]:
     """Every whole batch of one append-only segment (this store's, or the judge cache's).
 
     A torn tail is dropped (its rows are missing: a rerun asks them). A damaged segment is moved
     aside with one warning line on stderr and contributes no rows at all: a rerun asks them again.
     """
-    scan = scan_segment(path, schema)
+    scan = scan_segment(path, schema, columns)
     if scan.damage is None:
         return scan.batches
     line = quarantine(path, scan)
@@ -517,6 +563,9 @@ def _answering(frame: pl.DataFrame, request_hashes: Mapping[str, str]) -> pl.Ser
     return (wanted & same).fill_null(False)
 
 
+_PICK = ("key", "status", "t_stored", "request_hash")  # what `RunStore.read` needs to pick each key's row
+
+
 class RunStore:
     """All stored completions of one (model, dataset), across every run that wrote them."""
 
@@ -540,19 +589,31 @@ class RunStore:
             raise StoreError(f"run id {run_id!r} must use letters, digits, '.', '_' or '-' only")
         return StoreWriter(self.dir / _SEGMENT.format(run_id), run_id)
 
-    def _table(self) -> pa.Table:
-        """Every segment's batches as one chunk per column: a batch per drain makes hundreds of
-        small chunks, and polars converts those at twice the memory of one."""
-        batches = [b for seg in self.segments() for b in read_segment(seg)]
-        return pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
+    def _table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """Every segment's batches (each checked whole, as `read_segment` does) as one chunk per
+        column: a batch per drain makes hundreds of small chunks, and polars converts those at twice
+        the memory of one. With `columns`, only those are kept, and each segment's projection is
+        copied out before the next is read, so a segment's file bytes are freed as it is done."""
+        if columns is None:
+            batches = [b for seg in self.segments() for b in read_segment(seg)]
+            return pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
+        schema = pa.schema([SCHEMA.field(c) for c in columns])
+        parts = [
+            pa.Table.from_batches(read_segment(seg, columns=columns), schema=schema).combine_chunks()
+            for seg in self.segments()
+        ]
+        return pa.concat_tables(parts or [schema.empty_table()]).combine_chunks()
 
-    def read_all(self) -> pl.DataFrame:
-        """Every stored row of every run, in no particular order (for audits and perf of one run)."""
-        frame = pl.from_arrow(self._table())
+    def read_all(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Every stored row of every run, in no particular order (for audits and perf of one run);
+        only `columns` when given (in that order)."""
+        frame = pl.from_arrow(self._table(columns))
         assert isinstance(frame, pl.DataFrame)
         return frame
 
-    def read(self, request_hashes: Mapping[str, str] | None = None) -> pl.DataFrame:
+    def read(
+        self, request_hashes: Mapping[str, str] | None = None, *, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
         """One row per key: the latest OK row, else the latest failure (in no particular order).
 
         With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
@@ -560,24 +621,30 @@ class RunStore:
         finish reads its whole store, so nothing is copied that need not be: the usual store (one
         row per key, every row answering the request) is returned as read; otherwise the winners
         are picked in one pass over four columns and gathered once (a sort, a join and a `unique`
-        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md).
+        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md). With `columns`, only
+        those are returned, and only those plus the four the pick needs are read (issue 22: a
+        finish reading every column of every segment cost ~40 MB at 50,000 rows).
         """
-        frame = self.read_all()
+        wanted = None
+        if columns is not None:
+            picking = [c for c in _PICK if c not in columns and (c != "request_hash" or request_hashes)]
+            wanted = [*columns, *picking]
+        frame = self.read_all(wanted)
         if request_hashes is not None:
             answering = _answering(frame, request_hashes)
             if not answering.all():
                 frame = frame.filter(answering)
         keys = frame.get_column("key")
-        if keys.is_unique().all():
-            return frame
-        ok = (frame.get_column("status") == Status.OK.value).to_list()
-        stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
-        best: dict[str, tuple[bool, float, int]] = {}
-        for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
-            held = best.get(key)
-            if held is None or (good, when) > held[:2]:  # ties: the first stored wins
-                best[key] = (good, when, at)
-        return frame[sorted(at for _, _, at in best.values())]
+        if not keys.is_unique().all():
+            ok = (frame.get_column("status") == Status.OK.value).to_list()
+            stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
+            best: dict[str, tuple[bool, float, int]] = {}
+            for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
+                held = best.get(key)
+                if held is None or (good, when) > held[:2]:  # ties: the first stored wins
+                    best[key] = (good, when, at)
+            frame = frame[sorted(at for _, _, at in best.values())]
+        return frame if columns is None else frame.select(columns)
 
     def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
         """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""

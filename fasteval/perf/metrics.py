@@ -75,12 +75,12 @@ class Distribution:
 
 
 def distribution(
-    values_ms: Sequence[float], percentiles: Sequence[float] = DEFAULT_PERCENTILES
+    values_ms: Sequence[float] | np.ndarray, percentiles: Sequence[float] = DEFAULT_PERCENTILES
 ) -> Distribution:
     """Summary of a sample; all None (with n = 0) when the sample is empty rather than vLLM's zeros."""
-    if not values_ms:
-        return Distribution(0, None, None, None, tuple((float(p), None) for p in percentiles))
     arr = np.asarray(values_ms, dtype=np.float64)
+    if not arr.size:
+        return Distribution(0, None, None, None, tuple((float(p), None) for p in percentiles))
     pct = np.percentile(arr, list(percentiles)) if percentiles else np.array([])
     return Distribution(
         n=int(arr.size),
@@ -116,16 +116,22 @@ def parse_slos(spec: str | Iterable[str] | Mapping[str, float] | None) -> dict[s
 
 def peak_concurrency(intervals: Iterable[tuple[float, float]]) -> int:
     """The most half-open [start, end) intervals alive at once (a finish frees its slot first)."""
-    events: list[tuple[float, int]] = []
-    for start, end in intervals:
-        events.append((start, 1))
-        events.append((end, -1))
-    events.sort()  # at equal times -1 sorts before +1: a request ending frees its slot first
-    live = peak = 0
-    for _, delta in events:
-        live += delta
-        peak = max(peak, live)
-    return peak
+    pairs = np.asarray(list(intervals), dtype=np.float64).reshape(-1, 2)
+    return peak_concurrency_of(pairs[:, 0], pairs[:, 1])
+
+
+def peak_concurrency_of(starts: np.ndarray, ends: np.ndarray) -> int:
+    """`peak_concurrency` over arrays of starts and ends, without a Python object per request.
+
+    Events sort by (time, delta): at equal times an end (-1) comes before a start (+1), so a
+    request ending frees its slot first; the peak is the running sum's maximum (0 when empty).
+    """
+    times = np.concatenate([np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64)])
+    deltas = np.concatenate([np.ones(len(starts), np.int64), np.full(len(ends), -1, np.int64)])
+    if not times.size:
+        return 0
+    order = np.lexsort((deltas, times))
+    return max(0, int(np.cumsum(deltas[order]).max()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +216,16 @@ def _frame(data: pl.DataFrame | Sequence[Completion]) -> pl.DataFrame:
     )
 
 
-def _ms(values: Iterable[float | None]) -> list[float]:
-    return [v * 1000.0 for v in values if v is not None]
+def _ms(values: pl.Series) -> np.ndarray:
+    """The non-null values of `values` (seconds) in milliseconds, in row order."""
+    return values.drop_nulls().cast(pl.Float64).to_numpy() * 1000.0
+
+
+def _where(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """`frame.filter(condition)`, without copying every column when every row passes (the usual
+    run: all OK, all finished)."""
+    keep = frame.select(condition.fill_null(False)).to_series()
+    return frame if keep.all() else frame.filter(keep)
 
 
 def _rate(count: float, duration: float) -> float | None:
@@ -233,8 +247,8 @@ def summarize(
     """
     slo_ms = parse_slos(slos)
     frame = _frame(data).with_columns(pl.coalesce("t_send", "t_dispatch").alias("t_sent"))
-    ok = frame.filter(pl.col("status") == Status.OK.value)
-    ends = frame.filter(pl.col("e2el").is_not_null())
+    ok = _where(frame, pl.col("status") == Status.OK.value)
+    ends = _where(frame, pl.col("e2el").is_not_null())
     if frame.height:
         start = float(frame.get_column("t_dispatch").min())  # type: ignore[arg-type]
         last = ends.select((pl.col("t_sent") + pl.col("e2el")).max()).item() if ends.height else None
@@ -242,39 +256,41 @@ def summarize(
     else:
         start, duration = 0.0, 0.0
 
-    ttfts = ok.get_column("ttft").to_list()
-    e2els = ok.get_column("e2el").to_list()
-    itls = ok.get_column("itl").to_list()
-    n_outs: list[int] = []
-    from_chunks = 0
-    for n, ttft, gaps in zip(ok.get_column("n_out").to_list(), ttfts, itls, strict=True):
-        if n is None:  # no usage chunk: count content chunks, and say so in the summary
-            from_chunks += 1
-            n = 0 if ttft is None else len(gaps or []) + 1
-        n_outs.append(int(n))
-    tpots = [tpot(t, e, n) for t, e, n in zip(ttfts, e2els, n_outs, strict=True)]
-
+    # Everything below is vectorised (issue 22: per-row Python lists cost ~40 MB at 50,000 rows);
+    # each figure is the same arithmetic in the same order as the per-row definition, so the values
+    # are identical (tests/test_perf_metrics.py compares both on random runs).
+    no_usage = pl.col("n_out").is_null()
+    counted = (  # no usage chunk: count content chunks, and say so in the summary
+        pl.when(pl.col("ttft").is_null()).then(0).otherwise(pl.col("itl").list.len().fill_null(0) + 1)
+    )
+    n_out = pl.when(no_usage).then(counted).otherwise(pl.col("n_out")).cast(pl.Int64)
+    ok = ok.with_columns(n_out.alias("n_outs"), no_usage.alias("from_chunks")).with_columns(
+        pl.when(
+            pl.col("ttft").is_not_null() & pl.col("e2el").is_not_null() & (pl.col("n_outs") > 1)
+        )  # tpot(): (e2el - ttft) / (n_out - 1), undefined for n_out <= 1
+        .then((pl.col("e2el") - pl.col("ttft")) / (pl.col("n_outs") - 1).cast(pl.Float64))
+        .otherwise(None)
+        .alias("tpot")
+    )
+    from_chunks = int(ok.get_column("from_chunks").sum())
     total_in = int(ok.get_column("n_in").fill_null(0).sum())
-    total_out = sum(n_outs)
+    total_out = int(ok.get_column("n_outs").sum())
 
     good: int | None = None
     if slo_ms:
-        good = 0
-        for t, e, tp in zip(ttfts, e2els, tpots, strict=True):
-            observed = {
-                "ttft": None if t is None else t * 1000,
-                "tpot": (tp or 0.0) * 1000,  # vLLM: n_out <= 1 counts as tpot 0
-                "e2el": None if e is None else e * 1000,
-            }
-            if all(observed[m] is not None and observed[m] <= lim for m, lim in slo_ms.items()):  # type: ignore[operator]
-                good += 1
+        observed = {
+            "ttft": pl.col("ttft") * 1000,
+            "tpot": pl.col("tpot").fill_null(0.0) * 1000,  # vLLM: n_out <= 1 counts as tpot 0
+            "e2el": pl.col("e2el") * 1000,
+        }
+        met = pl.lit(True)
+        for m, lim in slo_ms.items():
+            met = met & observed[m].is_not_null() & (observed[m] <= lim)
+        good = int(ok.select(met.fill_null(False).sum()).item())
 
-    intervals = [(s, s + e) for s, e in ends.select("t_sent", "e2el").iter_rows()]
-    stamps: list[float] = []
-    for s, t, gaps in ok.select("t_sent", "ttft", "itl").iter_rows():
-        if t is not None:
-            stamps.extend((np.cumsum([t, *(gaps or [])]) + (s - start)).tolist())
-    max_tok_s = float(np.bincount(np.floor(np.asarray(stamps)).astype(np.int64)).max()) if stamps else None
+    spans = ends.select("t_sent", (pl.col("t_sent") + pl.col("e2el")).alias("t_end"))
+    peak = peak_concurrency_of(spans.get_column("t_sent").to_numpy(), spans.get_column("t_end").to_numpy())
+    max_tok_s = _max_tokens_per_s(ok, start)
 
     return PerfSummary(
         duration=duration,
@@ -286,13 +302,36 @@ def summarize(
         output_throughput=_rate(total_out, duration),
         total_token_throughput=_rate(total_in + total_out, duration),
         max_output_tokens_per_s=max_tok_s,
-        max_concurrent_requests=peak_concurrency(intervals),
-        ttft=distribution(_ms(ttfts), percentiles),
-        tpot=distribution(_ms(tpots), percentiles),
-        itl=distribution(_ms(g for gaps in itls for g in (gaps or [])), percentiles),
-        e2el=distribution(_ms(e2els), percentiles),
+        max_concurrent_requests=peak,
+        ttft=distribution(_ms(ok.get_column("ttft")), percentiles),
+        tpot=distribution(_ms(ok.get_column("tpot")), percentiles),
+        itl=distribution(_ms(ok.get_column("itl").explode()), percentiles),
+        e2el=distribution(_ms(ok.get_column("e2el")), percentiles),
         request_goodput=None if good is None else _rate(good, duration),
         slos_ms=slo_ms,
         images_per_s=None if n_images is None else _rate(n_images, duration),
         output_tokens_from_chunks=from_chunks,
     )
+
+
+def _max_tokens_per_s(ok: pl.DataFrame, start: float) -> float | None:
+    """The most tokens whose arrival falls in one whole second since the run's start.
+
+    A token arrives at its request's send + the running sum of [ttft, *itl] (summed left to right
+    per request, as `np.cumsum` does), shifted by send - start; rows without a first token have none.
+    """
+    first = _where(ok, pl.col("ttft").is_not_null())
+    if not first.height:
+        return None
+    gaps = pl.concat_list(pl.col("ttft"), pl.col("itl").fill_null(pl.lit([], dtype=pl.List(pl.Float64))))
+    stamps = (
+        first.select(
+            (pl.col("t_sent") - start).alias("shift"),
+            gaps.list.eval(pl.element().cum_sum()).alias("at"),
+        )
+        .explode("at")
+        .select(pl.col("at") + pl.col("shift"))
+        .to_series()
+        .to_numpy()
+    )
+    return float(np.bincount(np.floor(stamps).astype(np.int64)).max())
