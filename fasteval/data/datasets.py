@@ -201,7 +201,10 @@ class Dataset:
         todo = self._frame.filter(~_keys(self._frame["index"]).is_in(list(skip))) if skip else self._frame
         if todo["index"].is_duplicated().any():  # one request per index: its last row's (issue 22)
             todo = todo.filter(todo["index"].is_last_distinct())
-        own = todo.filter(pl.col(_REF).is_null()).sort(_ROW)
+        if todo[_REF].null_count() == todo.height and todo[_ROW].is_sorted():
+            own = todo  # no row borrows an image and rows are in file order: no second copy of the text
+        else:
+            own = todo.filter(pl.col(_REF).is_null()).sort(_ROW)
         borrowers = todo.filter(pl.col(_REF).is_not_null()).sort(_REF, _ROW, maintain_order=True)
         own_at, borrowed_at = own[_ROW].to_numpy(), borrowers[_REF].to_numpy()
         # Unbuffered, a few hundred rows at a time: decoding a whole 16 MB row group at once costs

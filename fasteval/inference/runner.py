@@ -209,6 +209,14 @@ def job_keys(dataset: Dataset, limit: int | None = None) -> list[str]:
     return keys if limit is None else keys[:limit]
 
 
+def _past_limit(job: Job, wanted: set[str]) -> set[str]:
+    """The dataset's keys a job does not ask for: empty (no second set of every key) when its keys
+    are every row, as without --limit."""
+    if len(job.keys) >= len(job.dataset):
+        return set()
+    return {as_vlmeval_str(k) for k in job.dataset.meta.get_column("index").to_list()} - wanted
+
+
 def samples_to_send(
     dataset: Dataset, wanted: Collection[str], skip: Collection[str] = ()
 ) -> Iterator[Sample]:
@@ -345,8 +353,7 @@ async def _produce(
                 finished.set()
 
     if job.todo and client.pool.stop is None:
-        every = {as_vlmeval_str(k) for k in job.dataset.meta.get_column("index").to_list()}
-        skip = done | (every - wanted)  # rows past --limit are never read (a video's are never decoded)
+        skip = done | _past_limit(job, wanted)  # rows past --limit are never read (a video's never decoded)
         async with contextlib.aclosing(job.dataset.aiter_samples(skip=skip)) as samples:  # stops workers
             async for sample in samples:
                 key = as_vlmeval_str(sample.index)
