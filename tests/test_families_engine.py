@@ -24,6 +24,7 @@ from PIL import Image
 
 from fasteval.catalog import get_spec
 from fasteval.data.datasets import load, locate
+from fasteval.data.tabular import read_table
 from fasteval.inference.client import build_body, complete
 from fasteval.inference.runner import Target, request_body
 from fasteval.inference.store import RunStore
@@ -38,7 +39,7 @@ from fasteval.models.families import (
 from fasteval.models.registry import get_model
 from fasteval.serving.serve import ensure_cpu_engine, serve, stop
 from fasteval.types import BenchmarkSpec, GenParams, ImagePart, ImageRef, Prompt, Sample, TextPart
-from tests.fixtures import conformance_lmudata
+from tests.fixtures import conformance_lmudata, video_kit_dir
 
 pytestmark = pytest.mark.engine
 
@@ -189,3 +190,41 @@ def test_qwen2_vl_pixel_range_per_request_reaches_the_engine(vllm_tiny: Any) -> 
         return c.n_in
 
     assert asyncio.run(tokens(big)) - asyncio.run(tokens(small)) == 16 - 4
+
+
+def test_internvl2_video_rows_reach_vllm_as_frames_at_one_tile_each(
+    internvl2_server: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    """A Video-MME_8frame row in InternVL2's style (`Frame-k: <image>` in the text, the 8 frames as an
+    image list, `max_dynamic_patch` 1) is answered by vLLM's InternVL2: its placeholders are the
+    frames' (none added), and each frame is one tile: against the same rows sent with no family
+    settings (the checkpoint's 12 tiles), every row's prompt is shorter by exactly 16 x the extra
+    tiles InternVL2 would cut of its frames."""
+    _, _, state_dir = internvl2_server
+    lmu = tmp_path / "LMUData"
+    lmu.mkdir()
+    (lmu / "Video-MME").symlink_to(video_kit_dir() / "data" / "Video-MME", target_is_directory=True)
+    env = dict(os.environ, LMUData=str(lmu), FASTEVAL_CACHE=str(tmp_path / "cache"))
+    n_in = {}
+    for label, extra in {"family": [], "none": ["--model-family", "none"]}.items():
+        work = tmp_path / label
+        argv = ["--data", "Video-MME_8frame", "--state-dir", str(state_dir), "--limit", "3"]
+        argv += ["--max-tokens", "1", "--mode", "infer", "--work-dir", str(work), *extra]
+        r = subprocess.run(
+            [sys.executable, str(REPO / "bench.py"), *argv], env=env, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        stored = RunStore.for_run(work, "tiny-internvl2", "Video-MME_8frame").read()
+        assert stored.height == 3 and stored["status"].to_list() == ["ok"] * 3, stored
+        n_in[label] = dict(stored.select("key", "n_in").rows())
+    frames = tmp_path / "cache" / "frames" / "images" / "Video-MME"
+    tsv = read_table(lmu / "Video-MME" / "Video-MME.tsv")
+    video_of = {str(i): str(v) for i, v in zip(tsv["index"].to_list(), tsv["video"].to_list(), strict=True)}
+    for key, tokens in n_in["family"].items():
+        paths = sorted((frames / video_of[key]).glob("frame-*-of-8.jpg"))
+        assert len(paths) == 8, (key, paths)
+        extra = 0
+        for path in paths:
+            with Image.open(path) as im:
+                extra += internvl_tiles(*im.size, CHECKPOINT_DEFAULT) - 1
+        assert n_in["none"][key] - tokens == TOKENS_PER_TILE * extra, key
