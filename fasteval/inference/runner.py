@@ -32,6 +32,7 @@ from fasteval.inference.endpoints import (
     unknown_model_message,
 )
 from fasteval.inference.store import RunStore, StoreLock, new_run_id
+from fasteval.kinds import kind_named
 from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.kinds.prompts import build_prompt, images_sent
 from fasteval.models.families import (
@@ -138,7 +139,7 @@ def answer_of(target: Target, spec: BenchmarkSpec, completion: Completion) -> Co
     answer. A reply that stopped at the token limit before its thinking block closed has no answer:
     it fails as `thinking_cut` (never scored), its thinking kept for inspection.
     """
-    if target.plan.mpo_on(spec.name) and completion.ok and spec.kind in ("yorn", "mcq"):
+    if completion.ok and target.plan.mpo_answer_on(spec.name, kind_named(spec.kind).dataset_type):
         return replace(completion, text=mpo_answer(completion.text or ""))  # Y/N and MCQ datasets only
     if not target.plan.thinking or not completion.ok:
         return completion

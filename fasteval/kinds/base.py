@@ -163,7 +163,10 @@ class TaskKind(ABC):
     judge_use: ClassVar[JudgeUse] = JudgeUse.NEVER
     judge_required: ClassVar[bool] = False  # VLMEvalKit refuses to score without a working judge
     score_suffix: ClassVar[str] = "acc"  # `{model}_{dataset}_{suffix}.csv`, as VLMEvalKit names it
-    needs_dataset: ClassVar[bool] = False  # ground truth / options read from the dataset TSV
+    needs_dataset: ClassVar[bool] = False
+    # VLMEvalKit's DATASET_TYPE of the kind's benchmarks ("Y/N", "MCQ"), where a model class keys a
+    # rule on it (InternVL's MPO answer post-processing); None: no such rule applies
+    dataset_type: ClassVar[str | None] = None  # ground truth / options read from the dataset TSV
     # dataset columns the prompt or extraction reads beyond index, question and answer: checked (with the
     # scorer's) before the first request, so a file without them costs no request (issue 22)
     input_columns: ClassVar[tuple[str, ...]] = ()

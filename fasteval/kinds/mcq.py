@@ -141,6 +141,7 @@ _STYLES = {"default": dataset_text, "internvl2": internvl2_text, "qwen2vl": qwen
 
 
 class McqKind(TaskKind):
+    dataset_type: ClassVar[str | None] = "MCQ"
     name: ClassVar[str] = "mcq"
     input_columns: ClassVar[tuple[str, ...]] = ("A", "B")  # options: without them it is not multiple choice
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS

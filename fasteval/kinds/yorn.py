@@ -57,6 +57,7 @@ def judge_prompt(question: str, prediction: str) -> str:
 
 
 class YornKind(TaskKind):
+    dataset_type: ClassVar[str | None] = "Y/N"
     name: ClassVar[str] = "yorn"
     judge_use: ClassVar[JudgeUse] = JudgeUse.ON_MISS
     score_suffix: ClassVar[str] = "score"

@@ -107,6 +107,8 @@ THINK_END = "</think>"
 # InternVL MPO models (`use_mpo_prompt=True`, config.py L1180-1264): without USE_COT, the MPO prompt is
 # used on these datasets only, matched by exact name (internvl_chat.py L243, L383)
 MPO_DATASETS: tuple[str, ...] = ("MMStar", "HallusionBench", "OCRBench")
+# `mpo_post_processing` cuts the answer only for these DATASET_TYPEs (internvl/utils.py L271)
+MPO_ANSWER_TYPES: tuple[str, ...] = ("Y/N", "MCQ")
 _MPO_TEMPLATE = (  # internvl/utils.py L243-251, `mpo_prompt_with_final_answer`
     "Your task is to answer the question below. Give step by step reasoning before you answer, and "
     'when you\'re ready to answer, please use the format "Final answer: .."\n\nQuestion:\n\n{question}'
@@ -392,6 +394,10 @@ class RequestPlan:
 
     def mpo_on(self, dataset: str) -> bool:
         return self.mpo and dataset in MPO_DATASETS
+
+    def mpo_answer_on(self, dataset: str, dataset_type: str | None) -> bool:
+        """Whether the reply is cut to its `Final answer:` (MPO datasets of the Y/N and MCQ types)."""
+        return self.mpo_on(dataset) and dataset_type in MPO_ANSWER_TYPES
 
     def fields(self, dataset: str, n_images: int, *, video: bool = False) -> Extras:
         extras = wire_fields(settings_for(get_family(self.family), dataset, n_images, video=video), self.wire)
