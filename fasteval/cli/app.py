@@ -296,7 +296,7 @@ def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) ->
 
 def _prime(stage: JudgeStage, job: Job) -> None:
     """Rows answered by earlier runs enter the judge stage first (their judge replies are cached)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=("key", "status", "text"))
+    stored = job.stored(columns=("key", "status", "text"))
     ok = stored.filter(pl.col("status") == Status.OK.value)
     for key, text in ok.select("key", "text").iter_rows():
         stage.add_row(str(key), "" if text is None else str(text))
@@ -359,22 +359,19 @@ def _index_keys(index: pl.Series) -> pl.Series:
 # finish holds no copy of the store's other columns): the answers and their outcome ...
 _ANSWER_COLUMNS = ("key", "status", "text", "thinking", "error_kind", "model", "finish_reason")
 # ... and, read after the answers are written and scored, this run's serving figures.
-_PERF_COLUMNS = ("run_id", "status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
+_PERF_COLUMNS = ("status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
 
 
 def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(dataset rows with their `prediction`, for answered rows only; every stored row of the job,
     with the columns answers, failures, coverage and odd replies need)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_ANSWER_COLUMNS)
+    stored = job.stored(columns=_ANSWER_COLUMNS)
     return answered_rows(job.dataset.meta, stored), stored
 
 
 def _run_perf(job: Job) -> dict[str, Any]:
-    """This run's serving figures, from its own rows of the store (read for them alone)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_PERF_COLUMNS)
-    mine = (stored.get_column("run_id") == job.run_id).fill_null(False)
-    this_run = stored if mine.all() else stored.filter(mine)  # the usual run: no copy
-    del stored
+    """This run's serving figures, from its own segment of the store (read for them alone)."""
+    this_run = job.store.read_run(job.run_id, columns=_PERF_COLUMNS)
     return summarize(this_run).to_json_dict() if this_run.height else {}
 
 

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from fasteval.data.datasets import Dataset, DatasetFile
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError
@@ -82,6 +84,19 @@ class Job:
     @property
     def done(self) -> int:
         return self.ok + self.failed
+
+    def stored(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """The store's row per key of this job, answering its request as sent now (`RunStore.read`)."""
+        return self.store.read(self.fingerprint, keys=self.limited_keys(), columns=columns)
+
+    def done_keys(self) -> set[str]:
+        """This job's keys already answered: a resumed run skips them."""
+        return self.store.done_keys(self.fingerprint, keys=self.limited_keys())
+
+    def limited_keys(self) -> list[str] | None:
+        """The job's keys when --limit leaves some rows out; None when they are all the dataset's
+        (the fingerprint pins the file, so every row answering it is one of them)."""
+        return self.keys if len(self.keys) < len(self.dataset) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +225,10 @@ def job_keys(dataset: Dataset, limit: int | None = None) -> list[str]:
     return keys if limit is None else keys[:limit]
 
 
-def _past_limit(job: Job, wanted: set[str]) -> set[str]:
-    """The dataset's keys a job does not ask for: empty (no second set of every key) when its keys
-    are every row, as without --limit."""
-    if len(job.keys) >= len(job.dataset):
+def _past_limit(job: Job, wanted: set[str] | None) -> set[str]:
+    """The dataset's keys a job does not ask for: none (and no set of every key) when `wanted` is
+    None, as without --limit."""
+    if wanted is None:
         return set()
     return {as_vlmeval_str(k) for k in job.dataset.meta.get_column("index").to_list()} - wanted
 
@@ -315,9 +330,10 @@ async def _produce(
     on_stored: StoredHook | None = None,
 ) -> asyncio.Task[None]:
     """Dispatch the job's missing samples, one per free slot; return a task that ends with the job."""
-    wanted = set(job.keys)
-    done = job.store.done_keys(dict.fromkeys(job.keys, job.fingerprint))
-    job.todo = len(wanted - done)
+    limited = job.limited_keys()
+    wanted = None if limited is None else set(limited)  # None: every row (no set of 50,000 keys)
+    done = job.done_keys()
+    job.todo = len((set(job.keys) if wanted is None else wanted) - done)  # a set only while counting
     job.started = time.perf_counter()
     job.run_id = run_id
     outstanding = 0
@@ -358,7 +374,7 @@ async def _produce(
         async with contextlib.aclosing(job.dataset.aiter_samples(skip=skip)) as samples:  # stops workers
             async for sample in samples:
                 key = as_vlmeval_str(sample.index)
-                if key not in wanted:
+                if wanted is not None and key not in wanted:
                     continue
                 await slots.acquire()
                 if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up
