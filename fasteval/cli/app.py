@@ -27,6 +27,7 @@ from fasteval import __version__
 from fasteval.catalog import check_columns, resolve_spec
 from fasteval.cli.console import ResultRow, print_results, print_scores
 from fasteval.cli.guards import Ground, OddReplies, warn_renamed
+from fasteval.cli.memory import give_back
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
@@ -383,7 +384,11 @@ def finalize(
     score: bool,
     judged: JudgeOutcome | None = None,
 ) -> JobOutcome:
-    """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary."""
+    """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary.
+
+    Each step's freed memory is handed back before the next (`give_back`): at 50,000 rows the
+    steps otherwise stack (issue 22, fasteval.cli.memory)."""
+    give_back()  # what sending freed
     preds, stored = predictions_frame(job)
     model, name = job.target.name, job.spec.name
     out_dir = cfg.work_dir / model
@@ -397,6 +402,7 @@ def finalize(
     odd = OddReplies.of(stored, job.target.served_name)
     n_ok = preds.height
     del stored, failed  # writing, scoring and the serving figures need none of the stored rows
+    give_back()
     (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
     paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
     scored = None
@@ -414,7 +420,9 @@ def finalize(
         written = write_reports(scored, model=model, out_dir=out_dir, coverage=coverage)
         paths.update({k: str(v) for k, v in written.items()})
     del preds
+    give_back()
     perf = _run_perf(job)
+    give_back()
     outcome = JobOutcome(job, len(job.keys), n_ok, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
     return outcome
