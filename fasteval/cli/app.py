@@ -42,7 +42,7 @@ from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, 
 from fasteval.kinds import kind_named
 from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.perf.metrics import summarize
-from fasteval.report.coverage import Coverage, file_coverage, store_coverage
+from fasteval.report.coverage import Coverage, file_coverage, job_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, write_reports
 from fasteval.scoring.evaluate import (
     Scored,
@@ -338,7 +338,12 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
         *thinking,
         pl.lit(True).alias("__hit"),
     )
-    keys = _index_keys(meta.get_column("index")).alias("__key").to_frame()
+    index = meta.get_column("index")
+    if index.dtype.is_integer() and index.null_count() == 0:  # match integers, not their strings
+        ok = ok.with_columns(_integer_keys(ok.get_column("__key")))
+        keys = index.cast(pl.Int64).alias("__key").to_frame()
+    else:
+        keys = _index_keys(index).alias("__key").to_frame()
     if {"prediction", *thinking} & set(meta.columns):  # a file that already has answers: joined as before
         keyed = meta.hstack(keys.get_columns())
         return keyed.join(ok.drop("__hit"), on="__key", how="inner", maintain_order="left").drop("__key")
@@ -346,6 +351,16 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     hit = found.get_column("__hit").is_not_null()
     rows = meta.hstack(found.select("prediction", *thinking).get_columns())
     return rows if hit.all() else rows.filter(hit)
+
+
+def _integer_keys(keys: pl.Series) -> pl.Series:
+    """Stored keys as the integers whose `str()` they are (null for any other text, which matches
+    no integer index): a join on integers holds ~3 MB less than one on strings at 50,000 rows."""
+    canonical = keys.str.contains(r"^-?(?:0|[1-9][0-9]*)$").fill_null(False)
+    parsed = keys.cast(pl.Int64, strict=False)
+    return (
+        parsed if canonical.all() else pl.select(pl.when(canonical).then(parsed)).to_series().alias(keys.name)
+    )
 
 
 def _index_keys(index: pl.Series) -> pl.Series:
@@ -398,7 +413,7 @@ def finalize(
     failures = (
         {str(k): int(n) for k, n in failed.group_by("error_kind").len().iter_rows()} if failed.height else {}
     )
-    coverage = store_coverage(job.keys, stored) if score and preds.height else None
+    coverage = job_coverage(job.distinct_rows(), stored) if score and preds.height else None
     odd = OddReplies.of(stored, job.target.served_name)
     n_ok = preds.height
     del stored, failed  # writing, scoring and the serving figures need none of the stored rows
@@ -423,7 +438,7 @@ def finalize(
     give_back()
     perf = _run_perf(job)
     give_back()
-    outcome = JobOutcome(job, len(job.keys), n_ok, failures, scored, paths, perf, judged, odd)
+    outcome = JobOutcome(job, job.rows, n_ok, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
     return outcome
 

@@ -172,6 +172,10 @@ class Dataset:
     def __len__(self) -> int:
         return self._frame.height
 
+    def distinct_keys(self) -> int:
+        """How many different row keys (`str(index)`) the dataset has: the rows a run asks for."""
+        return _keys(self._frame.get_column("index")).n_unique()
+
     @property
     def meta(self) -> pl.DataFrame:
         """Every column but `image`, rows as VLMEvalKit keeps them: what scoring needs."""
