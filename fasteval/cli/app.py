@@ -31,7 +31,14 @@ from fasteval.cli.memory import give_back
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
-from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
+from fasteval.data.tabular import (
+    as_vlmeval_str,
+    read_table,
+    vlmeval_keys,
+    warn_duplicate_index,
+    write_tsv,
+    write_xlsx,
+)
 from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
@@ -343,7 +350,7 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
         ok = ok.with_columns(_integer_keys(ok.get_column("__key")))
         keys = index.cast(pl.Int64).alias("__key").to_frame()
     else:
-        keys = _index_keys(index).alias("__key").to_frame()
+        keys = vlmeval_keys(index).alias("__key").to_frame()
     if {"prediction", *thinking} & set(meta.columns):  # a file that already has answers: joined as before
         keyed = meta.hstack(keys.get_columns())
         return keyed.join(ok.drop("__hit"), on="__key", how="inner", maintain_order="left").drop("__key")
@@ -363,18 +370,10 @@ def _integer_keys(keys: pl.Series) -> pl.Series:
     )
 
 
-def _index_keys(index: pl.Series) -> pl.Series:
-    """`as_vlmeval_str` of every index value; integers and strings without nulls are cast in place
-    (what `str()` gives them), anything else goes value by value."""
-    if index.null_count() == 0 and (index.dtype.is_integer() or index.dtype == pl.String):
-        return index.cast(pl.String)
-    return pl.Series([as_vlmeval_str(v) for v in index.to_list()], dtype=pl.String)
-
-
 # What each part of a job's finish reads from the store (issue 22: only these columns, so the
 # finish holds no copy of the store's other columns): the answers and their outcome ...
 _ANSWER_COLUMNS = ("key", "status", "text", "thinking", "error_kind", "model", "finish_reason")
-# ... and, read after the answers are written and scored, this run's serving figures.
+# ... and, read before them, this run's serving figures.
 _PERF_COLUMNS = ("status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
 
 
