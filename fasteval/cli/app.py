@@ -403,6 +403,8 @@ def finalize(
     Each step's freed memory is handed back before the next (`give_back`): at 50,000 rows the
     steps otherwise stack (issue 22, fasteval.cli.memory)."""
     give_back()  # what sending freed
+    perf = _run_perf(job)  # first: its reads and arrays never sit beside the answers or the scores
+    give_back()
     preds, stored = predictions_frame(job)
     model, name = job.target.name, job.spec.name
     out_dir = cfg.work_dir / model
@@ -434,8 +436,6 @@ def finalize(
         written = write_reports(scored, model=model, out_dir=out_dir, coverage=coverage)
         paths.update({k: str(v) for k, v in written.items()})
     del preds
-    give_back()
-    perf = _run_perf(job)
     give_back()
     outcome = JobOutcome(job, job.rows, n_ok, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
