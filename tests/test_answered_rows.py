@@ -53,3 +53,20 @@ def test_answered_rows_equal_the_join_of_the_dataset_with_its_ok_rows(seed: int)
     got = answered_rows(meta, stored)
     assert got.equals(joined(meta, stored))
     assert got.columns[: len(meta.columns)] == meta.columns
+
+
+def test_integer_indices_match_only_the_keys_their_str_gives() -> None:
+    """Integer indices are matched as integers (less memory than strings); a stored key that is
+    not exactly `str(index)` ("007", "1.0", " 7") answers no row, as with the string match."""
+    meta = pl.DataFrame({"index": [1, 7, -3, 0, 12]})
+    stored = pl.DataFrame(
+        {
+            "key": ["1", "007", "-3", "0", "12.0", " 7", "7x"],
+            "text": ["a", "b", "c", "d", "e", "f", "g"],
+            "status": [Status.OK.value] * 7,
+            "thinking": [None] * 7,
+        },
+        schema_overrides={"thinking": pl.String},
+    )
+    assert answered_rows(meta, stored).rows() == [(1, "a"), (-3, "c"), (0, "d")]
+    assert answered_rows(meta, stored).equals(joined(meta, stored))

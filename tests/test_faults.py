@@ -57,7 +57,6 @@ def expected_text(key: str) -> str:
 
 async def test_faulty_run_then_resume_answers_every_prompt_exactly_once(tmp_path: Path) -> None:
     store = RunStore.for_run(tmp_path, MODEL, "Synthetic")
-    hashes = dict.fromkeys(PROMPTS, FINGERPRINT)
     args = ("--fault-rate", "0.4", "--permanent-fail-rate", "0.1", "--seed", "7", "--tokens", "3")
     with spawn("--model", MODEL, *args, "--stall", "5", "--retry-after", "0.05") as (url, proc):
         first = await run_pass(url, store, set(PROMPTS), retry=0, run_id="first")
@@ -65,7 +64,7 @@ async def test_faulty_run_then_resume_answers_every_prompt_exactly_once(tmp_path
         for c in first:  # failures are values, never text
             assert (c.text is None and isinstance(c.error_kind, ErrorKind)) if not c.ok else c.error is None
 
-        todo = set(PROMPTS) - store.done_keys(hashes)
+        todo = set(PROMPTS) - store.done_keys(FINGERPRINT, keys=PROMPTS)
         assert todo == {k for k, row in _rows(store).items() if row["status"] != "ok"}
         second = await run_pass(url, store, todo, retry=6, run_id="second")
         assert len(second) == len(todo)

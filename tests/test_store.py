@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
-from fasteval.inference.store import SCHEMA, RunStore, StoreError
+from fasteval.inference.store import SCHEMA, RunStore, StoreError, Where
 from fasteval.types import Completion, ErrorKind, Status, Timing
 
 pytestmark = pytest.mark.timeout(60)
@@ -96,11 +97,32 @@ async def test_latest_ok_wins_and_a_later_failure_never_hides_an_answer(tmp_path
 
 async def test_done_keys_excludes_failures_and_answers_to_changed_requests(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
-    await write(store, "r1", [("1", answer("A"), "h1"), ("2", answer("B"), "h2-old"), ("3", failure(), "h3")])
-    now = {"1": "h1", "2": "h2-new", "3": "h3", "4": "h4"}
-    assert store.done_keys(now) == {"1"}
+    await write(store, "r1", [("1", answer("A"), "h"), ("2", answer("B"), "h-old"), ("3", failure(), "h")])
+    assert store.done_keys("h") == {"1"}
     assert store.done_keys() == {"1", "2"}
-    assert set(store.read(now)["key"]) == {"1", "3"}  # the stale answer to "2" is ignored
+    assert set(store.read("h")["key"]) == {"1", "3"}  # the stale answer to "2" is ignored
+    assert store.done_keys("h", keys=["2", "3", "4"]) == set()  # --limit: only the job's keys
+    assert set(store.read("h", keys=["1", "2"])["key"]) == {"1"}
+
+
+async def test_a_newer_request_hides_every_older_answer_of_its_key(tmp_path: Path) -> None:
+    """The fingerprint is compared as each batch is read: rows of an older request never reach
+    the pick, so an older OK row cannot beat the newer request's failure."""
+    store = RunStore(tmp_path)
+    await write(store, "r1", [("1", answer("old"), "h-old"), ("2", answer("old"), "h-old")])
+    await write(store, "r2", [("1", failure(), "h"), ("2", answer("new"), "h")])
+    rows = {r["key"]: r for r in store.read("h").iter_rows(named=True)}
+    assert (rows["1"]["status"], rows["2"]["text"]) == ("failed", "new")
+    assert store.read("h", columns=("key", "text")).columns == ["key", "text"]
+
+
+async def test_a_run_reads_back_exactly_its_own_segment(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    await write(store, "r1", [("1", answer("A"), "h"), ("2", failure(), "h")])
+    await write(store, "r2", [("2", answer("B"), "h")])
+    assert store.read_run("r2")["key"].to_list() == ["2"]
+    assert sorted(store.read_run("r1", columns=("key", "status")).rows()) == [("1", "ok"), ("2", "failed")]
+    assert store.read_run("never").height == 0
 
 
 async def test_an_empty_store_reads_as_empty(tmp_path: Path) -> None:
@@ -243,11 +265,10 @@ async def test_a_projected_read_equals_the_full_read_in_those_columns(tmp_path: 
     many = [(str(i), answer(f"t{i}") if i % 3 else failure(), "h") for i in range(150)]  # > one copy batch
     await write(store, "r1", many)
     await write(store, "r2", [("1", answer("new"), "h"), ("3", answer("fixed"), "h"), ("5", failure(), "x")])
-    now = {str(i): "h" for i in range(140)}
-    for hashes in (None, now):
+    for fingerprint in (None, "h"):
         cols = ("text", "key", "status", "itl")
-        full = store.read(hashes).select(cols).sort("key")
-        part = store.read(hashes, columns=cols)
+        full = store.read(fingerprint).select(cols).sort("key")
+        part = store.read(fingerprint, columns=cols)
         assert part.columns == list(cols)
         assert part.sort("key").equals(full)
     texts = dict(store.read(columns=("key", "text")).iter_rows())
@@ -268,3 +289,9 @@ def test_a_projected_read_of_a_cut_segment_keeps_the_whole_batches(tmp_path: Pat
     seg = store.segments()[0]
     seg.write_bytes(seg.read_bytes()[:-40])
     assert store.read(columns=("key", "text")).rows() == [("1", "A")]
+
+
+def test_a_row_without_a_request_hash_answers_no_fingerprint() -> None:
+    batch = pa.RecordBatch.from_pydict({"key": ["1", "2", "3"], "request_hash": ["h", None, "x"]})
+    assert Where("request_hash", "h").apply(batch).column("key").to_pylist() == ["1"]
+    assert Where("request_hash", "h").apply(batch.slice(0, 1)).num_rows == 1

@@ -25,7 +25,6 @@ from fasteval.data.video_rows import VideoRows, open_video
 from fasteval.data.video_tasks import FrameTask, RowFrames, prepare_frames
 from fasteval.inference.client import build_body
 from fasteval.inference.runner import Target, make_job, over_image_limit, run_target
-from fasteval.inference.store import RunStore
 from fasteval.kinds import kind_named
 from fasteval.kinds.extract import DEFAULT_RULES
 from fasteval.types import (
@@ -168,8 +167,7 @@ async def test_a_run_sends_every_available_row_with_its_frames_and_records_missi
     seen = sorted(_frame_ids_of_urls([p["image_url"]["url"] for p in images]) for images in sent)
     want = sorted(row["image_frame_ids"] for r, row in kit.items() if r not in gone_rows)
     assert seen == want
-    store = RunStore.for_run(tmp_path / "work", "m", spec.name)
-    stored = store.read(dict.fromkeys(job.keys, job.fingerprint))
+    stored = job.stored()
     failed = stored.filter(stored["status"] == "failed")
     assert set(failed["error_kind"].to_list()) == {ErrorKind.INPUT.value}
     assert failed.height == len(gone_rows)

@@ -27,10 +27,18 @@ from fasteval import __version__
 from fasteval.catalog import check_columns, resolve_spec
 from fasteval.cli.console import ResultRow, print_results, print_scores
 from fasteval.cli.guards import Ground, OddReplies, warn_renamed
+from fasteval.cli.memory import give_back
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
-from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
+from fasteval.data.tabular import (
+    as_vlmeval_str,
+    read_table,
+    vlmeval_keys,
+    warn_duplicate_index,
+    write_tsv,
+    write_xlsx,
+)
 from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
@@ -41,7 +49,7 @@ from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, 
 from fasteval.kinds import kind_named
 from fasteval.models.servers import default_state_dir, running_servers
 from fasteval.perf.metrics import summarize
-from fasteval.report.coverage import Coverage, file_coverage, store_coverage
+from fasteval.report.coverage import Coverage, file_coverage, job_coverage, store_coverage
 from fasteval.report.files import headline, method_counts, write_reports
 from fasteval.scoring.evaluate import (
     Scored,
@@ -296,7 +304,7 @@ def judge_run(cfg: RunConfig, settings: Settings, environ: Mapping[str, str]) ->
 
 def _prime(stage: JudgeStage, job: Job) -> None:
     """Rows answered by earlier runs enter the judge stage first (their judge replies are cached)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=("key", "status", "text"))
+    stored = job.stored(columns=("key", "status", "text"))
     ok = stored.filter(pl.col("status") == Status.OK.value)
     for key, text in ok.select("key", "text").iter_rows():
         stage.add_row(str(key), "" if text is None else str(text))
@@ -337,7 +345,12 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
         *thinking,
         pl.lit(True).alias("__hit"),
     )
-    keys = _index_keys(meta.get_column("index")).alias("__key").to_frame()
+    index = meta.get_column("index")
+    if index.dtype.is_integer() and index.null_count() == 0:  # match integers, not their strings
+        ok = ok.with_columns(_integer_keys(ok.get_column("__key")))
+        keys = index.cast(pl.Int64).alias("__key").to_frame()
+    else:
+        keys = vlmeval_keys(index).alias("__key").to_frame()
     if {"prediction", *thinking} & set(meta.columns):  # a file that already has answers: joined as before
         keyed = meta.hstack(keys.get_columns())
         return keyed.join(ok.drop("__hit"), on="__key", how="inner", maintain_order="left").drop("__key")
@@ -347,34 +360,33 @@ def answered_rows(meta: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     return rows if hit.all() else rows.filter(hit)
 
 
-def _index_keys(index: pl.Series) -> pl.Series:
-    """`as_vlmeval_str` of every index value; integers and strings without nulls are cast in place
-    (what `str()` gives them), anything else goes value by value."""
-    if index.null_count() == 0 and (index.dtype.is_integer() or index.dtype == pl.String):
-        return index.cast(pl.String)
-    return pl.Series([as_vlmeval_str(v) for v in index.to_list()], dtype=pl.String)
+def _integer_keys(keys: pl.Series) -> pl.Series:
+    """Stored keys as the integers whose `str()` they are (null for any other text, which matches
+    no integer index): a join on integers holds ~3 MB less than one on strings at 50,000 rows."""
+    canonical = keys.str.contains(r"^-?(?:0|[1-9][0-9]*)$").fill_null(False)
+    parsed = keys.cast(pl.Int64, strict=False)
+    return (
+        parsed if canonical.all() else pl.select(pl.when(canonical).then(parsed)).to_series().alias(keys.name)
+    )
 
 
 # What each part of a job's finish reads from the store (issue 22: only these columns, so the
 # finish holds no copy of the store's other columns): the answers and their outcome ...
 _ANSWER_COLUMNS = ("key", "status", "text", "thinking", "error_kind", "model", "finish_reason")
-# ... and, read after the answers are written and scored, this run's serving figures.
-_PERF_COLUMNS = ("run_id", "status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
+# ... and, read before them, this run's serving figures.
+_PERF_COLUMNS = ("status", "n_in", "n_out", "t_dispatch", "t_send", "ttft", "e2el", "itl")
 
 
 def predictions_frame(job: Job) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(dataset rows with their `prediction`, for answered rows only; every stored row of the job,
     with the columns answers, failures, coverage and odd replies need)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_ANSWER_COLUMNS)
+    stored = job.stored(columns=_ANSWER_COLUMNS)
     return answered_rows(job.dataset.meta, stored), stored
 
 
 def _run_perf(job: Job) -> dict[str, Any]:
-    """This run's serving figures, from its own rows of the store (read for them alone)."""
-    stored = job.store.read(dict.fromkeys(job.keys, job.fingerprint), columns=_PERF_COLUMNS)
-    mine = (stored.get_column("run_id") == job.run_id).fill_null(False)
-    this_run = stored if mine.all() else stored.filter(mine)  # the usual run: no copy
-    del stored
+    """This run's serving figures, from its own segment of the store (read for them alone)."""
+    this_run = job.store.read_run(job.run_id, columns=_PERF_COLUMNS)
     return summarize(this_run).to_json_dict() if this_run.height else {}
 
 
@@ -386,7 +398,13 @@ def finalize(
     score: bool,
     judged: JudgeOutcome | None = None,
 ) -> JobOutcome:
-    """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary."""
+    """Write the VLMEvalKit-layout predictions, score them, and write the per-dataset summary.
+
+    Each step's freed memory is handed back before the next (`give_back`): at 50,000 rows the
+    steps otherwise stack (issue 22, fasteval.cli.memory)."""
+    give_back()  # what sending freed
+    perf = _run_perf(job)  # first: its reads and arrays never sit beside the answers or the scores
+    give_back()
     preds, stored = predictions_frame(job)
     model, name = job.target.name, job.spec.name
     out_dir = cfg.work_dir / model
@@ -396,10 +414,11 @@ def finalize(
     failures = (
         {str(k): int(n) for k, n in failed.group_by("error_kind").len().iter_rows()} if failed.height else {}
     )
-    coverage = store_coverage(job.keys, stored) if score and preds.height else None
+    coverage = job_coverage(job.distinct_rows(), stored) if score and preds.height else None
     odd = OddReplies.of(stored, job.target.served_name)
     n_ok = preds.height
     del stored, failed  # writing, scoring and the serving figures need none of the stored rows
+    give_back()
     (write_xlsx if settings.pred_format == "xlsx" else write_tsv)(preds, pred_path)
     paths = {"predictions": str(pred_path), "store": str(job.store.dir)}
     scored = None
@@ -417,8 +436,8 @@ def finalize(
         written = write_reports(scored, model=model, out_dir=out_dir, coverage=coverage)
         paths.update({k: str(v) for k, v in written.items()})
     del preds
-    perf = _run_perf(job)
-    outcome = JobOutcome(job, len(job.keys), n_ok, failures, scored, paths, perf, judged, odd)
+    give_back()
+    outcome = JobOutcome(job, job.rows, n_ok, failures, scored, paths, perf, judged, odd)
     _write_dataset_summary(outcome, cfg)
     return outcome
 

@@ -43,7 +43,7 @@ class RunProgress:
         self._progress.__enter__()
         for job in self._jobs:
             self._tasks[id(job)] = self._progress.add_task(
-                f"{job.target.name} {job.spec.name}", total=len(job.keys), rate="", start=True
+                f"{job.target.name} {job.spec.name}", total=job.rows, rate="", start=True
             )
         return self
 
@@ -61,7 +61,7 @@ class RunProgress:
         if not self.live:
             return
         elapsed = max(time.perf_counter() - job.started, 1e-9)
-        already = len(job.keys) - job.todo
+        already = job.rows - job.todo
         rate = f"{job.done / elapsed:.1f} req/s  {job.out_tokens / elapsed:.0f} tok/s"
         if tally[1]:
             rate += f"  acc~{tally[0] / tally[1]:.3f}"
@@ -90,7 +90,7 @@ class RunProgress:
         else:
             line = f"{job.target.name} {job.spec.name}: {job.ok} answered, {job.failed} failed{score}"
         if self.live:
-            self._progress.update(self._tasks[id(job)], completed=len(job.keys) - job.todo + job.done)
+            self._progress.update(self._tasks[id(job)], completed=job.rows - job.todo + job.done)
             self._progress.console.print(line)
         else:
             self.console.print(line)

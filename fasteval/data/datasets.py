@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from fasteval.data.download import download_md5, file_md5
 from fasteval.data.images import ImageError, check_base64, is_reference, sniff_mime, split_cell
-from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str, read_table, warn_duplicate_index
+from fasteval.data.tabular import NA_STRINGS, as_vlmeval_str, read_table, vlmeval_keys, warn_duplicate_index
 from fasteval.errors import FastevalError
 from fasteval.types import OPTION_LETTERS, BenchmarkSpec, ImageRef, Sample
 
@@ -172,6 +172,10 @@ class Dataset:
     def __len__(self) -> int:
         return self._frame.height
 
+    def distinct_keys(self) -> int:
+        """How many different row keys (`str(index)`) the dataset has: the rows a run asks for."""
+        return vlmeval_keys(self._frame.get_column("index")).n_unique()
+
     @property
     def meta(self) -> pl.DataFrame:
         """Every column but `image`, rows as VLMEvalKit keeps them: what scoring needs."""
@@ -198,7 +202,9 @@ class Dataset:
             return
         columns = [c for c in self._frame.columns if c not in (_ROW, _REF)]
         as_int = self._frame.schema["index"].is_integer()
-        todo = self._frame.filter(~_keys(self._frame["index"]).is_in(list(skip))) if skip else self._frame
+        todo = (
+            self._frame.filter(~vlmeval_keys(self._frame["index"]).is_in(list(skip))) if skip else self._frame
+        )
         if todo["index"].is_duplicated().any():  # one request per index: its last row's (issue 22)
             todo = todo.filter(todo["index"].is_last_distinct())
         if todo[_REF].null_count() == todo.height and todo[_ROW].is_sorted():
@@ -251,13 +257,6 @@ def _next_image(own: dict[str, Any] | None, copy: dict[str, Any] | None, upto: i
     if copy is not None:
         at.append(copy[_REF])
     return min(at) if at and min(at) < upto else None
-
-
-def _keys(index: pl.Series) -> pl.Series:
-    """`str(index)` per row, as VLMEvalKit keys rows (and as `skip` names them)."""
-    if index.dtype.is_integer() or index.dtype == pl.String:
-        return index.cast(pl.String).fill_null("nan")
-    return pl.Series([as_vlmeval_str(v) for v in index.to_list()], dtype=pl.String)
 
 
 def _sample(

@@ -73,6 +73,15 @@ def as_vlmeval_str(value: object) -> str:
     return str(value)
 
 
+def vlmeval_keys(values: pl.Series) -> pl.Series:
+    """`as_vlmeval_str` of every value as a String series (row keys: `str(index)` as pandas holds
+    it). Integer and string columns are cast in place, without a Python string per row (issue 22);
+    anything else (floats, as pandas prints them) goes value by value."""
+    if values.dtype.is_integer() or values.dtype == pl.String:
+        return values.cast(pl.String).fill_null("nan")
+    return pl.Series(values.name, [as_vlmeval_str(v) for v in values.to_list()], dtype=pl.String)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------

@@ -38,11 +38,11 @@ from fasteval.data.datasets import (
     _ROW,
     Dataset,
     DatasetFile,
-    _keys,
     _sample,
     load,
     locate,
 )
+from fasteval.data.tabular import vlmeval_keys
 from fasteval.data.video.dataset import prepare_dataset
 from fasteval.data.video.plan import (
     VideoPreset,
@@ -75,7 +75,7 @@ class VideoRows(Dataset):
         first row of the whole file on that folder (VLMEvalKit's cache keying)."""
         assert self.video is not None
         frame = self._frame.sort(_ROW)
-        todo = frame.filter(~_keys(frame["index"]).is_in(list(skip))) if skip else frame
+        todo = frame.filter(~vlmeval_keys(frame["index"]).is_in(list(skip))) if skip else frame
         rows = list(todo.iter_rows(named=True))
         wanted = {frame_task(self.video, self.root, self.frames, self.reuse, row).folder for row in rows}
         tasks: dict[str, FrameTask] = {}

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from fasteval.data.datasets import Dataset, DatasetFile
 from fasteval.data.tabular import as_vlmeval_str
 from fasteval.errors import FastevalError
@@ -70,7 +72,7 @@ class Job:
     dataset_file: DatasetFile
     store: RunStore
     fingerprint: str
-    keys: list[str]
+    limited: list[str] | None  # the keys --limit keeps, in file order; None: every row's
     todo: int = 0
     ok: int = 0
     failed: int = 0
@@ -82,6 +84,31 @@ class Job:
     @property
     def done(self) -> int:
         return self.ok + self.failed
+
+    @property
+    def keys(self) -> list[str]:
+        """The row keys the job asks for, in file order. Built when asked: without --limit they are
+        every row's, and a run holds no second copy of them (issue 22: ~3.5 MB at 50,000 rows)."""
+        return self.limited if self.limited is not None else job_keys(self.dataset)
+
+    @property
+    def rows(self) -> int:
+        """How many dataset rows the job asks for (repeated indices counted per row)."""
+        return len(self.limited) if self.limited is not None else len(self.dataset)
+
+    def distinct_rows(self) -> int:
+        """How many different keys the job asks for (a repeated index is asked once)."""
+        return len(set(self.limited)) if self.limited is not None else self.dataset.distinct_keys()
+
+    def stored(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """The store's row per key of this job, answering its request as sent now (`RunStore.read`):
+        without --limit, every row answering the fingerprint is one of its dataset's, since the
+        fingerprint pins the file."""
+        return self.store.read(self.fingerprint, keys=self.limited, columns=columns)
+
+    def done_keys(self) -> set[str]:
+        """This job's keys already answered: a resumed run skips them."""
+        return self.store.done_keys(self.fingerprint, keys=self.limited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +237,10 @@ def job_keys(dataset: Dataset, limit: int | None = None) -> list[str]:
     return keys if limit is None else keys[:limit]
 
 
-def _past_limit(job: Job, wanted: set[str]) -> set[str]:
-    """The dataset's keys a job does not ask for: empty (no second set of every key) when its keys
-    are every row, as without --limit."""
-    if len(job.keys) >= len(job.dataset):
+def _past_limit(job: Job, wanted: set[str] | None) -> set[str]:
+    """The dataset's keys a job does not ask for: none (and no set of every key) when `wanted` is
+    None, as without --limit."""
+    if wanted is None:
         return set()
     return {as_vlmeval_str(k) for k in job.dataset.meta.get_column("index").to_list()} - wanted
 
@@ -237,10 +264,10 @@ def make_job(
     params: GenParams,
     limit: int | None = None,
 ) -> Job:
-    keys = job_keys(dataset, limit)
+    limited = job_keys(dataset, limit) if limit is not None and limit < len(dataset) else None
     fp = fingerprint(target, spec, dataset.md5, params)
     return Job(
-        target, spec, dataset, dataset_file, RunStore.for_run(work_dir, target.name, spec.name), fp, keys
+        target, spec, dataset, dataset_file, RunStore.for_run(work_dir, target.name, spec.name), fp, limited
     )
 
 
@@ -315,9 +342,9 @@ async def _produce(
     on_stored: StoredHook | None = None,
 ) -> asyncio.Task[None]:
     """Dispatch the job's missing samples, one per free slot; return a task that ends with the job."""
-    wanted = set(job.keys)
-    done = job.store.done_keys(dict.fromkeys(job.keys, job.fingerprint))
-    job.todo = len(wanted - done)
+    wanted = None if job.limited is None else set(job.limited)  # None: every row (no set of every key)
+    done = job.done_keys()
+    job.todo = len((set(job.keys) if wanted is None else wanted) - done)  # a set only while counting
     job.started = time.perf_counter()
     job.run_id = run_id
     outstanding = 0
@@ -358,7 +385,7 @@ async def _produce(
         async with contextlib.aclosing(job.dataset.aiter_samples(skip=skip)) as samples:  # stops workers
             async for sample in samples:
                 key = as_vlmeval_str(sample.index)
-                if key not in wanted:
+                if wanted is not None and key not in wanted:
                     continue
                 await slots.acquire()
                 if client.pool.all_down:  # hold the row until an endpoint is back or the pool gives up

@@ -42,7 +42,7 @@ import struct
 import sys
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +50,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fasteval.errors import FastevalError
 from fasteval.types import Completion, Status
@@ -61,6 +62,7 @@ __all__ = [
     "StoreError",
     "StoreLock",
     "StoreWriter",
+    "Where",
     "new_run_id",
     "read_segment",
     "received_text",
@@ -223,10 +225,16 @@ class SegmentScan:
         return sum(b.num_rows for b in self.batches)
 
 
-def scan_segment(path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] | None = None) -> SegmentScan:
+def scan_segment(
+    path: Path,
+    schema: pa.Schema = SCHEMA,
+    columns: Sequence[str] | None = None,
+    where: Where | None = None,
+) -> SegmentScan:
     """Read one segment without trusting it: never raises for its content, never lets Arrow parse
     bytes that failed their checksum. Batches are conformed to `schema` (columns a segment
-    predates read as nulls); with `columns`, only those are kept.
+    predates read as nulls); with `where`, only its rows are kept, and with `columns`, only those
+    columns (`where`'s own column need not be one of them).
 
     A framed segment is read frame by frame, and with `columns` each checked batch's projection
     is copied out of its frame, so memory holds the kept columns, never the whole file (issue 22:
@@ -237,7 +245,7 @@ def scan_segment(path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] 
             end = os.fstat(f.fileno()).st_size
             head = f.read(len(MAGIC))
             if head.startswith(_LEGACY) or not head:
-                return _select(_scan_legacy(head + f.read(), schema), columns)
+                return _select(_scan_legacy(head + f.read(), schema), columns, where)
             if len(head) < len(MAGIC):
                 return SegmentScan(
                     [], torn=MAGIC.startswith(head), damage=None if MAGIC.startswith(head) else "bad header"
@@ -245,7 +253,7 @@ def scan_segment(path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] 
             if not head.startswith(MAGIC[:4]):
                 scan = SegmentScan([], damage="not a fasteval segment (bad header)")
             else:
-                scan = _scan_framed(f, end, schema, columns)
+                scan = _scan_framed(f, end, schema, columns, where)
                 if head != MAGIC:
                     scan.damage = "bad file header"
         if scan.damage is not None:  # say how many rows it held, from every sound header in it
@@ -255,9 +263,28 @@ def scan_segment(path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] 
     return scan
 
 
-def _select(scan: SegmentScan, columns: Sequence[str] | None) -> SegmentScan:
-    if columns is not None:
-        scan.batches = [b.select(list(columns)) for b in scan.batches]
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Keep the rows whose `column` equals `value` (a store read keeps the answers to one request
+    fingerprint): applied to each batch as it is read, so the other rows are never held."""
+
+    column: str
+    value: str
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        mask = pc.fill_null(pc.equal(batch.column(self.column), self.value), False)  # null: not it
+        return batch if pc.all(mask).as_py() else batch.filter(mask)
+
+
+def _keep(batch: pa.RecordBatch, columns: Sequence[str] | None, where: Where | None) -> pa.RecordBatch:
+    if where is not None:
+        batch = where.apply(batch)
+    return batch if columns is None else batch.select(list(columns))
+
+
+def _select(scan: SegmentScan, columns: Sequence[str] | None, where: Where | None) -> SegmentScan:
+    if columns is not None or where is not None:
+        scan.batches = [_keep(b, columns, where) for b in scan.batches]
     return scan
 
 
@@ -276,7 +303,9 @@ def _rows_in_headers(data: bytes) -> int:
 _COPY_EVERY = 64  # projected batches gathered before they are copied out of their frames
 
 
-def _scan_framed(f: BinaryIO, end: int, schema: pa.Schema, columns: Sequence[str] | None) -> SegmentScan:
+def _scan_framed(
+    f: BinaryIO, end: int, schema: pa.Schema, columns: Sequence[str] | None, where: Where | None
+) -> SegmentScan:
     """The frames after `MAGIC`, read one at a time from `f` (`end`: the file's size)."""
     scan = SegmentScan([])
     file_schema: pa.Schema | None = None
@@ -318,10 +347,10 @@ def _scan_framed(f: BinaryIO, end: int, schema: pa.Schema, columns: Sequence[str
                     scan.damage = f"batch at byte {at} holds {batch.num_rows} rows, its header says {rows}"
                     break
                 batch = _conform(batch, schema)
-                if columns is None:
+                if columns is None and where is None:
                     scan.batches.append(batch)
                 else:
-                    pending.append(batch.select(list(columns)))
+                    pending.append(_keep(batch, columns, where))
                     if len(pending) >= _COPY_EVERY:
                         scan.batches += _copied(pending)
                         pending = []
@@ -387,14 +416,17 @@ def _short_read(message: str) -> bool:
 
 
 def read_segment(
-    path: Path, schema: pa.Schema = SCHEMA, columns: Sequence[str] | None = None
+    path: Path,
+    schema: pa.Schema = SCHEMA,
+    columns: Sequence[str] | None = None,
+    where: Where | None = None,
 ) -> list[pa.RecordBatch]:
     """Every whole batch of one append-only segment (this store's, or the judge cache's).
 
     A torn tail is dropped (its rows are missing: a rerun asks them). A damaged segment is moved
     aside with one warning line on stderr and contributes no rows at all: a rerun asks them again.
     """
-    scan = scan_segment(path, schema, columns)
+    scan = scan_segment(path, schema, columns, where)
     if scan.damage is None:
         return scan.batches
     line = quarantine(path, scan)
@@ -549,21 +581,7 @@ class StoreWriter:
             self._file = None
 
 
-def _answering(frame: pl.DataFrame, request_hashes: Mapping[str, str]) -> pl.Series:
-    """Per row: its key is wanted and its request is the one that would be sent now."""
-    wanted = frame.get_column("key").is_in(list(request_hashes))
-    hashes = set(request_hashes.values())
-    if len(hashes) == 1:  # a job's rows share one fingerprint: compare with it, no per-row lookup
-        same = frame.get_column("request_hash") == next(iter(hashes))
-    else:
-        expected = frame.get_column("key").replace_strict(
-            request_hashes, default=None, return_dtype=pl.String
-        )
-        same = expected == frame.get_column("request_hash")
-    return (wanted & same).fill_null(False)
-
-
-_PICK = ("key", "status", "t_stored", "request_hash")  # what `RunStore.read` needs to pick each key's row
+_PICK = ("key", "status", "t_stored")  # what `RunStore.read` needs to pick each key's row
 
 
 class RunStore:
@@ -589,64 +607,84 @@ class RunStore:
             raise StoreError(f"run id {run_id!r} must use letters, digits, '.', '_' or '-' only")
         return StoreWriter(self.dir / _SEGMENT.format(run_id), run_id)
 
-    def _table(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """Every segment's batches (each checked whole, as `read_segment` does) as one chunk per
-        column: a batch per drain makes hundreds of small chunks, and polars converts those at twice
-        the memory of one. With `columns`, only those are kept, and each segment's projection is
-        copied out before the next is read, so a segment's file bytes are freed as it is done."""
-        if columns is None:
-            batches = [b for seg in self.segments() for b in read_segment(seg)]
-            return pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
-        schema = pa.schema([SCHEMA.field(c) for c in columns])
-        parts = [
-            pa.Table.from_batches(read_segment(seg, columns=columns), schema=schema).combine_chunks()
-            for seg in self.segments()
-        ]
-        return pa.concat_tables(parts or [schema.empty_table()]).combine_chunks()
+    def read_run(self, run_id: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Every row one run stored (its own segment: a run sends each key at most once), only
+        `columns` when given: a run's serving figures need no other run's rows."""
+        seg = self.dir / _SEGMENT.format(run_id)
+        return self._frame([seg] if seg.is_file() else [], columns, None)
 
-    def read_all(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
-        """Every stored row of every run, in no particular order (for audits and perf of one run);
-        only `columns` when given (in that order)."""
-        frame = pl.from_arrow(self._table(columns))
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+    def read_all(self, columns: Sequence[str] | None = None, where: Where | None = None) -> pl.DataFrame:
+        """Every stored row of every run, in no particular order (for audits); only `columns` when
+        given (in that order), only `where`'s rows when given."""
+        return self._frame(self.segments(), columns, where)
+
+    @staticmethod
+    def _frame(segments: Sequence[Path], columns: Sequence[str] | None, where: Where | None) -> pl.DataFrame:
+        """The segments' rows as one frame.
+
+        Memory: with `columns` or `where`, each segment comes back as a few batches already copied
+        out of its file (`scan_segment`), converted to polars before the next segment is read and
+        never combined again (issue 22: a combined Arrow copy beside polars' own cost ~5 MB at
+        50,000 rows). Without them, a segment's batches are one per drain, hundreds of small
+        chunks that polars converts at twice the memory of one: those are combined first.
+        """
+        schema = pa.schema([SCHEMA.field(c) for c in columns or SCHEMA.names])
+        parts = []
+        for seg in segments:
+            table = pa.Table.from_batches(read_segment(seg, columns=columns, where=where), schema=schema)
+            frame = pl.from_arrow(table if columns or where else table.combine_chunks())
+            assert isinstance(frame, pl.DataFrame)
+            parts.append(frame)
+            del table
+        if not parts:
+            empty = pl.from_arrow(schema.empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            return empty
+        return pl.concat(parts, rechunk=False)
 
     def read(
-        self, request_hashes: Mapping[str, str] | None = None, *, columns: Sequence[str] | None = None
+        self,
+        fingerprint: str | None = None,
+        *,
+        keys: Collection[str] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """One row per key: the latest OK row, else the latest failure (in no particular order).
 
-        With `request_hashes` (key -> hash of the request as it would be sent now), rows answering
-        a different request are ignored, and keys not in the mapping are dropped. Memory: a run's
-        finish reads its whole store, so nothing is copied that need not be: the usual store (one
-        row per key, every row answering the request) is returned as read; otherwise the winners
-        are picked in one pass over four columns and gathered once (a sort, a join and a `unique`
-        of every column cost ~80 MB more at 50,000 rows: perf/MEMORY.md). With `columns`, only
-        those are returned, and only those plus the four the pick needs are read (issue 22: a
-        finish reading every column of every segment cost ~40 MB at 50,000 rows).
+        With `fingerprint` (the hash of the request as it would be sent now), rows answering a
+        different request are ignored, dropped batch by batch as the segments are read. With
+        `keys`, only those keys are kept (a `--limit` run's rows); without them, every key
+        answering the fingerprint is one of its dataset's, since the fingerprint pins the file.
+
+        Memory (issue 22: the finish of a 50,000-row run reads its whole store twice): the usual
+        store (one row per key) is returned as read; otherwise the winners are picked in one pass
+        over three columns and gathered once (a sort, a join and a `unique` of every column cost
+        ~80 MB more at 50,000 rows: perf/MEMORY.md). With `columns`, only those are returned, and
+        only those plus the three the pick needs are read; the fingerprint's column is compared as
+        each batch is read and never kept.
         """
-        wanted = None
-        if columns is not None:
-            picking = [c for c in _PICK if c not in columns and (c != "request_hash" or request_hashes)]
-            wanted = [*columns, *picking]
-        frame = self.read_all(wanted)
-        if request_hashes is not None:
-            answering = _answering(frame, request_hashes)
-            if not answering.all():
-                frame = frame.filter(answering)
-        keys = frame.get_column("key")
-        if not keys.is_unique().all():
+        wanted = None if columns is None else [*columns, *(c for c in _PICK if c not in columns)]
+        where = None if fingerprint is None else Where("request_hash", fingerprint)
+        frame = self.read_all(wanted, where)
+        if keys is not None:
+            mine = frame.get_column("key").is_in(list(keys))
+            if not mine.all():
+                frame = frame.filter(mine)
+        stored_keys = frame.get_column("key")
+        if not stored_keys.is_unique().all():
             ok = (frame.get_column("status") == Status.OK.value).to_list()
             stored = frame.get_column("t_stored").fill_null(float("-inf")).to_list()
             best: dict[str, tuple[bool, float, int]] = {}
-            for at, (key, good, when) in enumerate(zip(keys.to_list(), ok, stored, strict=True)):
+            for at, (key, good, when) in enumerate(zip(stored_keys.to_list(), ok, stored, strict=True)):
                 held = best.get(key)
                 if held is None or (good, when) > held[:2]:  # ties: the first stored wins
                     best[key] = (good, when, at)
             frame = frame[sorted(at for _, _, at in best.values())]
         return frame if columns is None else frame.select(columns)
 
-    def done_keys(self, request_hashes: Mapping[str, str] | None = None) -> set[str]:
-        """Keys with an OK row (answering the same request, when hashes are given): resume skips them."""
-        ok = self.read(request_hashes).filter(pl.col("status") == Status.OK.value)
+    def done_keys(self, fingerprint: str | None = None, *, keys: Collection[str] | None = None) -> set[str]:
+        """Keys with an OK row (answering the same request, when a fingerprint is given): resume
+        skips them."""
+        stored = self.read(fingerprint, keys=keys, columns=("key", "status"))
+        ok = stored.filter(pl.col("status") == Status.OK.value)
         return set(ok.get_column("key").to_list())

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from fasteval.data.tabular import as_vlmeval_str
+from fasteval.data.tabular import as_vlmeval_str, vlmeval_keys
 from fasteval.errors import ScoringError
 from fasteval.kinds.base import (
     Extraction,
@@ -31,7 +31,6 @@ from fasteval.kinds.base import (
     Verdict,
     normalise_columns,
     require,
-    row_keys,
 )
 from fasteval.kinds.extract import REFUSED, extract_mcq
 from fasteval.types import OPTION_LETTERS, BenchmarkSpec, Method, Sample
@@ -167,21 +166,26 @@ class McqKind(TaskKind):
         data = normalise_columns(dataset)
         require(data, spec, "dataset", "index")
         require(data, spec, "dataset TSV (MCQ ground truth is read from it)", "answer")
-        gt_keys = row_keys(data)
-        known = set(gt_keys)
-        unknown = [k for k in row_keys(preds) if k not in known]
-        if unknown:
+        gt_keys = vlmeval_keys(data["index"]).alias("__key")
+        pred_keys = vlmeval_keys(preds["index"])
+        unknown = pred_keys.filter(~pred_keys.is_in(gt_keys.implode()))
+        del pred_keys
+        if unknown.len():
             raise ScoringError(
-                f"{len(unknown)} prediction index(es) are not in the {spec.name} dataset "
+                f"{unknown.len()} prediction index(es) are not in the {spec.name} dataset "
                 f"(first: {unknown[0]}); use the dataset file the predictions were made from"
             )
         letters = [c for c in OPTION_LETTERS if c in preds.columns]
         take = ["answer", *([] if letters else [c for c in OPTION_LETTERS if c in data.columns])]
         if "question" not in preds.columns and "question" in data.columns:
             take.append("question")
-        keyed = data.select(take).with_columns(pl.Series("__key", gt_keys))
-        base = preds.sort("index").drop([c for c in ("answer",) if c in preds.columns])
-        base = base.with_columns(pl.Series("__key", row_keys(base)))
+        keyed = data.select(take).with_columns(gt_keys)
+        index = preds["index"]  # sorted as VLMEvalKit sorts; a frame in that order already is not copied
+        ordered = index.null_count() == 0 and index.is_sorted() and not index.is_duplicated().any()
+        base = (preds if ordered else preds.sort("index")).drop(
+            [c for c in ("answer",) if c in preds.columns]
+        )
+        base = base.with_columns(vlmeval_keys(base["index"]).alias("__key"))
         return base.join(keyed, on="__key", how="left", maintain_order="left").drop("__key")
 
     def item(self, spec: BenchmarkSpec, row: Mapping[str, Any]) -> Item:

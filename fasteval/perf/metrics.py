@@ -123,15 +123,16 @@ def peak_concurrency(intervals: Iterable[tuple[float, float]]) -> int:
 def peak_concurrency_of(starts: np.ndarray, ends: np.ndarray) -> int:
     """`peak_concurrency` over arrays of starts and ends, without a Python object per request.
 
-    Events sort by (time, delta): at equal times an end (-1) comes before a start (+1), so a
-    request ending frees its slot first; the peak is the running sum's maximum (0 when empty).
+    At equal times an end comes before a start (a request ending frees its slot first), so just
+    after the i-th start in time order (0-based) i + 1 requests have started and those ending at
+    or before it have ended; the peak is the largest difference (0 when empty). Two sorted arrays,
+    no event list (issue 22: memory).
     """
-    times = np.concatenate([np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64)])
-    deltas = np.concatenate([np.ones(len(starts), np.int64), np.full(len(ends), -1, np.int64)])
-    if not times.size:
+    begun = np.sort(np.asarray(starts, dtype=np.float64))
+    if not begun.size:
         return 0
-    order = np.lexsort((deltas, times))
-    return max(0, int(np.cumsum(deltas[order]).max()))
+    ended = np.searchsorted(np.sort(np.asarray(ends, dtype=np.float64)), begun, side="right")
+    return max(0, int((np.arange(1, begun.size + 1) - ended).max()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +291,8 @@ def summarize(
 
     spans = ends.select("t_sent", (pl.col("t_sent") + pl.col("e2el")).alias("t_end"))
     peak = peak_concurrency_of(spans.get_column("t_sent").to_numpy(), spans.get_column("t_end").to_numpy())
-    max_tok_s = _max_tokens_per_s(ok, start)
+    gaps, lengths = _itl_flat(ok)
+    max_tok_s = _max_tokens_per_s(ok, start, gaps, lengths)
 
     return PerfSummary(
         duration=duration,
@@ -305,7 +307,7 @@ def summarize(
         max_concurrent_requests=peak,
         ttft=distribution(_ms(ok.get_column("ttft")), percentiles),
         tpot=distribution(_ms(ok.get_column("tpot")), percentiles),
-        itl=distribution(_ms(ok.get_column("itl").explode()), percentiles),
+        itl=distribution(gaps * 1000.0, percentiles),
         e2el=distribution(_ms(ok.get_column("e2el")), percentiles),
         request_goodput=None if good is None else _rate(good, duration),
         slos_ms=slo_ms,
@@ -314,24 +316,43 @@ def summarize(
     )
 
 
-def _max_tokens_per_s(ok: pl.DataFrame, start: float) -> float | None:
+def _itl_flat(ok: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(every inter-token gap in seconds, request by request in row order; each request's count).
+
+    Read once from the list column's own buffers: the ITL distribution and the tokens-per-second
+    peak both use them, and neither builds a second list column (issue 22: a list column's copies
+    cost memory in proportion to every token of the run)."""
+    itl = ok.get_column("itl").rechunk().to_arrow()
+    lengths = itl.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return itl.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False), lengths
+
+
+def _max_tokens_per_s(ok: pl.DataFrame, start: float, gaps: np.ndarray, lengths: np.ndarray) -> float | None:
     """The most tokens whose arrival falls in one whole second since the run's start.
 
     A token arrives at its request's send + the running sum of [ttft, *itl] (summed left to right
     per request, as `np.cumsum` does), shifted by send - start; rows without a first token have none.
+    The running sums advance one token position at a time over the requests that still have a
+    token there, so memory is a few arrays per request, not one value per token (`gaps` and
+    `lengths` are `_itl_flat`'s, row for row with `ok`).
     """
-    first = _where(ok, pl.col("ttft").is_not_null())
-    if not first.height:
+    has_first = ok.get_column("ttft").is_not_null().to_numpy()
+    if not has_first.any():
         return None
-    gaps = pl.concat_list(pl.col("ttft"), pl.col("itl").fill_null(pl.lit([], dtype=pl.List(pl.Float64))))
-    stamps = (
-        first.select(
-            (pl.col("t_sent") - start).alias("shift"),
-            gaps.list.eval(pl.element().cum_sum()).alias("at"),
-        )
-        .explode("at")
-        .select(pl.col("at") + pl.col("shift"))
-        .to_series()
-        .to_numpy()
-    )
-    return float(np.bincount(np.floor(stamps).astype(np.int64)).max())
+    firsts = np.cumsum(lengths) - lengths  # where each request's gaps start in `gaps`
+    rows = np.flatnonzero(has_first)
+    rows = rows[np.argsort(-lengths[rows], kind="stable")]  # requests with more tokens first
+    shift = ok.get_column("t_sent").to_numpy()[rows] - start
+    at = ok.get_column("ttft").cast(pl.Float64).to_numpy()[rows]
+    left = lengths[rows]
+    counts = np.bincount(np.floor(at + shift).astype(np.int64))
+    for k in range(int(left.max(initial=0))):
+        m = int(np.count_nonzero(left > k))  # a prefix: `rows` is sorted by gap count, descending
+        at[:m] += gaps[firsts[rows[:m]] + k]
+        per_second = np.bincount(np.floor(at[:m] + shift[:m]).astype(np.int64))
+        if per_second.size > counts.size:
+            per_second[: counts.size] += counts
+            counts = per_second
+        else:
+            counts[: per_second.size] += per_second
+    return float(counts.max())

@@ -78,6 +78,24 @@ def records_frame(records: Sequence[SampleRecord]) -> pl.DataFrame:
     return frame
 
 
+# Rows turned into records, then into columns, at a time: a record holds its row's question,
+# options and fields as Python objects (~1 KB), so a whole 50,000-row benchmark's records at once
+# cost ~50 MB of peak memory (issue 22); chunks of this size cost ~4 MB and the same time.
+_RECORDS_AT_ONCE = 4096
+
+
+def _record_columns(records: Sequence[SampleRecord]) -> pl.DataFrame:
+    """A chunk of records as columns: prediction and answer, then `records_frame`'s."""
+    given = pl.DataFrame(
+        {
+            "prediction": [r.item.prediction for r in records],
+            "answer": [r.item.answer for r in records],
+        },
+        schema={"prediction": pl.String, "answer": pl.String},
+    )
+    return pl.concat([given, records_frame(records)], how="horizontal")
+
+
 @dataclass(frozen=True, slots=True)
 class Scored:
     """Scores of one benchmark from in-memory frames, before anything is written."""
@@ -174,18 +192,24 @@ def score_predictions(
     dataset = None if dataset is None else last_per_index(dataset)
     table = kind.table(spec, predictions, kind_dataset(spec, dataset))
     verdicts = verdicts or {}
-    records = []
-    for row in table.iter_rows(named=True):
-        item = kind.item(spec, row)
-        exact = kind.extract(spec, item, rules)
-        verdict = verdicts.get(item.key) if kind.needs_judge(spec, item, exact) else None
-        fields = kind.row_fields(spec, item, exact, verdict, rules)
-        records.append(SampleRecord.decide(item, exact, verdict, fields))
+    parts, unresolved = [], 0
+    for chunk in table.iter_slices(_RECORDS_AT_ONCE):  # records live one chunk at a time (below)
+        records = []
+        for row in chunk.iter_rows(named=True):
+            item = kind.item(spec, row)
+            exact = kind.extract(spec, item, rules)
+            verdict = verdicts.get(item.key) if kind.needs_judge(spec, item, exact) else None
+            fields = kind.row_fields(spec, item, exact, verdict, rules)
+            records.append(SampleRecord.decide(item, exact, verdict, fields))
+        unresolved += sum(1 for r in records if r.method is Method.UNRESOLVED)
+        parts.append(_record_columns(records))
+        del records
+    recorded = pl.concat(parts, how="diagonal_relaxed") if parts else _record_columns([])
     entry = SCORERS[spec.scorer]
     columns: dict[str, pl.Series] = {
         "index": table["index"],
-        "prediction": pl.Series([r.item.prediction for r in records], dtype=pl.String),
-        "answer": pl.Series([r.item.answer for r in records], dtype=pl.String),
+        "prediction": recorded["prediction"],
+        "answer": recorded["answer"],
     }
     for col in entry.columns:  # the scorer's columns, as pandas' str() prints them (flags stay flags)
         if col in table.columns and table[col].dtype == pl.Boolean:
@@ -194,11 +218,10 @@ def score_predictions(
             values = [None if v is None else as_vlmeval_str(v) for v in table[col].to_list()]
             columns[col] = pl.Series(values, dtype=pl.String)
     base = pl.DataFrame({name: s.alias(name) for name, s in columns.items()})
-    rows = pl.concat([base, records_frame(records)], how="horizontal")
+    rows = pl.concat([base, recorded.drop("prediction", "answer")], how="horizontal")
     official = eff.startswith(OFFICIAL + ":")
     opts = ScoreOptions(circular=spec.circular, official=official, partial=partial, rules=rules_of(eff))
     result = entry.score(rows, opts)
-    unresolved = sum(1 for r in records if r.method is Method.UNRESOLVED)
     return Scored(
         spec=spec,
         rules=rules,
