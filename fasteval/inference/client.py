@@ -364,7 +364,7 @@ async def _sse_data(
     and the unfinished line are checked on every read, so neither an endless stream nor a line
     that never ends grows past its limit; a read that completes a line is progress (`clock`).
     """
-    pending = b""
+    pending = bytearray()  # grown in place: a long line in many tiny reads costs linear time, not quadratic
     received = 0
     async for data in resp.content.iter_any():
         now = time.perf_counter()
@@ -376,7 +376,9 @@ async def _sse_data(
             if len(pending) > limits.line:
                 raise _TooLong(f"an SSE line passed {limits.line:,} bytes without a newline")
             continue
-        *lines, pending = pending.split(b"\n")
+        cut = pending.rfind(b"\n")
+        lines = bytes(pending[:cut]).split(b"\n")
+        del pending[: cut + 1]
         if len(pending) > limits.line:
             raise _TooLong(f"an SSE line passed {limits.line:,} bytes without a newline")
         if clock is not None:
@@ -385,7 +387,7 @@ async def _sse_data(
             line = raw.strip()
             if line.startswith(b"data:"):  # skip blank separators, SSE comments, `event:` lines
                 yield now, line[5:].strip()
-    line = pending.strip()
+    line = bytes(pending).strip()
     if line.startswith(b"data:"):
         yield time.perf_counter(), line[5:].strip()
 
