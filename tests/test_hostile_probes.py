@@ -4,13 +4,18 @@ line naming the cause and the fix, a typed exit status, nothing stored lost, nev
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from test_guards import Server
 
+from fasteval.inference.store import RunStore
 from fasteval.models.servers import group_alive
+from tests.fixtures import conformance_lmudata
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -41,3 +46,114 @@ def test_a_group_with_a_running_process_is_alive() -> None:
         assert group_alive(proc.pid)
     finally:
         proc.communicate(b"")
+
+
+# ---------------------------------------------------------------------------------------------
+# A full disk behind every file a run writes (as test_guards does for xlsx: `/dev/full` put where
+# the writer's temporary name will be, so every write there fails with ENOSPC, no root needed)
+# ---------------------------------------------------------------------------------------------
+
+KIT_LMU = conformance_lmudata()
+FULL_SCRIPT = """
+import os, sys
+from pathlib import Path
+for name in {full!r}:
+    path = Path(name.format(pid=os.getpid()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink("/dev/full", path)
+{patch}
+from fasteval.cli.args import main
+sys.exit(main({argv!r}))
+"""
+NO_SPACE_PATCH = """
+from fasteval.inference import store
+def no_space(self, batch, *, sync):
+    raise OSError(28, "No space left on device")
+store.FramedFile.write = no_space
+"""
+
+
+def lmudata_with(tmp_path: Path, *names: str) -> Path:
+    d = tmp_path / "LMUData"
+    d.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(KIT_LMU / f"{name}.tsv", d / f"{name}.tsv")
+    return d
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LMUData", "FASTEVAL_API_KEY")}
+    return {**env, **extra}
+
+
+def run_full(
+    tmp_path: Path, argv: list[str], full: Sequence[str] = (), patch: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`bench.py argv` in `tmp_path` with the disk full behind each of `full` (`{pid}`: its pid)."""
+    script = FULL_SCRIPT.format(full=list(full), patch=patch, argv=argv)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=clean_env(PYTHONPATH=str(REPO), **env),
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def one_error(r: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in r.stdout + r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    (line,) = [line for line in r.stderr.splitlines() if "error:" in line]
+    return line
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+def mme(server: Server, lmu: Path, *more: str) -> list[str]:
+    argv = ["--data", "MME", "--api-base", server.url, "--lmudata", str(lmu), "--work-dir", "out"]
+    return [*argv, "--judge", "exact_matching", *more]
+
+
+@pytest.mark.parametrize(
+    "temp",
+    [
+        "out/fake-vlm/.fake-vlm_MME.tsv.tmp-{pid}",  # predictions (PRED_FORMAT=tsv)
+        "out/fake-vlm/.fake-vlm_MME_score.csv.tmp-{pid}",  # the score file
+        "out/fake-vlm/.fake-vlm_MME_samples.parquet.tmp-{pid}",  # per-sample parquet
+        "out/fake-vlm/.summary.json.tmp-{pid}",  # summary.json
+    ],
+)
+def test_a_full_disk_behind_any_output_is_one_line_and_keeps_the_answers(
+    tmp_path: Path, server: Server, temp: str
+) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    r = run_full(tmp_path, mme(server, lmu, "--limit", "20"), [temp], PRED_FORMAT="tsv")
+    line = one_error(r)
+    assert r.returncode == 2
+    target = Path(temp).name.removeprefix(".").rsplit(".tmp-", 1)[0]
+    assert target in line and "disk full; free space" in line
+    assert RunStore.for_run(tmp_path / "out", "fake-vlm", "MME").read().height == 20  # nothing lost
+
+
+def test_a_full_disk_under_the_store_is_one_line_and_keeps_what_was_stored(
+    tmp_path: Path, server: Server
+) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    first = run_full(tmp_path, mme(server, lmu, "--limit", "20"))
+    assert first.returncode == 0, first.stderr
+    r = run_full(tmp_path, mme(server, lmu, "--limit", "40"), patch=NO_SPACE_PATCH)
+    line = one_error(r)
+    assert r.returncode == 2 and "disk full" in line and ".fasteval/MME/seg-" in line
+    assert RunStore.for_run(tmp_path / "out", "fake-vlm", "MME").read().height == 20
+
+
+def test_a_full_disk_or_a_file_in_the_way_of_the_report_is_one_line(tmp_path: Path, server: Server) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    assert run_full(tmp_path, mme(server, lmu, "--limit", "20")).returncode == 0
+    r = run_full(tmp_path, ["report", "out", "--out", "report.html"], [".report.html.tmp-{pid}"])
+    line = one_error(r)
+    assert r.returncode == 2 and "report.html" in line and "disk full" in line
+    (tmp_path / "afile").write_text("")
+    r = run_full(tmp_path, ["report", "out", "--out", "afile/report.html"])
+    assert r.returncode == 2 and "afile" in one_error(r)

@@ -30,11 +30,18 @@ from fasteval.cli.guards import Ground, OddReplies, warn_renamed
 from fasteval.cli.progress import RunProgress
 from fasteval.config import RunConfig, Settings
 from fasteval.data.datasets import Dataset, DatasetFile, load, locate
-from fasteval.data.tabular import as_vlmeval_str, read_table, warn_duplicate_index, write_tsv, write_xlsx
+from fasteval.data.tabular import (
+    as_vlmeval_str,
+    read_table,
+    warn_duplicate_index,
+    write_text_atomic,
+    write_tsv,
+    write_xlsx,
+)
 from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
-from fasteval.inference.store import RunStore
+from fasteval.inference.store import RunStore, StoreError, os_error_line
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
@@ -500,10 +507,11 @@ def _update_summary(path: Path, patch: dict[str, Any], *, dataset_fields: bool =
                     current[key][name] = {**current[key].get(name, {"dataset": name}), **fields}
             else:
                 current[key] = {**current[key], **value}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(current, indent=2, sort_keys=True, default=str))
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(os_error_line(path.parent, exc)) from None
+        write_text_atomic(path, json.dumps(current, indent=2, sort_keys=True, default=str))
 
 
 _SUMMARY_LOCK = threading.Lock()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fasteval.cli.settings import load_settings
+from fasteval.data.tabular import TableError, write_text_atomic
 from fasteval.report import board, html, markdown
 from fasteval.report.collect import collect
 from fasteval.report.resample import COMPOSITE_RESAMPLES
@@ -77,8 +78,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     generated = time.strftime("Generated %Y-%m-%d %H:%M UTC.", time.gmtime())
     page = html.render(report, title=args.title, generated=generated)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(page, encoding="utf-8")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out, page)
+    except FileExistsError:
+        print(
+            f"fasteval report: error: {args.out.parent} is a file: pass --out DIR/report.html",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as exc:
+        print(f"fasteval report: error: cannot write {args.out}: {exc.strerror}; pass a writable --out",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except TableError as exc:
+        print(f"fasteval report: error: {exc}".replace(" (stored answers are kept)", ""), file=sys.stderr)
+        return 2
     size_bytes = len(page.encode())
     size = f"{size_bytes // 1024} KiB"
     if size_bytes > LARGE_PAGE_BYTES:

@@ -7,13 +7,21 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import statistics
 from pathlib import Path
 
 import polars as pl
 
-from fasteval.data.tabular import TableError, write_csv_quote_all, write_xlsx
+from fasteval.data.tabular import (
+    TableError,
+    write_bytes_atomic,
+    write_csv_quote_all,
+    write_text_atomic,
+    write_xlsx,
+)
 from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
 from fasteval.scoring import wilson_interval
 from fasteval.scoring.evaluate import RECORD_COLUMNS, Scored
@@ -64,8 +72,7 @@ def write_reports(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if scored.result.json is not None:
-            text = json.dumps(scored.result.json, indent=4, ensure_ascii=False)
-            score_path.write_text(text, encoding="utf-8")
+            write_text_atomic(score_path, json.dumps(scored.result.json, indent=4, ensure_ascii=False))
         else:
             write_csv_quote_all(scored.result.table, score_path)
         stale.unlink(missing_ok=True)
@@ -79,12 +86,17 @@ def write_reports(
             extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")
             write_csv_quote_all(table, extra)
             paths[key] = extra
-        tmp = samples_path.with_name(f".{samples_path.name}.tmp")
-        samples_frame(scored).write_parquet(tmp)
-        tmp.replace(samples_path)
+        parquet = io.BytesIO()  # built in memory: polars reports a full disk as its own error, not OSError
+        samples_frame(scored).write_parquet(parquet)
+        write_bytes_atomic(samples_path, parquet.getvalue())
     except OSError as exc:
+        why = (
+            "disk full; free space"
+            if exc.errno == errno.ENOSPC
+            else f"{exc.strerror}; pick a writable --work-dir"
+        )
         raise TableError(
-            f"cannot write scores into {out_dir}: {exc.strerror}; pick a writable --work-dir"
+            f"cannot write scores into {out_dir}: {why} and rerun (stored answers are kept)"
         ) from None
     return paths
 
