@@ -11,10 +11,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import FakeEngine
 from test_guards import Server
 
 from fasteval.inference.store import RunStore
 from fasteval.models.servers import group_alive
+from fasteval.serving.serve import LaunchSpec, ServeError, launch, stop
 from tests.fixtures import conformance_lmudata
 
 pytestmark = pytest.mark.timeout(300)
@@ -157,3 +159,43 @@ def test_a_full_disk_or_a_file_in_the_way_of_the_report_is_one_line(tmp_path: Pa
     (tmp_path / "afile").write_text("")
     r = run_full(tmp_path, ["report", "out", "--out", "afile/report.html"])
     assert r.returncode == 2 and "afile" in one_error(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# An engine started with a key: its own log never holds it
+# ---------------------------------------------------------------------------------------------
+
+KEY = "sk-hostile-engine-key-0123456789"
+
+
+def _keyed_spec(fake: FakeEngine, port: int, **kw: str) -> LaunchSpec:
+    argv = [*fake.argv(port, "fake-vlm-served", **kw), "--api-key", KEY]  # type: ignore[arg-type]
+    return LaunchSpec(name="fake-vlm", served_name="fake-vlm-served", argv=tuple(argv), port=port)
+
+
+def test_an_engine_echoing_its_key_writes_no_key_into_its_log(
+    fake_engine: FakeEngine, free_port: int, tmp_path: Path
+) -> None:
+    """vLLM prints `non-default args: {'api_key': [...]}` at start: the file keeps `***`."""
+    spec = _keyed_spec(
+        fake_engine, free_port, mode="die", message=f"non-default args: {{'api_key': ['{KEY}']}}"
+    )
+    with pytest.raises(ServeError, match="exited with code 3"):  # the engine's own status, through the relay
+        launch(spec, timeout_s=30, state_dir=tmp_path / "servers", poll_s=0.1)
+    log = (tmp_path / "logs" / "fake-vlm.log").read_text()
+    assert "non-default args: {'api_key': ['***']}" in log and KEY not in log
+
+
+def test_a_keyed_engine_serves_and_stops_as_any_other(
+    fake_engine: FakeEngine, free_port: int, tmp_path: Path
+) -> None:
+    state = launch(
+        _keyed_spec(fake_engine, free_port), timeout_s=30, state_dir=tmp_path / "s", poll_s=0.1
+    ).state
+    try:
+        assert group_alive(state.pgid)
+        assert "fake engine: starting fake-vlm-served" in Path(state.log).read_text()
+    finally:
+        (stopped,) = stop("fake-vlm", state_dir=tmp_path / "s", timeout_s=30)
+    assert stopped.pgid == state.pgid and not group_alive(state.pgid)  # the relay and the engine
+    assert KEY not in Path(state.log).read_text()
