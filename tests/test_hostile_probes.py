@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeEngine
+from fault_server import FaultConfig, FaultServer
 from test_guards import Server
 
+from fasteval.inference.client import Backoff, build_body, complete, make_session
+from fasteval.inference.endpoints import EndpointsUnreachable, list_models, unknown_model_message
 from fasteval.inference.store import RunStore
 from fasteval.models.servers import group_alive
 from fasteval.serving.serve import LaunchSpec, ServeError, launch, stop
+from fasteval.types import Completion, ErrorKind, GenParams, Prompt, Status, TextPart
 from tests.fixtures import conformance_lmudata
 
 pytestmark = pytest.mark.timeout(300)
@@ -199,3 +203,61 @@ def test_a_keyed_engine_serves_and_stops_as_any_other(
         (stopped,) = stop("fake-vlm", state_dir=tmp_path / "s", timeout_s=30)
     assert stopped.pgid == state.pgid and not group_alive(state.pgid)  # the relay and the engine
     assert KEY not in Path(state.log).read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# Replies no engine sends: each a typed failure of its row (retried as malformed), never an answer
+# ---------------------------------------------------------------------------------------------
+
+FAST = Backoff(base_s=0.001, cap_s=0.002)
+
+
+async def ask(config: FaultConfig) -> Completion:
+    params = GenParams(max_tokens=16, timeout_s=10)
+    body = build_body(FaultConfig.model, Prompt((TextPart("Is it a cat?"),)), params)
+    async with FaultServer(config) as server, make_session(2) as session:
+        return await complete(session, server.url, body, params, retry=0, backoff=FAST)
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("deep-json", "bad"),  # 100,000 nested arrays: Python's decoder raises RecursionError
+        ("content-list", "content is a JSON array, not text"),
+        ("content-number", "content is a JSON number, not text"),
+        ("html", "HTML page"),
+    ],
+)
+async def test_a_reply_that_is_no_chat_reply_fails_as_malformed(kind: str, said: str, streamed: bool) -> None:
+    c = await ask(FaultConfig(hostile=kind, ignore_stream=not streamed))
+    assert c.status is Status.FAILED and c.error_kind is ErrorKind.MALFORMED, c.error
+    assert c.text is None and said in (c.error or "")
+
+
+@pytest.mark.parametrize("kind", ["deep", "endless", "huge", "html", "not-list"])
+async def test_a_hostile_model_list_is_one_bounded_error(kind: str) -> None:
+    """An endless or 64 MB list is read no further than 8 MiB; a deep one is not decoded to a crash."""
+    async with FaultServer(FaultConfig(models_reply=kind)) as server, make_session(2) as session:
+        with pytest.raises(EndpointsUnreachable) as err:
+            await list_models(session, server.url)
+        assert server.stats.to_json()["chat_requests"] == 0
+    assert "\n" not in str(err.value) and len(str(err.value)) < 400
+
+
+async def test_a_served_id_of_100_000_characters_is_clipped_in_messages() -> None:
+    async with FaultServer(FaultConfig(models_reply="long-id")) as server, make_session(2) as session:
+        (model,) = await list_models(session, server.url)
+    line = unknown_model_message(server.url, "fake-vlm", [model])
+    assert len(model) == 100_000 and len(line) < 400 and "m..." in line
+
+
+def test_a_server_nesting_its_reply_100_000_deep_ends_in_one_line(tmp_path: Path) -> None:
+    """Once a RecursionError traceback, every row lost; now each row fails as malformed, exit 3."""
+    s = Server("--hostile", "deep-json")
+    try:
+        r = run_full(tmp_path, mme(s, lmudata_with(tmp_path, "MME"), "--limit", "3", "--retry", "1"))
+    finally:
+        s.close()
+    assert r.returncode == 3 and "Traceback" not in r.stdout + r.stderr, r.stderr
+    assert "3 rows failed for good (malformed_response 3)" in " ".join(r.stdout.split())

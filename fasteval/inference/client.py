@@ -250,7 +250,7 @@ def _server_message(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python decodes
         return text
     if isinstance(data, dict):
         err = data.get("error", data)
@@ -338,6 +338,12 @@ def _reasoning_of(message: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     """(content text, carries a token) for one delta.
 
@@ -346,6 +352,8 @@ def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     as do reasoning and tool-call deltas; the role-only opening chunk does not.
     """
     content = delta.get("content")
+    if content is not None and not isinstance(content, str):
+        raise _Malformed(f"content is a JSON {_json_type(content)}, not text")
     carries = (
         bool(content)
         or (isinstance(content, str) and "role" not in delta)
@@ -417,7 +425,7 @@ async def _read_sse(
                 break
             try:
                 chunk = json.loads(payload)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # nested too deep to decode: as malformed
                 raise _Malformed(f"bad SSE chunk: {_one_line(payload.decode('utf-8', 'replace'))}") from exc
             if not isinstance(chunk, dict):
                 raise _Malformed("SSE chunk is not a JSON object")
@@ -506,9 +514,11 @@ def _parse_json_reply(raw: bytes, started: float, limits: ReplyLimits) -> Comple
         content = message.get("content")
         usage = data.get("usage") or {}
         n_in, n_out = _int_or_none(usage.get("prompt_tokens")), _int_or_none(usage.get("completion_tokens"))
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         raise _Malformed(f"bad JSON reply: {_one_line(raw[:300].decode('utf-8', 'replace'))}") from exc
-    text = content if isinstance(content, str) else ""
+    if content is not None and not isinstance(content, str):  # VLMEvalKit's `.strip()` fails on it too
+        raise _Malformed(f"content is a JSON {_json_type(content)}, not text")
+    text = content or ""
     if len(text) > limits.text_chars:
         raise _TooLong(f"answer passed {limits.text_chars:,} characters")
     if n_out is not None and n_out > limits.tokens:
@@ -566,6 +576,11 @@ async def _exchange(
             clock.progress()  # the headers are progress: the first event may take the whole idle limit
             if resp.content_type == "application/json":
                 return _Attempt(_parse_json_reply(await _read_body(resp, limits, clock), started, limits))
+            if resp.content_type == "text/html":  # a proxy's or a web server's page, not an engine
+                raise _Malformed(
+                    f"HTTP 200 with an HTML page from {redact_url(url)}, not a chat reply: "
+                    "is --api-base the engine's OpenAI-compatible /v1?"
+                )
             return _Attempt(await _read_sse(resp, started, api_key, limits, clock))
     except _Malformed as exc:
         return _Attempt(_failed(ErrorKind.MALFORMED, str(exc), started=started))

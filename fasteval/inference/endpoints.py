@@ -22,8 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from fasteval.errors import FastevalError
-from fasteval.models.model_list import parse_model_list
-from fasteval.resources import shown
+from fasteval.models.model_list import MAX_BYTES as MODEL_LIST_BYTES
+from fasteval.models.model_list import decode_model_list
+from fasteval.resources import clip, shown
 from fasteval.types import ErrorKind
 
 __all__ = [
@@ -127,11 +128,11 @@ async def list_models(
                 raise EndpointsUnreachable(
                     f"GET {shown} answered HTTP {resp.status}: check the URL ends in /v1 and the API key"
                 )
-            data = await resp.json(content_type=None)
+            raw = await resp.content.read(MODEL_LIST_BYTES + 1)  # never an unbounded body
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise EndpointsUnreachable(f"{_fix_hint([base])} ({type(exc).__name__})") from exc
     try:
-        return [m.id for m in parse_model_list(data)]
+        return [m.id for m in decode_model_list(raw)]
     except ValueError:
         raise EndpointsUnreachable(
             f"GET {shown} did not return an OpenAI model list: is it an OpenAI-compatible /v1?"
@@ -400,5 +401,6 @@ class EndpointPool:
 def unknown_model_message(label: str, served_name: str, models: Sequence[str]) -> str:
     """One line: the name asked for, the names served, and the flag that picks one."""
     served = shown(list(models)) or "none"  # a server may list hundreds: the line stays one line
-    first = f" (e.g. --model-name {models[0]})" if models else ""
-    return f"{label} does not serve model {served_name!r} (it serves: {served}): pass a served name{first}"
+    first = f" (e.g. --model-name {clip(models[0])})" if models else ""
+    asked = clip(repr(served_name))
+    return f"{label} does not serve model {asked} (it serves: {served}): pass a served name{first}"

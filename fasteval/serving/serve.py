@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fasteval.errors import FastevalError
-from fasteval.models.model_list import parse_model_list
+from fasteval.models.model_list import MAX_BYTES as MODEL_LIST_BYTES
+from fasteval.models.model_list import decode_model_list
 from fasteval.models.registry import ENGINES, ModelEntry, engine_defaults
 from fasteval.models.servers import (
     ServerState,
@@ -372,8 +373,7 @@ def served_models(url: str, timeout_s: float = 2.0) -> list[str] | None:
     """The ids `GET {url}/models` lists, or None when nothing answers properly."""
     try:
         with urllib.request.urlopen(f"{url}/models", timeout=timeout_s) as resp:
-            body = json.loads(resp.read())
-        return [m.id for m in parse_model_list(body)]
+            return [m.id for m in decode_model_list(resp.read(MODEL_LIST_BYTES + 1))]
     except (OSError, ValueError, urllib.error.URLError):
         return None
 
