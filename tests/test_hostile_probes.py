@@ -261,3 +261,74 @@ def test_a_server_nesting_its_reply_100_000_deep_ends_in_one_line(tmp_path: Path
         s.close()
     assert r.returncode == 3 and "Traceback" not in r.stdout + r.stderr, r.stderr
     assert "3 rows failed for good (malformed_response 3)" in " ".join(r.stdout.split())
+
+
+@pytest.mark.parametrize("retry_after", ["1e9", "Wed, 21 Oct 2099 07:28:00 GMT", "inf"])
+async def test_a_retry_after_past_the_cap_fails_the_row_now(retry_after: str) -> None:
+    """Once each retry slept the 120 s cap in silence; now the row fails at once and says why."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    params = GenParams(max_tokens=16, timeout_s=10)
+    body = build_body(FaultConfig.model, Prompt((TextPart("Is it a cat?"),)), params)
+    config = FaultConfig(faults=("429",), fail_attempts=9, retry_after=retry_after)
+    async with FaultServer(config) as server, make_session(2) as session:
+        c = await complete(session, server.url, body, params, retry=3, backoff=FAST, sleep=sleep)
+    assert c.error_kind is ErrorKind.RATE_LIMITED and c.attempts == 1 and slept == []
+    assert "asks to retry after" in (c.error or "") and "rerun later" in (c.error or "")
+
+
+async def test_a_negative_or_nan_retry_after_is_no_wait() -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    params = GenParams(max_tokens=16, timeout_s=10)
+    body = build_body(FaultConfig.model, Prompt((TextPart("Is it a cat?"),)), params)
+    for value in ("-5", "nan"):
+        config = FaultConfig(faults=("429",), fail_attempts=1, retry_after=value)
+        async with FaultServer(config) as server, make_session(2) as session:
+            c = await complete(session, server.url, body, params, retry=2, backoff=FAST, sleep=sleep)
+        assert c.ok and c.attempts == 2
+    assert slept == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (("--timeout", "nan"), "--timeout nan: must be a finite number"),  # a timeout that never fires
+        (("--timeout", "inf"), "--timeout inf: must be a finite number"),
+        (("--temperature", "nan"), "--temperature nan: must be a finite number"),
+        (("--api-base", "127.0.0.1:8000/v1"), "must start with http:// or https://"),
+        (("--api-base", "ftp://127.0.0.1/v1"), "must start with http:// or https://"),
+    ],
+)
+def test_flag_values_no_run_can_use_are_refused_before_any_request(
+    tmp_path: Path, server: Server, flags: tuple[str, ...], said: str
+) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    argv = ["--data", "MME", "--lmudata", str(lmu), "--work-dir", "out", "--limit", "3", *flags]
+    if "--api-base" not in flags:
+        argv += ["--api-base", server.url]
+    before = server.stats()["chat_requests"]
+    r = run_full(tmp_path, argv)
+    assert r.returncode == 2 and said in one_error(r)
+    assert server.stats()["chat_requests"] == before
+
+
+def test_https_to_a_plain_http_server_says_to_use_http(tmp_path: Path, server: Server) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    for named in ((), ("--model-name", "fake-vlm")):
+        argv = [
+            "--data",
+            "MME",
+            "--api-base",
+            server.url.replace("http://", "https://"),
+            "--lmudata",
+            str(lmu),
+        ]
+        r = run_full(tmp_path, [*argv, "--work-dir", "out", "--limit", "3", *named])
+        assert r.returncode == 2 and "use http:// in --api-base" in one_error(r)

@@ -622,7 +622,9 @@ def _not_sent(pool: EndpointPool) -> Completion:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff with full jitter; a 429's Retry-After wins (capped at `max_retry_after_s`)."""
+    """Exponential backoff with full jitter; a 429's Retry-After wins when it is at most
+    `max_retry_after_s`. A server asking for longer (`Retry-After: 1e9`, a date next year) is not
+    waited for at all: the row fails now (`complete`), as a run would otherwise sit silent."""
 
     base_s: float = 0.5
     cap_s: float = 30.0
@@ -697,6 +699,12 @@ async def complete(
         result.endpoint = None if base is None else redact_url(base)
         stopped = isinstance(endpoint, EndpointPool) and endpoint.stop is not None
         if result.ok or result.error_kind not in _RETRYABLE or attempt == retry or stopped:
+            break
+        if outcome.retry_after is not None and outcome.retry_after > backoff.max_retry_after_s:
+            result.error = (
+                f"{result.error} (the server asks to retry after {outcome.retry_after:.0f}s, more than "
+                f"{backoff.max_retry_after_s:.0f}s: rerun later)"
+            )
             break
         await sleep(backoff.delay(attempt, outcome.retry_after, _RNG))
     assert result is not None  # the loop runs at least once

@@ -129,6 +129,11 @@ async def list_models(
                     f"GET {shown} answered HTTP {resp.status}: check the URL ends in /v1 and the API key"
                 )
             raw = await resp.content.read(MODEL_LIST_BYTES + 1)  # never an unbounded body
+    except (aiohttp.ClientSSLError, aiohttp.ClientConnectorSSLError) as exc:  # https:// to a plain port
+        raise EndpointsUnreachable(
+            f"the TLS handshake with {redact_url(base)} failed ({type(exc).__name__}): if the server "
+            "speaks plain HTTP (vLLM and LMDeploy do by default), use http:// in --api-base"
+        ) from exc
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise EndpointsUnreachable(f"{_fix_hint([base])} ({type(exc).__name__})") from exc
     try:
@@ -382,10 +387,13 @@ class EndpointPool:
         """Before any chat request: a refused key or a model the servers do not list stops the run
         here (one line); endpoints that do not answer are taken out; raises if none answers."""
 
+        why: list[EndpointsUnreachable] = []
+
         async def one(ep: Endpoint) -> list[str] | None:
             try:
                 return await list_models(session, ep.base_url, self._api_key)
-            except EndpointsUnreachable:
+            except EndpointsUnreachable as exc:
+                why.append(exc)
                 now = self._clock()
                 ep.down_since, ep.retry_at = now, now + self._cooldown_s
                 return None
@@ -395,6 +403,8 @@ class EndpointPool:
             if models is not None and served_name not in models:
                 raise UnknownModel(unknown_model_message(ep.label, served_name, models))
         if self.all_down:
+            if len(why) == 1:  # one endpoint: its own reason (a TLS handshake to a plain port...)
+                raise why[0]
             raise self.unreachable_error()
 
 
