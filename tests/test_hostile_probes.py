@@ -332,3 +332,51 @@ def test_https_to_a_plain_http_server_says_to_use_http(tmp_path: Path, server: S
         ]
         r = run_full(tmp_path, [*argv, "--work-dir", "out", "--limit", "3", *named])
         assert r.returncode == 2 and "use http:// in --api-base" in one_error(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# A hostile environment: .env, LMUData and --work-dir that cannot be what they claim
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "said"),
+    [
+        (b"\xff\xfe\x00LMUData=x\n", ".env is not UTF-8 text"),  # a UTF-16 file saved by an editor
+        (b"LMUData=/tmp/a\x00b\n", ".env: LMUData holds a NUL byte"),
+    ],
+)
+def test_an_unreadable_env_file_is_one_line(tmp_path: Path, server: Server, dotenv: bytes, said: str) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    assert run_full(tmp_path, mme(server, lmu, "--limit", "3")).returncode == 0  # a work dir to report on
+    (tmp_path / ".env").write_bytes(dotenv)
+    r = run_full(tmp_path, mme(server, lmu, "--limit", "3"))
+    assert r.returncode == 2 and said in one_error(r)
+    report = run_full(tmp_path, ["report", "out"])
+    assert report.returncode == 2 and said in one_error(report)
+
+
+def test_lmudata_or_work_dir_that_is_a_file_is_one_line_before_any_request(
+    tmp_path: Path, server: Server
+) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    before = server.stats()["chat_requests"]
+    r = run_full(tmp_path, mme(server, a_file, "--limit", "3"))
+    assert r.returncode == 2 and f"--lmudata {a_file} is a file" in one_error(r)
+    no_flag = ["--data", "MME", "--api-base", server.url, "--work-dir", "out", "--limit", "3"]
+    r = run_full(tmp_path, no_flag, LMUData=str(a_file))
+    assert r.returncode == 2 and f"LMUData {a_file} is a file" in one_error(r)
+    lmu = lmudata_with(tmp_path, "MME")
+    argv = ["--data", "MME", "--api-base", server.url, "--lmudata", str(lmu), "--work-dir", "afile"]
+    r = run_full(tmp_path, [*argv, "--limit", "3"])
+    assert r.returncode == 2 and "--work-dir afile is a file" in one_error(r)
+    assert server.stats()["chat_requests"] == before
+
+
+def test_a_work_dir_with_spaces_and_unicode_works(tmp_path: Path, server: Server) -> None:
+    lmu = lmudata_with(tmp_path, "MME")
+    argv = ["--data", "MME", "--api-base", server.url, "--lmudata", str(lmu), "--work-dir", "out dir/é 😀"]
+    r = run_full(tmp_path, [*argv, "--limit", "3", "--judge", "exact_matching"])
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out dir" / "é 😀" / "fake-vlm" / "fake-vlm_MME_score.csv").is_file()

@@ -81,12 +81,18 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
         raise ConfigError("--pred scores an existing prediction file: add --mode eval")
     _family_flags(args)
     _output_names(args)
+    lmudata = args.lmudata or settings.lmudata
+    if lmudata.exists() and not lmudata.is_dir():  # found only at the first download, as a traceback
+        where = "--lmudata" if args.lmudata else "LMUData"
+        raise ConfigError(f"{where} {lmudata} is a file: point it at the folder that holds the dataset TSVs")
+    if args.work_dir.exists() and not args.work_dir.is_dir():
+        raise ConfigError(f"--work-dir {args.work_dir} is a file: pass a folder (it is created if missing)")
     return RunConfig(
         mode=args.mode,
         data=tuple(args.data or ()),
         model=tuple(args.model or ()),
         work_dir=args.work_dir,
-        lmudata=args.lmudata or settings.lmudata,
+        lmudata=lmudata,
         dataset_cache=settings.cache_dir / "datasets",
         api_base=tuple(args.api_base or ()),
         model_name=args.model_name,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fasteval.cli.settings import load_settings
 from fasteval.data.tabular import TableError, write_text_atomic
+from fasteval.errors import FastevalError
 from fasteval.report import board, html, markdown
 from fasteval.report.collect import collect
 from fasteval.report.resample import COMPOSITE_RESAMPLES
@@ -64,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         dirs = ", ".join(map(str, args.work_dirs))
         print(f"fasteval report: error: no score files (*_acc.csv, *_score.csv) in {dirs}", file=sys.stderr)
         return 2
-    lmudata = args.lmudata or load_settings().lmudata  # $LMUData (or .env), as bench.py reads it
+    try:
+        lmudata = args.lmudata or load_settings().lmudata  # $LMUData (or .env), as bench.py reads it
+    except FastevalError as exc:  # an unreadable .env
+        print(f"fasteval report: error: {exc}", file=sys.stderr)
+        return 2
     report = board.build(
         runs,
         samples=args.samples,
