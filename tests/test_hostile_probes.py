@@ -380,3 +380,23 @@ def test_a_work_dir_with_spaces_and_unicode_works(tmp_path: Path, server: Server
     r = run_full(tmp_path, [*argv, "--limit", "3", "--judge", "exact_matching"])
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out dir" / "é 😀" / "fake-vlm" / "fake-vlm_MME_score.csv").is_file()
+
+
+def test_stdout_on_a_full_disk_is_one_line_on_stderr(tmp_path: Path, server: Server) -> None:
+    """`bench.py ... > /dev/full`: once rich's OSError traceback, now one line and the answers kept."""
+    lmu = lmudata_with(tmp_path, "MME")
+    argv = [sys.executable, str(REPO / "bench.py"), *mme(server, lmu, "--limit", "3")]
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            argv, cwd=tmp_path, env=clean_env(), stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    (line,) = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert "cannot write to stdout (No space left on device)" in line
+
+
+async def test_a_gzip_bomb_is_cut_at_the_byte_limit_of_what_it_unpacks_to() -> None:
+    """`Content-Encoding: gzip` of endless chunks (~1000:1): the limit counts unpacked bytes."""
+    c = await ask(FaultConfig(hostile="gzip-bomb"))
+    assert c.error_kind is ErrorKind.REPLY_TOO_LONG and c.text is None
+    assert "bytes" in (c.error or "") or "tokens" in (c.error or "")
