@@ -400,3 +400,10 @@ async def test_a_gzip_bomb_is_cut_at_the_byte_limit_of_what_it_unpacks_to() -> N
     c = await ask(FaultConfig(hostile="gzip-bomb"))
     assert c.error_kind is ErrorKind.REPLY_TOO_LONG and c.text is None
     assert "bytes" in (c.error or "") or "tokens" in (c.error or "")
+
+
+@pytest.mark.parametrize("flag", ["--samples", "--bootstrap"])
+def test_a_negative_report_count_is_refused(tmp_path: Path, flag: str) -> None:
+    (tmp_path / "out").mkdir()
+    r = run_full(tmp_path, ["report", "out", flag, "-5"])
+    assert r.returncode == 2 and f"{flag} -5: must be 0 or more" in r.stderr and "Traceback" not in r.stderr

@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag, value in (("--samples", args.samples), ("--bootstrap", args.bootstrap)):
+        if value < 0:  # a negative count once sliced rows off the end (`[:-5]`) without a word
+            parser.error(f"{flag} {value}: must be 0 or more")
     missing = [str(d) for d in args.work_dirs if not d.is_dir()]
     if missing:
         print(f"fasteval report: error: no such work dir: {', '.join(missing)}", file=sys.stderr)
