@@ -212,7 +212,8 @@ class FaultServer:
         return _error(401, "Unauthorized")
 
     async def _away(self, request: web.Request) -> web.Response:
-        """Where `redirect-away` sends a request: count a leaked key, answer like any server."""
+        """Where `redirect-away` sends a request: count it and a leaked key, answer like any server."""
+        self.stats.faults["away"] += 1
         if "Authorization" in request.headers:
             self.stats.leaked_auth += 1
         return _error(404, "nothing here")

@@ -407,3 +407,16 @@ def test_a_negative_report_count_is_refused(tmp_path: Path, flag: str) -> None:
     (tmp_path / "out").mkdir()
     r = run_full(tmp_path, ["report", "out", flag, "-5"])
     assert r.returncode == 2 and f"{flag} -5: must be 0 or more" in r.stderr and "Traceback" not in r.stderr
+
+
+async def test_redirects_are_bounded_and_never_carry_the_key_to_another_host() -> None:
+    params = GenParams(max_tokens=16, timeout_s=10)
+    body = build_body(FaultConfig.model, Prompt((TextPart("Is it a cat?"),)), params)
+    for kind in ("redirect-loop", "redirect-away"):
+        async with FaultServer(FaultConfig(hostile=kind)) as server, make_session(2) as session:
+            c = await complete(session, server.url, body, params, retry=0, api_key="sk-secret-key")
+            stats = server.stats.to_json()
+        assert c.status is Status.FAILED and c.text is None
+        assert stats["leaked_auth"] == 0
+        assert stats["faults"].get("away", 0) == (kind == "redirect-away")  # the redirect was followed
+        assert stats["chat_requests"] <= 11  # the request and at most 10 redirects
