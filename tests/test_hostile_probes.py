@@ -420,3 +420,10 @@ async def test_redirects_are_bounded_and_never_carry_the_key_to_another_host() -
         assert stats["leaked_auth"] == 0
         assert stats["faults"].get("away", 0) == (kind == "redirect-away")  # the redirect was followed
         assert stats["chat_requests"] <= 11  # the request and at most 10 redirects
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+async def test_a_reply_naming_a_huge_model_stores_a_clipped_name(streamed: bool) -> None:
+    """The `model` of a reply is stored with its row: 20 KB in each is 1 GB over 50,000 rows."""
+    c = await ask(FaultConfig(reply_model="m" * 20_000, ignore_stream=not streamed))  # within the byte cap
+    assert c.ok and c.model is not None and len(c.model) <= 260 and c.model.startswith("mmm")

@@ -324,6 +324,16 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_MODEL_CHARS = 256  # a served model id is short; a reply's `model` is stored with every row
+
+
+def _model_of(reply: Mapping[str, Any]) -> str | None:
+    """The model a reply names, at most `_MODEL_CHARS` long: a server naming a 300 KB model in every
+    reply would otherwise store it per row (15 GB over 50,000 rows) and read it back at the finish."""
+    model = _str_or_none(reply.get("model"))
+    return model if model is None or len(model) <= _MODEL_CHARS else model[:_MODEL_CHARS] + "..."
+
+
 def _failed(kind: ErrorKind, error: str, *, started: float | None = None) -> Completion:
     timing = Timing()
     if started is not None:  # time until the failure was seen, so run duration includes failures
@@ -437,7 +447,7 @@ async def _read_sse(
                 return _failed(
                     classify_http_error(status, message), f"stream error: {_one_line(message, api_key)}"
                 )
-            model = model or _str_or_none(chunk.get("model"))
+            model = model or _model_of(chunk)
             usage = chunk.get("usage")
             if isinstance(usage, dict):
                 n_in = _int_or_none(usage.get("prompt_tokens")) or n_in
@@ -529,7 +539,7 @@ def _parse_json_reply(raw: bytes, started: float, limits: ReplyLimits) -> Comple
         finish_reason=_str_or_none(choice.get("finish_reason")),
         n_in=n_in,
         n_out=n_out,
-        model=_str_or_none(data.get("model")),
+        model=_model_of(data),
         timing=Timing(ttft=now - started, e2el=now - started),
         reasoning=_reasoning_of(message) if isinstance(message, dict) else None,
     )
