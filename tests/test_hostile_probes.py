@@ -3,6 +3,7 @@ line naming the cause and the fix, a typed exit status, nothing stored lost, nev
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -427,3 +428,17 @@ async def test_a_reply_naming_a_huge_model_stores_a_clipped_name(streamed: bool)
     """The `model` of a reply is stored with its row: 20 KB in each is 1 GB over 50,000 rows."""
     c = await ask(FaultConfig(reply_model="m" * 20_000, ignore_stream=not streamed))  # within the byte cap
     assert c.ok and c.model is not None and len(c.model) <= 260 and c.model.startswith("mmm")
+
+
+@pytest.mark.parametrize("content", ["[]", "nul", '"a string"'])
+def test_a_summary_that_is_no_json_object_is_set_aside_not_a_traceback(
+    tmp_path: Path, server: Server, content: str
+) -> None:
+    summary = tmp_path / "out" / "fake-vlm" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(content)
+    r = run_full(tmp_path, mme(server, lmudata_with(tmp_path, "MME"), "--limit", "3"))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "summary.json is not a fasteval summary" in r.stderr
+    assert (summary.parent / "summary.json.damaged").read_text() == content  # kept, not lost
+    assert json.loads(summary.read_text())["datasets"]["MME"]["rows"] == 3

@@ -8,6 +8,7 @@ Modes: `all` (infer, then score each dataset as soon as its last answer is store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -496,9 +497,20 @@ def _update_summary(path: Path, patch: dict[str, Any], *, dataset_fields: bool =
         current: dict[str, Any] = {}
         if path.is_file():
             try:
-                current = json.loads(path.read_text())
-            except ValueError:
-                current = {}
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError)
+                loaded = None
+            if isinstance(loaded, dict):
+                current = loaded
+            else:  # a hand edit or a foreign file: kept aside, never merged into nor silently lost
+                aside = path.with_name(f"{path.name}.damaged")
+                with contextlib.suppress(OSError):
+                    path.replace(aside)
+                print(
+                    f"fasteval: warning: {path} is not a fasteval summary (a JSON object): "
+                    f"moved to {aside.name}; a new one is written",
+                    file=sys.stderr,
+                )
         for key, value in patch.items():
             if not (isinstance(value, dict) and isinstance(current.get(key), dict)):
                 current[key] = value
