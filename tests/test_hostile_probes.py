@@ -442,3 +442,31 @@ def test_a_summary_that_is_no_json_object_is_set_aside_not_a_traceback(
     assert "summary.json is not a fasteval summary" in r.stderr
     assert (summary.parent / "summary.json.damaged").read_text() == content  # kept, not lost
     assert json.loads(summary.read_text())["datasets"]["MME"]["rows"] == 3
+
+
+@pytest.mark.parametrize(
+    ("summary", "said"),
+    [
+        ({"datasets": 5}, "`datasets` is not an object"),
+        ({"datasets": {"MME": []}}, "the entry for MME is malformed (it is a JSON list, not an object)"),
+        (
+            {"datasets": {"MME": {"model": {"argv": 5}}}},
+            "the entry for MME is malformed (model.argv is a JSON int)",
+        ),
+        (
+            {"datasets": {"MME": {"perf": [1]}}, "run": 7},
+            "the entry for MME is malformed (perf is a JSON list)",
+        ),
+    ],
+)
+def test_a_report_over_a_malformed_summary_shows_the_score_file(
+    tmp_path: Path, server: Server, summary: dict[str, object], said: str
+) -> None:
+    """Hand-edited summaries once crashed the report (AttributeError / TypeError tracebacks)."""
+    assert run_full(tmp_path, mme(server, lmudata_with(tmp_path, "MME"), "--limit", "3")).returncode == 0
+    (tmp_path / "out" / "fake-vlm" / "summary.json").write_text(json.dumps(summary))
+    for fmt in ("html", "md"):
+        r = run_full(tmp_path, ["report", "out", "--format", fmt, "--out", "r.html"])
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert said in r.stderr
+    assert "MME" in (tmp_path / "r.html").read_text()
