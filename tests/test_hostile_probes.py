@@ -470,3 +470,31 @@ def test_a_report_over_a_malformed_summary_shows_the_score_file(
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         assert said in r.stderr
     assert "MME" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "junk", "kept"),
+    [
+        ("fake-vlm_MME_samples.parquet", b"PAR1garbage", "shown without samples"),  # MME still shown
+        ("fake-vlm_OCRBench_score.json", b"[[[[", "skipped"),  # the other benchmark skipped, MME shown
+    ],
+)
+def test_a_damaged_output_file_leaves_the_rest_of_the_report_standing(
+    tmp_path: Path, server: Server, name: str, junk: bytes, kept: str
+) -> None:
+    """A damaged score, JSON or Parquet file once crashed the whole report with a traceback."""
+    assert run_full(tmp_path, mme(server, lmudata_with(tmp_path, "MME"), "--limit", "3")).returncode == 0
+    (tmp_path / "out" / "fake-vlm" / name).write_bytes(junk)
+    r = run_full(tmp_path, ["report", "out", "--out", "r.html"])
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    (line,) = [line for line in r.stderr.splitlines() if "warning: cannot read" in line]
+    assert name in line and line.endswith(kept)
+    assert "MME" in (tmp_path / "r.html").read_text()
+
+
+def test_a_report_whose_only_score_file_is_damaged_is_one_error(tmp_path: Path, server: Server) -> None:
+    assert run_full(tmp_path, mme(server, lmudata_with(tmp_path, "MME"), "--limit", "3")).returncode == 0
+    (tmp_path / "out" / "fake-vlm" / "fake-vlm_MME_score.csv").write_bytes(b"garbage\x00\xff")
+    r = run_full(tmp_path, ["report", "out", "--out", "r.html"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "fake-vlm_MME_score.csv is not UTF-8 text" in r.stderr and "no score files" in r.stderr

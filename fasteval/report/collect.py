@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,27 @@ def _entries(summary: Mapping[str, Any], model_dir: Path) -> dict[str, Any]:
     return usable
 
 
+def _readable(path: Path, read: Callable[[], pl.DataFrame], otherwise: str) -> pl.DataFrame | None:
+    """`read()`, or None with one warning when the file is damaged (not UTF-8, cut short, not JSON,
+    not Parquet): one unreadable file leaves the rest of the report standing. None if it is absent."""
+    if not path.is_file():
+        return None
+    try:
+        return read()
+    except (
+        FastevalError,
+        OSError,
+        ValueError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        pl.exceptions.PolarsError,
+    ) as exc:
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        print(f"fasteval report: warning: cannot read {path} ({why}): {otherwise}", file=sys.stderr)
+        return None
+
+
 def read_model_dir(model_dir: Path) -> list[BenchRun]:
     """Every benchmark with a score file in one model's folder."""
     summary = _summary(model_dir)
@@ -188,13 +210,17 @@ def read_model_dir(model_dir: Path) -> list[BenchRun]:
     runs = []
     for dataset, score_path in sorted(_score_files(model_dir).items()):
         samples_path = model_dir / f"{model_dir.name}_{dataset}_samples.parquet"
+        table = _readable(score_path, partial(_read_score, score_path, declared(dataset)), "skipped")
+        if table is None:
+            continue
+        samples = _readable(samples_path, partial(pl.read_parquet, samples_path), "shown without samples")
         runs.append(
             BenchRun(
                 model=model_dir.name,
                 dataset=dataset,
                 score_path=score_path,
-                table=_read_score(score_path, declared(dataset)),
-                samples=pl.read_parquet(samples_path) if samples_path.is_file() else None,
+                table=table,
+                samples=samples,
                 entry=entries.get(dataset, {}),
                 run=run_entry,
                 predictions=_predictions(model_dir, dataset),
