@@ -7,9 +7,10 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import io
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import polars as pl
 
 from fasteval.data.tabular import (
     TableError,
-    write_bytes_atomic,
     write_csv_quote_all,
     write_text_atomic,
     write_xlsx,
@@ -86,9 +86,7 @@ def write_reports(
             extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")
             write_csv_quote_all(table, extra)
             paths[key] = extra
-        parquet = io.BytesIO()  # built in memory: polars reports a full disk as its own error, not OSError
-        samples_frame(scored).write_parquet(parquet)
-        write_bytes_atomic(samples_path, parquet.getvalue())
+        _write_parquet(samples_frame(scored), samples_path)
     except OSError as exc:
         why = (
             "disk full; free space"
@@ -99,6 +97,22 @@ def write_reports(
             f"cannot write scores into {out_dir}: {why} and rerun (stored answers are kept)"
         ) from None
     return paths
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write under a temporary name, then rename. Polars reports a failed write (a full disk) as its
+    own error carrying the OS's, not as OSError: it becomes the same one line (written to disk, not
+    built in memory first: a 50,000-row samples file is MBs at the run's peak)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        frame.write_parquet(tmp)
+        tmp.replace(path)
+    except pl.exceptions.PolarsError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        full = f"os error {errno.ENOSPC})" in str(exc)
+        why = "disk full; free space" if full else f"{' '.join(str(exc).split())[:160]}; check the disk"
+        raise TableError(f"cannot write {path}: {why} and rerun (stored answers are kept)") from None
 
 
 def _current_name(full: Path, partial: bool) -> tuple[Path, Path]:
