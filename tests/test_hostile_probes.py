@@ -498,3 +498,11 @@ def test_a_report_whose_only_score_file_is_damaged_is_one_error(tmp_path: Path, 
     r = run_full(tmp_path, ["report", "out", "--out", "r.html"])
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "fake-vlm_MME_score.csv is not UTF-8 text" in r.stderr and "no score files" in r.stderr
+
+
+def test_a_dataset_listed_twice_is_refused_not_locked_against_itself(tmp_path: Path, server: Server) -> None:
+    """`--data MME MME` once said "another fasteval run (pid <its own>) is writing" the store."""
+    lmu = lmudata_with(tmp_path, "MME")
+    argv = ["--data", "MME", "MME", "--api-base", server.url, "--lmudata", str(lmu), "--work-dir", "out"]
+    r = run_full(tmp_path, [*argv, "--limit", "3"])
+    assert r.returncode == 2 and "--data lists MME twice: pass each once" in one_error(r)

@@ -54,6 +54,10 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
     _positive("--warmup", args.warmup, zero_ok=True)
     for r in args.request_rate or ():
         _positive("--request-rate", r, inf_ok=True)  # inf: every request at once, as `vllm bench serve`
+    for flag, values in (("--data", args.data), ("--model", args.model)):
+        twice = sorted({v for v in values or () if list(values).count(v) > 1})
+        if twice:  # the second job would wait on the first one's store lock: its own run
+            raise ConfigError(f"{flag} lists {', '.join(twice)} twice: pass each once")
     for base in args.api_base or ():
         if not base.lower().startswith(("http://", "https://")):
             raise ConfigError(
