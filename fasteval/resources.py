@@ -65,5 +65,10 @@ def safe_name(name: str) -> str:
 
 def shown(names: list[str], limit: int = 8) -> str:
     """Names for a one-line message: the first `limit`, then how many more (a server may list 500)."""
-    head = ", ".join(names[:limit])
+    head = ", ".join(clip(n) for n in names[:limit])
     return head if len(names) <= limit else f"{head} and {len(names) - limit} more"
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """`text` for a one-line message: at most `limit` characters (a server's model id may be 100 KB)."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

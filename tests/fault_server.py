@@ -26,6 +26,16 @@ client hangs up, `trickle` sends a whole reply one byte per `--trickle-s`, `no-n
 `data:` line that never ends, `huge` answers with `--huge-bytes` of text, `surrogate` puts a lone
 surrogate (`"\\ud800"`, legal JSON) into the answer of `--hostile-rate` of the prompts (all others
 meet the hostile reply for every prompt).
+
+More hostile replies (issue 22's kept-back probes): `gzip-bomb` streams well-formed chunks gzipped
+(a few KB on the wire per MB unpacked) until the client hangs up, `deep-json` sends a chunk nested
+100,000 arrays deep, `content-list` / `content-number` send `content` as a list / a number,
+`choices-null` sends `choices: null`, `html` answers HTTP 200 with an HTML page, `redirect-loop`
+redirects the request to itself, `redirect-away` to the same server under another host name
+(`localhost`), where `GET /stats` counts the `Authorization` headers that arrived (`leaked_auth`).
+`--models-reply KIND` makes `GET /v1/models` hostile: `huge` (a 64 MB list), `endless` (a body that
+never ends), `html`, `not-list` (`{"data": "x"}`), `deep` (nested 100,000 deep), `long-id` (one
+model id of 100,000 characters).
 """
 
 from __future__ import annotations
@@ -52,7 +62,23 @@ from typing import Any
 from aiohttp import web
 
 TRANSIENT_FAULTS = ("5xx", "429", "stall", "drop", "malformed", "nochoices")
-HOSTILE = ("endless", "trickle", "no-newline", "huge", "surrogate")
+HOSTILE = (
+    "endless",
+    "trickle",
+    "no-newline",
+    "huge",
+    "surrogate",
+    "gzip-bomb",
+    "deep-json",
+    "content-list",
+    "content-number",
+    "choices-null",
+    "html",
+    "redirect-loop",
+    "redirect-away",
+)
+MODELS_REPLIES = ("huge", "endless", "html", "not-list", "deep", "long-id")
+DEEP = 100_000  # nesting depth of `deep-json` and `--models-reply deep`
 ANSWERS = ("Yes", "No", "A", "B", "C", "D")
 WORDS = (" because", " the", " image", " shows", " it", " clearly", " and", " so", " on", " well")
 
@@ -88,6 +114,7 @@ class FaultConfig:
     thinking_tokens: int = 8
     record_bodies: bool = False  # keep every chat request's JSON body in `stats.bodies` (in order)
     extra_models: int = 0  # /v1/models lists this many more ids (other-0, other-1, ...) after --model
+    models_reply: str | None = None  # one of MODELS_REPLIES: a hostile GET /v1/models
 
 
 def prompt_hash(messages: Any) -> str:
@@ -113,6 +140,7 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     chat_requests: int = 0  # every POST, refused ones included
     hostile_bytes: int = 0  # bytes sent by hostile replies (how far a client let them go)
+    leaked_auth: int = 0  # requests redirected to another host name that still carried Authorization
     bodies: list[dict[str, Any]] = field(default_factory=list)  # with FaultConfig.record_bodies
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +152,7 @@ class Stats:
             "ok": dict(self.ok),
             "faults": dict(self.faults),
             "hostile_bytes": self.hostile_bytes,
+            "leaked_auth": self.leaked_auth,
             **({"bodies": self.bodies} if self.bodies else {}),
         }
 
@@ -147,6 +176,7 @@ class FaultServer:
         app.router.add_get("/stats", self._stats)
         app.router.add_post("/release", self._release)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/away/v1/chat/completions", self._away)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -181,10 +211,19 @@ class FaultServer:
             return None
         return _error(401, "Unauthorized")
 
-    async def _models(self, request: web.Request) -> web.Response:
+    async def _away(self, request: web.Request) -> web.Response:
+        """Where `redirect-away` sends a request: count it and a leaked key, answer like any server."""
+        self.stats.faults["away"] += 1
+        if "Authorization" in request.headers:
+            self.stats.leaked_auth += 1
+        return _error(404, "nothing here")
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
         refused = self._refused(request)
         if refused is not None:
             return refused
+        if self.config.models_reply is not None:
+            return await _hostile_models(request, self.config)
         ids = [self.config.model, *(f"other-{i}" for i in range(self.config.extra_models))]
         return web.json_response(
             {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "fasteval"} for i in ids]}
@@ -404,6 +443,8 @@ async def _hostile_reply(
 ) -> web.StreamResponse:
     """A reply no well-behaved engine sends (see the module docstring); counts what it sent."""
     cfg = server.config
+    if kind in MORE_HOSTILE:
+        return await _more_hostile(server, request, kind, phash, body)
     if kind == "huge" and not (body.get("stream") and not cfg.ignore_stream):
         text = "x" * cfg.huge_bytes
         server.stats.hostile_bytes += len(text)
@@ -438,6 +479,99 @@ async def _hostile_reply(
             sent += 64 << 10
         if sent >= cfg.huge_bytes and await send(_chunk(phash, cfg.model, "", "stop")):
             await send(b"data: [DONE]\n\n")
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await resp.write_eof()
+    return resp
+
+
+MORE_HOSTILE = HOSTILE[5:]
+
+
+def _deep(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+async def _more_hostile(
+    server: FaultServer, request: web.Request, kind: str, phash: str, body: dict[str, Any]
+) -> web.StreamResponse:
+    """The kept-back probes' replies (see the module docstring)."""
+    cfg = server.config
+    streamed = body.get("stream") and not cfg.ignore_stream
+    if kind == "html":
+        return web.Response(
+            text="<html><body><h1>Welcome to nginx!</h1></body></html>", content_type="text/html"
+        )
+    if kind == "redirect-loop":
+        raise web.HTTPTemporaryRedirect(str(request.url))
+    if kind == "redirect-away":
+        away = request.url.with_host("localhost").with_path("/away/v1/chat/completions")
+        raise web.HTTPTemporaryRedirect(str(away))
+    if kind == "deep-json" and not streamed:
+        return web.Response(body=_deep(DEEP), content_type="application/json")
+    if kind in ("content-list", "content-number", "choices-null") and not streamed:
+        content: Any = [{"type": "text", "text": "Yes"}] if kind == "content-list" else 7
+        choices = (
+            None
+            if kind == "choices-null"
+            else [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
+        )
+        return web.json_response({"id": f"chatcmpl-{phash}", "model": cfg.model, "choices": choices})
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    if kind == "gzip-bomb":
+        resp.enable_compression(web.ContentCoding.gzip)
+    await resp.prepare(request)
+
+    async def send(data: bytes) -> bool:
+        server.stats.hostile_bytes += len(data)
+        return await _write_all(request, resp, data)
+
+    if kind == "gzip-bomb":  # 1 MB of chunks per write, well-formed, never a finish_reason
+        block = _chunk(phash, cfg.model, "Yes") * ((1 << 20) // len(_chunk(phash, cfg.model, "Yes")))
+        while await send(block):
+            await asyncio.sleep(0)
+    elif kind == "deep-json":
+        await send(b"data: " + _deep(DEEP) + b"\n\n")
+        await send(b"data: [DONE]\n\n")
+    else:
+        delta: dict[str, Any] = {
+            "content": [{"type": "text", "text": "Yes"}] if kind == "content-list" else 7
+        }
+        choices = None if kind == "choices-null" else [{"index": 0, "delta": delta, "finish_reason": "stop"}]
+        obj = {
+            "id": f"chatcmpl-{phash}",
+            "object": "chat.completion.chunk",
+            "model": cfg.model,
+            "choices": choices,
+        }
+        await send(f"data: {json.dumps(obj)}\n\n".encode())
+        await send(b"data: [DONE]\n\n")
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await resp.write_eof()
+    return resp
+
+
+async def _hostile_models(request: web.Request, cfg: FaultConfig) -> web.StreamResponse:
+    """A `GET /v1/models` no OpenAI-compatible server sends (`--models-reply`)."""
+    kind = cfg.models_reply
+    if kind == "html":
+        return web.Response(text="<html><body>Login required</body></html>", content_type="text/html")
+    if kind == "not-list":
+        return web.json_response({"object": "list", "data": "fault-model"})
+    if kind == "deep":
+        return web.Response(body=_deep(DEEP), content_type="application/json")
+    if kind == "long-id":
+        return web.json_response({"object": "list", "data": [{"id": "m" * 100_000, "object": "model"}]})
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    entry = json.dumps({"id": "x" * 1000, "object": "model"}).encode() + b","
+    block = entry * 64
+    sent = 0
+    if await _write_all(request, resp, b'{"object": "list", "data": ['):
+        while (kind == "endless" or sent < 64 << 20) and await _write_all(request, resp, block):
+            sent += len(block)
+            await asyncio.sleep(0)
+        if kind == "huge":
+            await _write_all(request, resp, json.dumps({"id": cfg.model}).encode() + b"]}")
     with contextlib.suppress(ConnectionError, RuntimeError):
         await resp.write_eof()
     return resp
@@ -479,6 +613,7 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
     p.add_argument("--reply-model", help="the model name replies carry (default: --model)")
     p.add_argument("--empty-length", action="store_true", help="empty answers, finish_reason length")
     p.add_argument("--extra-models", type=int, default=0, help="list N more model ids at /v1/models")
+    p.add_argument("--models-reply", choices=MODELS_REPLIES, help="a hostile GET /v1/models")
     p.add_argument(
         "--thinking", choices=THINKING, help="reply as a thinking model (see FaultConfig.thinking)"
     )
@@ -516,6 +651,7 @@ def _parse_args(argv: list[str] | None) -> tuple[FaultConfig, int]:
         reply_model=a.reply_model,
         empty_length=a.empty_length,
         extra_models=a.extra_models,
+        models_reply=a.models_reply,
         record_bodies=a.record_bodies,
         thinking=a.thinking,
         thinking_tokens=a.thinking_tokens,

@@ -13,7 +13,15 @@ import pytest
 from aiohttp import web
 from fault_server import FaultConfig, FaultServer
 
-from fasteval.inference.client import Backoff, ReplyLimits, _read_sse, build_body, complete, make_session
+from fasteval.inference.client import (
+    Backoff,
+    ReplyLimits,
+    _read_sse,
+    _sse_data,
+    build_body,
+    complete,
+    make_session,
+)
 from fasteval.types import Completion, ErrorKind, GenParams, Prompt, Status, TextPart
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,3 +139,24 @@ async def test_an_ordinary_reply_is_untouched_by_the_limits() -> None:
         c = await complete(session, server.url, body(params=params), params, retry=0)
     assert c.ok and c.n_out == 16 and c.finish_reason == "stop"
     assert json.loads(body(params=params))["max_tokens"] == 16
+
+
+async def test_a_long_line_in_tiny_reads_grows_one_buffer_in_place() -> None:
+    """A line just under the limit arriving two bytes per read: the unfinished line is one buffer
+    grown in place, never a fresh copy of everything so far per read (`bytes +=` moved ~270 GB
+    here, quadratic in the line), and the whole line is served once its newline comes."""
+    limits = ReplyLimits.of(GenParams(max_tokens=4096))
+    line = b"data: " + b"x" * (limits.line - 8) + b"\n"
+    buffers: set[int] = set()
+
+    async def reads() -> AsyncIterator[bytes]:
+        for at in range(0, len(line), 2):
+            if at and at % 4096 == 0:  # the generator's unfinished line, between two reads
+                buffers.add(id(events.ag_frame.f_locals["pending"]))  # type: ignore[union-attr]
+            yield line[at : at + 2]
+
+    resp = SimpleNamespace(content=SimpleNamespace(iter_any=reads))
+    events = _sse_data(resp, limits)  # type: ignore[arg-type]
+    payloads = [payload async for _, payload in events]
+    assert [len(p) for p in payloads] == [limits.line - 8]
+    assert len(buffers) == 1

@@ -252,3 +252,71 @@ def test_a_damaged_segment_that_cannot_move_is_ignored_and_named_once(
     assert store.done_keys() == set(INTACT) and store.done_keys() == set(INTACT)  # every read ignores it
     err = capfd.readouterr().err.splitlines()
     assert len(err) == 1 and "cannot be moved aside (Permission denied)" in err[0] and seg.is_file()
+
+
+def _judge_reply(cache: object, phash: str, text: str) -> None:
+    from fasteval.judge.cache import JudgeCache
+    from fasteval.kinds.base import Reply
+
+    assert isinstance(cache, JudgeCache)
+    reply = Reply(True, text, None, "judge")
+    cache.put("judge", phash, reply, "h", phash, temperature=0.0, attempt=0, http_attempts=1)
+
+
+def test_a_damaged_judge_segment_is_set_aside_and_its_calls_asked_again(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A verdict edited in place (`B` -> `C`) would once have been replayed as the judge's word."""
+    from fasteval.judge.cache import JudgeCache
+
+    cache = JudgeCache(tmp_path, "r1")
+    for i in range(5):
+        _judge_reply(cache, f"p{i}", f"verdict B{i}")
+    cache.close()
+    seg = tmp_path / "judge-r1.arrow"
+    assert seg.read_bytes().startswith(MAGIC)
+    seg.write_bytes(seg.read_bytes().replace(b"verdict B3", b"verdict C3"))
+    again = JudgeCache(tmp_path, "r2")
+    assert len(again) == 0 and again.get("judge", "p3") is None  # every call of it is asked again
+    (line,) = capfd.readouterr().err.splitlines()
+    assert "judge-r1.arrow is damaged" in line and "its 5 rows will be asked again" in line
+    assert (tmp_path / "judge-r1.arrow.damaged").is_file() and not seg.exists()
+
+
+def test_a_judge_segment_written_before_the_framing_still_reads(tmp_path: Path) -> None:
+    from fasteval.judge.cache import CACHE_SCHEMA, JudgeCache
+
+    row = {name: None for name in CACHE_SCHEMA.names}
+    row.update(judge_model="judge", prompt_hash="p1", reply="B", ok=True)
+    with pa.OSFile(str(tmp_path / "judge-old.arrow"), "wb") as f, pa.ipc.new_stream(f, CACHE_SCHEMA) as w:
+        w.write_batch(pa.RecordBatch.from_pylist([row], schema=CACHE_SCHEMA))
+    cache = JudgeCache(tmp_path, "r2")
+    got = cache.get("judge", "p1")
+    assert got is not None and got.text == "B"
+    _judge_reply(cache, "p2", "A")  # new calls go to a framed segment beside the old one
+    cache.close()
+    assert (tmp_path / "judge-r2.arrow").read_bytes().startswith(MAGIC)
+    assert len(JudgeCache(tmp_path, "r3")) == 2
+
+
+def test_a_full_disk_under_the_judge_cache_is_one_line(tmp_path: Path) -> None:
+    """As the run store's: ENOSPC at the write becomes a `StoreError` naming the file; calls
+    recorded before it stay readable."""
+    from fasteval.inference.store import FramedFile, StoreError
+    from fasteval.judge.cache import JudgeCache
+
+    cache = JudgeCache(tmp_path, "r1")
+    _judge_reply(cache, "p1", "A")
+
+    def no_space(self: FramedFile, batch: pa.RecordBatch, *, sync: bool) -> None:
+        raise OSError(28, "No space left on device")
+
+    real, FramedFile.write = FramedFile.write, no_space  # type: ignore[method-assign]
+    try:
+        with pytest.raises(StoreError, match="disk full") as err:
+            _judge_reply(cache, "p2", "B")
+    finally:
+        FramedFile.write = real  # type: ignore[method-assign]
+    cache.close()
+    assert "judge-r1.arrow" in str(err.value) and "\n" not in str(err.value)
+    assert len(JudgeCache(tmp_path, "r2")) == 1

@@ -8,6 +8,7 @@ Modes: `all` (infer, then score each dataset as soon as its last answer is store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -36,13 +37,14 @@ from fasteval.data.tabular import (
     read_table,
     vlmeval_keys,
     warn_duplicate_index,
+    write_text_atomic,
     write_tsv,
     write_xlsx,
 )
 from fasteval.data.video_rows import frame_cache, locate_video, open_video
 from fasteval.errors import FastevalError
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
-from fasteval.inference.store import RunStore
+from fasteval.inference.store import RunStore, StoreError, os_error_line
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
@@ -508,9 +510,20 @@ def _update_summary(path: Path, patch: dict[str, Any], *, dataset_fields: bool =
         current: dict[str, Any] = {}
         if path.is_file():
             try:
-                current = json.loads(path.read_text())
-            except ValueError:
-                current = {}
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError)
+                loaded = None
+            if isinstance(loaded, dict):
+                current = loaded
+            else:  # a hand edit or a foreign file: kept aside, never merged into nor silently lost
+                aside = path.with_name(f"{path.name}.damaged")
+                with contextlib.suppress(OSError):
+                    path.replace(aside)
+                print(
+                    f"fasteval: warning: {path} is not a fasteval summary (a JSON object): "
+                    f"moved to {aside.name}; a new one is written",
+                    file=sys.stderr,
+                )
         for key, value in patch.items():
             if not (isinstance(value, dict) and isinstance(current.get(key), dict)):
                 current[key] = value
@@ -519,10 +532,11 @@ def _update_summary(path: Path, patch: dict[str, Any], *, dataset_fields: bool =
                     current[key][name] = {**current[key].get(name, {"dataset": name}), **fields}
             else:
                 current[key] = {**current[key], **value}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(current, indent=2, sort_keys=True, default=str))
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(os_error_line(path.parent, exc)) from None
+        write_text_atomic(path, json.dumps(current, indent=2, sort_keys=True, default=str))
 
 
 _SUMMARY_LOCK = threading.Lock()

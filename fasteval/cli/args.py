@@ -190,6 +190,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 143 if terminated else 130
+    except OSError as exc:  # the console itself failed: stdout piped into `head`, or a full disk behind it
+        if exc.filename is not None:
+            raise  # a file's error escaped its writer: a bug to see, not a console to blame
+        _drop_stdout()
+        print(
+            f"fasteval: error: cannot write to stdout ({exc.strerror or exc}); every stored answer is kept: "
+            "rerun the same command with stdout going somewhere writable",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush at exit cannot fail again
+    (an `Exception ignored ... BrokenPipeError` line after ours)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 class _Terminated:

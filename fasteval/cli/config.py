@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping
 
 from fasteval.config import ConfigError, RunConfig, Settings
@@ -14,9 +15,11 @@ from fasteval.perf.metrics import parse_slos
 from fasteval.resources import safe_name, unsafe_name
 
 
-def _positive(name: str, value: float | None, *, zero_ok: bool = False) -> None:
+def _positive(name: str, value: float | None, *, zero_ok: bool = False, inf_ok: bool = False) -> None:
     if value is None:
         return
+    if math.isnan(value) or (math.isinf(value) and not inf_ok):  # `--timeout nan` never fires
+        raise ConfigError(f"{name} {value}: must be a finite number")
     if value < 0 or (value == 0 and not zero_ok):
         bound = "0 or more" if zero_ok else "at least 1" if isinstance(value, int) else "above 0"
         raise ConfigError(f"{name} {value}: must be {bound}")
@@ -46,11 +49,20 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
     _positive("--timeout", args.timeout)
     _positive("--limit", args.limit)
     _positive("--judge-concurrency", args.judge_concurrency)
-    _positive("--burstiness", args.burstiness)
+    _positive("--burstiness", args.burstiness, inf_ok=True)  # inf: even gaps
     _positive("--num-prompts", args.num_prompts)
     _positive("--warmup", args.warmup, zero_ok=True)
     for r in args.request_rate or ():
-        _positive("--request-rate", r)
+        _positive("--request-rate", r, inf_ok=True)  # inf: every request at once, as `vllm bench serve`
+    for flag, values in (("--data", args.data), ("--model", args.model)):
+        twice = sorted({v for v in values or () if list(values).count(v) > 1})
+        if twice:  # the second job would wait on the first one's store lock: its own run
+            raise ConfigError(f"{flag} lists {', '.join(twice)} twice: pass each once")
+    for base in args.api_base or ():
+        if not base.lower().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--api-base {base!r}: must start with http:// or https://, e.g. http://127.0.0.1:8000/v1"
+            )
     if args.prompt_style is not None and args.prompt_style not in PROMPT_STYLES:
         raise ConfigError(f"--prompt-style {args.prompt_style!r}: use one of {', '.join(PROMPT_STYLES)}")
     try:
@@ -73,12 +85,18 @@ def build_config(args: argparse.Namespace, settings: Settings, environ: Mapping[
         raise ConfigError("--pred scores an existing prediction file: add --mode eval")
     _family_flags(args)
     _output_names(args)
+    lmudata = args.lmudata or settings.lmudata
+    if lmudata.exists() and not lmudata.is_dir():  # found only at the first download, as a traceback
+        where = "--lmudata" if args.lmudata else "LMUData"
+        raise ConfigError(f"{where} {lmudata} is a file: point it at the folder that holds the dataset TSVs")
+    if args.work_dir.exists() and not args.work_dir.is_dir():
+        raise ConfigError(f"--work-dir {args.work_dir} is a file: pass a folder (it is created if missing)")
     return RunConfig(
         mode=args.mode,
         data=tuple(args.data or ()),
         model=tuple(args.model or ()),
         work_dir=args.work_dir,
-        lmudata=args.lmudata or settings.lmudata,
+        lmudata=lmudata,
         dataset_cache=settings.cache_dir / "datasets",
         api_base=tuple(args.api_base or ()),
         model_name=args.model_name,

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fasteval.cli.settings import load_settings
+from fasteval.data.tabular import TableError, write_text_atomic
+from fasteval.errors import FastevalError
 from fasteval.report import board, html, markdown
 from fasteval.report.collect import collect
 from fasteval.report.resample import COMPOSITE_RESAMPLES
@@ -53,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag, value in (("--samples", args.samples), ("--bootstrap", args.bootstrap)):
+        if value < 0:  # a negative count once sliced rows off the end (`[:-5]`) without a word
+            parser.error(f"{flag} {value}: must be 0 or more")
     missing = [str(d) for d in args.work_dirs if not d.is_dir()]
     if missing:
         print(f"fasteval report: error: no such work dir: {', '.join(missing)}", file=sys.stderr)
@@ -63,7 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         dirs = ", ".join(map(str, args.work_dirs))
         print(f"fasteval report: error: no score files (*_acc.csv, *_score.csv) in {dirs}", file=sys.stderr)
         return 2
-    lmudata = args.lmudata or load_settings().lmudata  # $LMUData (or .env), as bench.py reads it
+    try:
+        lmudata = args.lmudata or load_settings().lmudata  # $LMUData (or .env), as bench.py reads it
+    except FastevalError as exc:  # an unreadable .env
+        print(f"fasteval report: error: {exc}", file=sys.stderr)
+        return 2
     report = board.build(
         runs,
         samples=args.samples,
@@ -77,8 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     generated = time.strftime("Generated %Y-%m-%d %H:%M UTC.", time.gmtime())
     page = html.render(report, title=args.title, generated=generated)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(page, encoding="utf-8")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out, page)
+    except FileExistsError:
+        print(
+            f"fasteval report: error: {args.out.parent} is a file: pass --out DIR/report.html",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as exc:
+        print(f"fasteval report: error: cannot write {args.out}: {exc.strerror}; pass a writable --out",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except TableError as exc:
+        print(f"fasteval report: error: {exc}".replace(" (stored answers are kept)", ""), file=sys.stderr)
+        return 2
     size_bytes = len(page.encode())
     size = f"{size_bytes // 1024} KiB"
     if size_bytes > LARGE_PAGE_BYTES:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from fasteval.config import Secret, Settings
+from fasteval.config import ConfigError, Secret, Settings
 from fasteval.resources import cache_dir
 
 
@@ -24,7 +24,16 @@ def merged_env(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str
     """`.env` values under the process environment (environment wins; empty values ignored)."""
     merged: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
-        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v})
+        try:
+            values = dotenv_values(dotenv_path)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{dotenv_path} is not UTF-8 text ({exc.reason}): fix or remove it") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {dotenv_path}: {exc.strerror}: fix or remove it") from None
+        for key, value in values.items():
+            if value and "\x00" in value:  # a path or a key with a NUL byte can be neither
+                raise ConfigError(f"{dotenv_path}: {key} holds a NUL byte: fix or remove the line")
+        merged.update({k: v for k, v in values.items() if v})
     merged.update({k: v for k, v in environ.items() if v})
     return merged
 

@@ -11,6 +11,7 @@ inferred that dtype, else String; `as_vlmeval_str` turns any of its values into 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -306,14 +307,21 @@ def _write_error(path: Path, exc: OSError) -> TableError:
     return TableError(f"cannot write {path}: {why} and rerun (stored answers are kept)")
 
 
-def _write_text(path: Path, text: str) -> Path:
-    """Write to a temporary name, then rename: a reader never sees half a file."""
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write to a temporary name, then rename: a reader never sees half a file, and a full disk or
+    an unwritable folder is a `TableError` line naming the file (the old file, if any, stays)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """`write_text_atomic` for bytes (a Parquet or xlsx file built in memory)."""
     tmp = _tmp_name(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise _write_error(path, exc) from None
     return path
 
@@ -330,7 +338,7 @@ def format_csv_quote_all(df: pl.DataFrame, *, sep: str = ",") -> str:
 
 def write_csv_quote_all(df: pl.DataFrame, path: Path) -> Path:
     """Write as VLMEvalKit's `dump` writes `_acc.csv` / `_score.csv` (QUOTE_ALL, full float repr)."""
-    return _write_text(path, format_csv_quote_all(df))
+    return write_text_atomic(path, format_csv_quote_all(df))
 
 
 def write_tsv(df: pl.DataFrame, path: Path) -> Path:
@@ -347,7 +355,8 @@ def write_tsv(df: pl.DataFrame, path: Path) -> Path:
             writer.writerows([_csv_cell(v) for v in row] for row in df.iter_rows())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise _write_error(path, exc) from None
     return path
 
@@ -364,14 +373,7 @@ def write_xlsx(df: pl.DataFrame, path: Path) -> Path:
 
     buf = io.BytesIO()  # built in memory: a full disk fails our write, never xlsxwriter's zip (whose
     _fill_xlsx(df, buf, xlsxwriter)  # __del__ would print an "Exception ignored" traceback, issue 22)
-    tmp = _tmp_name(path)
-    try:
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)  # written whole under a temporary name, then renamed
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _write_error(path, exc) from None
-    return path
+    return write_bytes_atomic(path, buf.getvalue())  # written whole under a temporary name, then renamed
 
 
 def _fill_xlsx(df: pl.DataFrame, out: io.BytesIO, xlsxwriter: Any) -> None:

@@ -250,7 +250,7 @@ def _server_message(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python decodes
         return text
     if isinstance(data, dict):
         err = data.get("error", data)
@@ -324,6 +324,16 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_MODEL_CHARS = 256  # a served model id is short; a reply's `model` is stored with every row
+
+
+def _model_of(reply: Mapping[str, Any]) -> str | None:
+    """The model a reply names, at most `_MODEL_CHARS` long: a server naming a 300 KB model in every
+    reply would otherwise store it per row (15 GB over 50,000 rows) and read it back at the finish."""
+    model = _str_or_none(reply.get("model"))
+    return model if model is None or len(model) <= _MODEL_CHARS else model[:_MODEL_CHARS] + "..."
+
+
 def _failed(kind: ErrorKind, error: str, *, started: float | None = None) -> Completion:
     timing = Timing()
     if started is not None:  # time until the failure was seen, so run duration includes failures
@@ -338,6 +348,12 @@ def _reasoning_of(message: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     """(content text, carries a token) for one delta.
 
@@ -346,6 +362,8 @@ def _token_of(delta: Mapping[str, Any]) -> tuple[str | None, bool]:
     as do reasoning and tool-call deltas; the role-only opening chunk does not.
     """
     content = delta.get("content")
+    if content is not None and not isinstance(content, str):
+        raise _Malformed(f"content is a JSON {_json_type(content)}, not text")
     carries = (
         bool(content)
         or (isinstance(content, str) and "role" not in delta)
@@ -364,7 +382,7 @@ async def _sse_data(
     and the unfinished line are checked on every read, so neither an endless stream nor a line
     that never ends grows past its limit; a read that completes a line is progress (`clock`).
     """
-    pending = b""
+    pending = bytearray()  # grown in place: a long line in many tiny reads costs linear time, not quadratic
     received = 0
     async for data in resp.content.iter_any():
         now = time.perf_counter()
@@ -376,7 +394,9 @@ async def _sse_data(
             if len(pending) > limits.line:
                 raise _TooLong(f"an SSE line passed {limits.line:,} bytes without a newline")
             continue
-        *lines, pending = pending.split(b"\n")
+        cut = pending.rfind(b"\n")
+        lines = bytes(pending[:cut]).split(b"\n")
+        del pending[: cut + 1]
         if len(pending) > limits.line:
             raise _TooLong(f"an SSE line passed {limits.line:,} bytes without a newline")
         if clock is not None:
@@ -385,7 +405,7 @@ async def _sse_data(
             line = raw.strip()
             if line.startswith(b"data:"):  # skip blank separators, SSE comments, `event:` lines
                 yield now, line[5:].strip()
-    line = pending.strip()
+    line = bytes(pending).strip()
     if line.startswith(b"data:"):
         yield time.perf_counter(), line[5:].strip()
 
@@ -415,7 +435,7 @@ async def _read_sse(
                 break
             try:
                 chunk = json.loads(payload)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # nested too deep to decode: as malformed
                 raise _Malformed(f"bad SSE chunk: {_one_line(payload.decode('utf-8', 'replace'))}") from exc
             if not isinstance(chunk, dict):
                 raise _Malformed("SSE chunk is not a JSON object")
@@ -427,7 +447,7 @@ async def _read_sse(
                 return _failed(
                     classify_http_error(status, message), f"stream error: {_one_line(message, api_key)}"
                 )
-            model = model or _str_or_none(chunk.get("model"))
+            model = model or _model_of(chunk)
             usage = chunk.get("usage")
             if isinstance(usage, dict):
                 n_in = _int_or_none(usage.get("prompt_tokens")) or n_in
@@ -504,9 +524,11 @@ def _parse_json_reply(raw: bytes, started: float, limits: ReplyLimits) -> Comple
         content = message.get("content")
         usage = data.get("usage") or {}
         n_in, n_out = _int_or_none(usage.get("prompt_tokens")), _int_or_none(usage.get("completion_tokens"))
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         raise _Malformed(f"bad JSON reply: {_one_line(raw[:300].decode('utf-8', 'replace'))}") from exc
-    text = content if isinstance(content, str) else ""
+    if content is not None and not isinstance(content, str):  # VLMEvalKit's `.strip()` fails on it too
+        raise _Malformed(f"content is a JSON {_json_type(content)}, not text")
+    text = content or ""
     if len(text) > limits.text_chars:
         raise _TooLong(f"answer passed {limits.text_chars:,} characters")
     if n_out is not None and n_out > limits.tokens:
@@ -517,7 +539,7 @@ def _parse_json_reply(raw: bytes, started: float, limits: ReplyLimits) -> Comple
         finish_reason=_str_or_none(choice.get("finish_reason")),
         n_in=n_in,
         n_out=n_out,
-        model=_str_or_none(data.get("model")),
+        model=_model_of(data),
         timing=Timing(ttft=now - started, e2el=now - started),
         reasoning=_reasoning_of(message) if isinstance(message, dict) else None,
     )
@@ -564,6 +586,11 @@ async def _exchange(
             clock.progress()  # the headers are progress: the first event may take the whole idle limit
             if resp.content_type == "application/json":
                 return _Attempt(_parse_json_reply(await _read_body(resp, limits, clock), started, limits))
+            if resp.content_type == "text/html":  # a proxy's or a web server's page, not an engine
+                raise _Malformed(
+                    f"HTTP 200 with an HTML page from {redact_url(url)}, not a chat reply: "
+                    "is --api-base the engine's OpenAI-compatible /v1?"
+                )
             return _Attempt(await _read_sse(resp, started, api_key, limits, clock))
     except _Malformed as exc:
         return _Attempt(_failed(ErrorKind.MALFORMED, str(exc), started=started))
@@ -605,7 +632,9 @@ def _not_sent(pool: EndpointPool) -> Completion:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff with full jitter; a 429's Retry-After wins (capped at `max_retry_after_s`)."""
+    """Exponential backoff with full jitter; a 429's Retry-After wins when it is at most
+    `max_retry_after_s`. A server asking for longer (`Retry-After: 1e9`, a date next year) is not
+    waited for at all: the row fails now (`complete`), as a run would otherwise sit silent."""
 
     base_s: float = 0.5
     cap_s: float = 30.0
@@ -680,6 +709,12 @@ async def complete(
         result.endpoint = None if base is None else redact_url(base)
         stopped = isinstance(endpoint, EndpointPool) and endpoint.stop is not None
         if result.ok or result.error_kind not in _RETRYABLE or attempt == retry or stopped:
+            break
+        if outcome.retry_after is not None and outcome.retry_after > backoff.max_retry_after_s:
+            result.error = (
+                f"{result.error} (the server asks to retry after {outcome.retry_after:.0f}s, more than "
+                f"{backoff.max_retry_after_s:.0f}s: rerun later)"
+            )
             break
         await sleep(backoff.delay(attempt, outcome.retry_after, _RNG))
     assert result is not None  # the loop runs at least once

@@ -22,8 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from fasteval.errors import FastevalError
-from fasteval.models.model_list import parse_model_list
-from fasteval.resources import shown
+from fasteval.models.model_list import MAX_BYTES as MODEL_LIST_BYTES
+from fasteval.models.model_list import decode_model_list
+from fasteval.resources import clip, shown
 from fasteval.types import ErrorKind
 
 __all__ = [
@@ -127,11 +128,16 @@ async def list_models(
                 raise EndpointsUnreachable(
                     f"GET {shown} answered HTTP {resp.status}: check the URL ends in /v1 and the API key"
                 )
-            data = await resp.json(content_type=None)
+            raw = await resp.content.read(MODEL_LIST_BYTES + 1)  # never an unbounded body
+    except (aiohttp.ClientSSLError, aiohttp.ClientConnectorSSLError) as exc:  # https:// to a plain port
+        raise EndpointsUnreachable(
+            f"the TLS handshake with {redact_url(base)} failed ({type(exc).__name__}): if the server "
+            "speaks plain HTTP (vLLM and LMDeploy do by default), use http:// in --api-base"
+        ) from exc
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise EndpointsUnreachable(f"{_fix_hint([base])} ({type(exc).__name__})") from exc
     try:
-        return [m.id for m in parse_model_list(data)]
+        return [m.id for m in decode_model_list(raw)]
     except ValueError:
         raise EndpointsUnreachable(
             f"GET {shown} did not return an OpenAI model list: is it an OpenAI-compatible /v1?"
@@ -381,10 +387,13 @@ class EndpointPool:
         """Before any chat request: a refused key or a model the servers do not list stops the run
         here (one line); endpoints that do not answer are taken out; raises if none answers."""
 
+        why: list[EndpointsUnreachable] = []
+
         async def one(ep: Endpoint) -> list[str] | None:
             try:
                 return await list_models(session, ep.base_url, self._api_key)
-            except EndpointsUnreachable:
+            except EndpointsUnreachable as exc:
+                why.append(exc)
                 now = self._clock()
                 ep.down_since, ep.retry_at = now, now + self._cooldown_s
                 return None
@@ -394,11 +403,14 @@ class EndpointPool:
             if models is not None and served_name not in models:
                 raise UnknownModel(unknown_model_message(ep.label, served_name, models))
         if self.all_down:
+            if len(why) == 1:  # one endpoint: its own reason (a TLS handshake to a plain port...)
+                raise why[0]
             raise self.unreachable_error()
 
 
 def unknown_model_message(label: str, served_name: str, models: Sequence[str]) -> str:
     """One line: the name asked for, the names served, and the flag that picks one."""
     served = shown(list(models)) or "none"  # a server may list hundreds: the line stays one line
-    first = f" (e.g. --model-name {models[0]})" if models else ""
-    return f"{label} does not serve model {served_name!r} (it serves: {served}): pass a served name{first}"
+    first = f" (e.g. --model-name {clip(models[0])})" if models else ""
+    asked = clip(repr(served_name))
+    return f"{label} does not serve model {asked} (it serves: {served}): pass a served name{first}"

@@ -57,6 +57,7 @@ from fasteval.types import Completion, Status
 
 __all__ = [
     "SCHEMA",
+    "FramedFile",
     "RunStore",
     "SegmentScan",
     "StoreError",
@@ -208,6 +209,48 @@ def _frame_header(kind: bytes, payload: bytes | pa.Buffer, rows: int) -> bytes:
     """One frame's header for `payload` (written just before it)."""
     head = struct.pack("<4sIII", kind, len(payload), rows, zlib.crc32(payload))
     return head + struct.pack("<I", zlib.crc32(head))
+
+
+class FramedFile:
+    """A framed segment being written (the store's and the judge cache's): `MAGIC` and the schema
+    frame when created, then one checksummed frame per record batch. A short write (disk full, a
+    kill) leaves a torn tail that reads as exactly that, after every whole frame."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        """Create `path` (exclusively: a segment is never shared); raises OSError as the OS does."""
+        self.path = path
+        self.schema = schema
+        self._file: BinaryIO | None = path.open("xb")
+        payload = schema.serialize()
+        try:
+            self._file.write(MAGIC + _frame_header(_SCHEMA_FRAME, payload, 0) + payload.to_pybytes())
+            self._file.flush()
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            path.unlink(missing_ok=True)  # it holds nothing yet
+            raise
+
+    def write(self, batch: pa.RecordBatch, *, sync: bool) -> None:
+        """One frame, flushed (and fsynced with `sync`) before this returns."""
+        assert self._file is not None, f"{self.path} is closed"
+        payload = batch.serialize()
+        self._file.write(_frame_header(_BATCH_FRAME, payload, batch.num_rows))
+        self._file.write(memoryview(payload))
+        self._file.flush()
+        if sync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Flush, fsync and close; on a full disk the frames already written stay readable."""
+        if self._file is None:
+            return
+        with contextlib.suppress(OSError):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._file = None
 
 
 @dataclass(slots=True)
@@ -486,7 +529,7 @@ class StoreWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._file: Any = None
+        self._file: FramedFile | None = None
         self._progress = asyncio.Event()
         self.rows_appended = 0
         self.rows_written = 0
@@ -505,10 +548,7 @@ class StoreWriter:
         kill right after the first answers arrive loses only the requests in flight."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("xb")  # exclusive: a segment is never shared
-            schema = SCHEMA.serialize()
-            self._file.write(MAGIC + _frame_header(_SCHEMA_FRAME, schema, 0) + schema.to_pybytes())
-            self._file.flush()
+            self._file = FramedFile(self.path, SCHEMA)
         except FileExistsError:
             raise StoreError(f"segment {self.path} already exists: use a new run id for each run") from None
         except OSError as exc:
@@ -564,20 +604,12 @@ class StoreWriter:
         """One frame, flushed and fsynced: a short write (disk full, kill) leaves a torn tail that
         reads as exactly that, after every whole frame."""
         assert self._file is not None
-        payload = pa.RecordBatch.from_pylist(rows, schema=SCHEMA).serialize()
-        self._file.write(_frame_header(_BATCH_FRAME, payload, len(rows)))
-        self._file.write(memoryview(payload))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._file.write(pa.RecordBatch.from_pylist(rows, schema=SCHEMA), sync=True)
         self.rows_written += len(rows)
 
     def _close(self) -> None:
         if self._file is not None:
-            with contextlib.suppress(OSError):  # a full disk: the frames already written stay readable
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            with contextlib.suppress(OSError):
-                self._file.close()
+            self._file.close()
             self._file = None
 
 

@@ -1,7 +1,10 @@
 """The judge's memory: every OK reply ever received, as append-only Arrow segments in the run store.
 
 `{store_dir}/judge-{run_id}.arrow`, one segment per run, one record batch per reply, flushed at
-once: a crash loses nothing already answered, a rerun or a rescore asks nothing twice. Failed
+once: a crash loses nothing already answered, a rerun or a rescore asks nothing twice. Segments
+are framed and checksummed as the run store's are (`FramedFile`, read by `read_segment`): a
+damaged one is moved aside with one line and its calls are asked again; plain Arrow IPC
+segments written before the framing still read. Failed
 calls are not cached: a rerun asks them again. Each record says which judge (model id as asked
 and as the engine reported it, host), which prompt (hash), which try, and what came back.
 """
@@ -12,11 +15,10 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
-from fasteval.inference.store import read_segment, storable
+from fasteval.inference.store import FramedFile, StoreError, os_error_line, read_segment, storable
 from fasteval.kinds.base import Reply
 
 CACHE_SCHEMA = pa.schema(
@@ -64,10 +66,10 @@ class JudgeCache:
 
     def __init__(self, directory: Path, run_id: str) -> None:
         self.dir = directory
+        self.run_id = run_id
         self.path = directory / f"judge-{run_id}.arrow"
         self._entries: dict[tuple[str, str], Reply] = {}
-        self._file: Any = None
-        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._file: FramedFile | None = None
         for seg in sorted(directory.glob("judge-*.arrow")) if directory.is_dir() else []:
             for batch in read_segment(seg, CACHE_SCHEMA):
                 for row in batch.to_pylist():
@@ -93,12 +95,8 @@ class JudgeCache:
         attempt: int,
         http_attempts: int,
     ) -> None:
-        """Record one judge call and flush it at once."""
+        """Record one judge call and flush it at once (a full disk is a `StoreError` line)."""
         self._entries[(model, phash)] = reply
-        if self._writer is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._file = pa.OSFile(str(self.path), "ab")
-            self._writer = pa.ipc.new_stream(self._file, CACHE_SCHEMA)
         row = {
             "judge_model": model,
             "prompt_hash": phash,
@@ -113,13 +111,25 @@ class JudgeCache:
             "error": storable(reply.error)[0],
             "http_attempts": http_attempts,
         }
-        self._writer.write_batch(pa.RecordBatch.from_pylist([row], schema=CACHE_SCHEMA))
-        self._file.flush()
+        try:
+            if self._file is None:
+                self._file = self._create()
+            self._file.write(pa.RecordBatch.from_pylist([row], schema=CACHE_SCHEMA), sync=False)
+        except OSError as exc:
+            raise StoreError(os_error_line(self.path, exc)) from None
+
+    def _create(self) -> FramedFile:
+        """This run's segment; a second cache of the same run in one process takes the next free name."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while True:
+            try:
+                return FramedFile(self.path, CACHE_SCHEMA)
+            except FileExistsError:
+                n += 1
+                self.path = self.path.with_name(f"judge-{self.run_id}.{n}.arrow")
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -9,7 +9,8 @@ import aiohttp
 from fasteval.inference.client import Client, build_body
 from fasteval.inference.endpoints import EndpointPool, redact_url
 from fasteval.judge.resolve import JudgeEndpoint
-from fasteval.models.model_list import ServedModel, parse_model_list
+from fasteval.models.model_list import MAX_BYTES as MODEL_LIST_BYTES
+from fasteval.models.model_list import ServedModel, decode_model_list
 from fasteval.resources import shown as shown_names
 from fasteval.types import GenParams, Prompt, TextPart
 
@@ -39,7 +40,7 @@ async def probe_judge(
     try:
         async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
             if resp.status == 200:
-                listed = parse_model_list(await resp.json(content_type=None))
+                listed = decode_model_list(await resp.content.read(MODEL_LIST_BYTES + 1))
     except (aiohttp.ClientError, TimeoutError, ValueError):
         listed = None
     if listed is not None:

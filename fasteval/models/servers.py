@@ -133,13 +133,35 @@ def reap(pid: int) -> None:
 
 
 def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` still runs. Zombies (exited, not yet collected by their
+    parent) still answer `killpg(pgid, 0)`, so /proc says which of them really run; without /proc,
+    `killpg`'s word is taken."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # another user's group: it exists; /proc still says whether anything in it runs
+    states = _group_states(pgid)
+    return states is None or any(state not in "ZX" for state in states)
+
+
+def _group_states(pgid: int) -> list[str] | None:
+    """The state letter (`R`, `S`, `Z`...) of every process in group `pgid`, or None without /proc."""
+    try:
+        entries = [e for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return None
+    states = []
+    for entry in entries:
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold anything
+        if len(fields) > 2 and fields[2] == str(pgid):
+            states.append(fields[0])
+    return states
 
 
 def is_alive(state: ServerState) -> bool:

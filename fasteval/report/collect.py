@@ -8,9 +8,11 @@ tools would read.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,22 +121,108 @@ def _predictions(model_dir: Path, dataset: str) -> Path | None:
     return None
 
 
+# The JSON types the report reads from a summary entry (dotted: inside a nested object). A field of
+# another type (a hand edit, a foreign tool) would crash the page builder mid-way: such an entry is
+# ignored with one warning, and the benchmark is shown from its score file alone.
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "judge": (dict,),
+    "rules": (str,),
+    "answered": (int,),
+    "rows": (int,),
+    "perf": (dict,),
+    "model": (dict,),
+    "model.argv": (list,),
+    "model.servers": (list,),
+    "model.engine": (str,),
+    "gen_params": (dict,),
+    "prompt_style": (str,),
+    "dataset_file": (str,),
+    "judge.mode": (str,),
+    "judge.host": (str,),
+    "judge.model": (str,),
+}
+
+
+def malformed(entry: object) -> str | None:
+    """Why a summary entry cannot be read as fasteval writes it, or None when it can."""
+    if not isinstance(entry, dict):
+        return f"it is a JSON {type(entry).__name__}, not an object"
+    for name, types in _ENTRY_TYPES.items():
+        holder: Any = entry
+        *parents, leaf = name.split(".")
+        for parent in parents:
+            holder = holder.get(parent) if isinstance(holder, dict) else None
+        value = holder.get(leaf) if isinstance(holder, dict) else None
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"{name} is a JSON {type(value).__name__}"
+    return None
+
+
+def _entries(summary: Mapping[str, Any], model_dir: Path) -> dict[str, Any]:
+    """summary.json's usable per-benchmark entries (each malformed one named once on stderr)."""
+    entries = summary.get("datasets", {})
+    if not isinstance(entries, dict):
+        where = model_dir / "summary.json"
+        print(f"fasteval report: warning: {where}: `datasets` is not an object; ignored", file=sys.stderr)
+        return {}
+    usable = {}
+    for name, entry in entries.items():
+        why = malformed(entry)
+        if why is None:
+            usable[name] = entry
+        else:
+            where = model_dir / "summary.json"
+            print(
+                f"fasteval report: warning: {where}: the entry for {name} is malformed ({why}); "
+                "shown from its score file alone",
+                file=sys.stderr,
+            )
+    return usable
+
+
+def _readable(path: Path, read: Callable[[], pl.DataFrame], otherwise: str) -> pl.DataFrame | None:
+    """`read()`, or None with one warning when the file is damaged (not UTF-8, cut short, not JSON,
+    not Parquet): one unreadable file leaves the rest of the report standing. None if it is absent."""
+    if not path.is_file():
+        return None
+    try:
+        return read()
+    except (
+        FastevalError,
+        OSError,
+        ValueError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        pl.exceptions.PolarsError,
+    ) as exc:
+        why = " ".join(str(exc).split())[:160] or type(exc).__name__
+        print(f"fasteval report: warning: cannot read {path} ({why}): {otherwise}", file=sys.stderr)
+        return None
+
+
 def read_model_dir(model_dir: Path) -> list[BenchRun]:
     """Every benchmark with a score file in one model's folder."""
     summary = _summary(model_dir)
-    entries = summary.get("datasets", {})
+    entries = _entries(summary, model_dir)
+    run_entry = summary.get("run", {})
+    run_entry = run_entry if isinstance(run_entry, dict) else {}
     runs = []
     for dataset, score_path in sorted(_score_files(model_dir).items()):
         samples_path = model_dir / f"{model_dir.name}_{dataset}_samples.parquet"
+        table = _readable(score_path, partial(_read_score, score_path, declared(dataset)), "skipped")
+        if table is None:
+            continue
+        samples = _readable(samples_path, partial(pl.read_parquet, samples_path), "shown without samples")
         runs.append(
             BenchRun(
                 model=model_dir.name,
                 dataset=dataset,
                 score_path=score_path,
-                table=_read_score(score_path, declared(dataset)),
-                samples=pl.read_parquet(samples_path) if samples_path.is_file() else None,
+                table=table,
+                samples=samples,
                 entry=entries.get(dataset, {}),
-                run=summary.get("run", {}),
+                run=run_entry,
                 predictions=_predictions(model_dir, dataset),
                 declaration=declared(dataset),
             )

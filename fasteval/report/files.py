@@ -7,13 +7,21 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import statistics
 from pathlib import Path
 
 import polars as pl
 
-from fasteval.data.tabular import TableError, write_csv_quote_all, write_xlsx
+from fasteval.data.tabular import (
+    TableError,
+    write_csv_quote_all,
+    write_text_atomic,
+    write_xlsx,
+)
 from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
 from fasteval.scoring import wilson_interval
 from fasteval.scoring.evaluate import RECORD_COLUMNS, Scored
@@ -64,8 +72,7 @@ def write_reports(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if scored.result.json is not None:
-            text = json.dumps(scored.result.json, indent=4, ensure_ascii=False)
-            score_path.write_text(text, encoding="utf-8")
+            write_text_atomic(score_path, json.dumps(scored.result.json, indent=4, ensure_ascii=False))
         else:
             write_csv_quote_all(scored.result.table, score_path)
         stale.unlink(missing_ok=True)
@@ -79,14 +86,33 @@ def write_reports(
             extra = score_path.with_name(f"{score_path.stem}_{key.removeprefix('score_')}.csv")
             write_csv_quote_all(table, extra)
             paths[key] = extra
-        tmp = samples_path.with_name(f".{samples_path.name}.tmp")
-        samples_frame(scored).write_parquet(tmp)
-        tmp.replace(samples_path)
+        _write_parquet(samples_frame(scored), samples_path)
     except OSError as exc:
+        why = (
+            "disk full; free space"
+            if exc.errno == errno.ENOSPC
+            else f"{exc.strerror}; pick a writable --work-dir"
+        )
         raise TableError(
-            f"cannot write scores into {out_dir}: {exc.strerror}; pick a writable --work-dir"
+            f"cannot write scores into {out_dir}: {why} and rerun (stored answers are kept)"
         ) from None
     return paths
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write under a temporary name, then rename. Polars reports a failed write (a full disk) as its
+    own error carrying the OS's, not as OSError: it becomes the same one line (written to disk, not
+    built in memory first: a 50,000-row samples file is MBs at the run's peak)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        frame.write_parquet(tmp)
+        tmp.replace(path)
+    except pl.exceptions.PolarsError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        full = f"os error {errno.ENOSPC})" in str(exc)
+        why = "disk full; free space" if full else f"{' '.join(str(exc).split())[:160]}; check the disk"
+        raise TableError(f"cannot write {path}: {why} and rerun (stored answers are kept)") from None
 
 
 def _current_name(full: Path, partial: bool) -> tuple[Path, Path]:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fasteval.errors import FastevalError
-from fasteval.models.model_list import parse_model_list
+from fasteval.models.model_list import MAX_BYTES as MODEL_LIST_BYTES
+from fasteval.models.model_list import decode_model_list
 from fasteval.models.registry import ENGINES, ModelEntry, engine_defaults
 from fasteval.models.servers import (
     ServerState,
@@ -47,6 +48,7 @@ from fasteval.models.servers import (
     write_state,
 )
 from fasteval.resources import cache_dir, data_dir
+from fasteval.serving.log_relay import SECRETS_ENV
 
 VLLM_API_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_SETUP_SCRIPT = "cpu/setup_vllm_cpu.sh"  # under engines/
@@ -371,8 +373,7 @@ def served_models(url: str, timeout_s: float = 2.0) -> list[str] | None:
     """The ids `GET {url}/models` lists, or None when nothing answers properly."""
     try:
         with urllib.request.urlopen(f"{url}/models", timeout=timeout_s) as resp:
-            body = json.loads(resp.read())
-        return [m.id for m in parse_model_list(body)]
+            return [m.id for m in decode_model_list(resp.read(MODEL_LIST_BYTES + 1))]
     except (OSError, ValueError, urllib.error.URLError):
         return None
 
@@ -440,15 +441,20 @@ def launch(
     log = log_path_for(spec.name, state_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     url = base_url(spec.host, spec.port)
+    secrets = secret_values(spec.argv)
+    argv, env = list(spec.argv), dict(spec.env if spec.env is not None else os.environ)
+    if secrets:  # the engine echoes its args: its output goes through a relay that scrubs them
+        argv = [sys.executable, "-m", "fasteval.serving.log_relay", *argv]
+        env[SECRETS_ENV] = json.dumps(secrets)
     with log.open("wb") as out:
-        if secret_values(spec.argv):  # the engine may echo its key into its own log: keep it private
+        if secrets:  # and the log stays private all the same
             os.chmod(log, 0o600)
         proc = subprocess.Popen(
-            list(spec.argv),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=dict(spec.env) if spec.env is not None else None,
+            env=env,
             start_new_session=True,  # own process group: stop() takes the engine's workers down with it
         )
     state = ServerState(
