@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEngine
 from fault_server import FaultConfig, FaultServer
-from test_guards import Server
+from test_guards import Server, lmudata_with
 
 from fasteval.inference.client import Backoff, build_body, complete, make_session
 from fasteval.inference.endpoints import EndpointsUnreachable, list_models, unknown_model_message
@@ -22,7 +21,6 @@ from fasteval.inference.store import RunStore
 from fasteval.models.servers import group_alive
 from fasteval.serving.serve import LaunchSpec, ServeError, launch, stop
 from fasteval.types import Completion, ErrorKind, GenParams, Prompt, Status, TextPart
-from tests.fixtures import conformance_lmudata
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -60,7 +58,6 @@ def test_a_group_with_a_running_process_is_alive() -> None:
 # the writer's temporary name will be, so every write there fails with ENOSPC, no root needed)
 # ---------------------------------------------------------------------------------------------
 
-KIT_LMU = conformance_lmudata()
 FULL_SCRIPT = """
 import os, sys
 from pathlib import Path
@@ -78,14 +75,6 @@ def no_space(self, batch, *, sync):
     raise OSError(28, "No space left on device")
 store.FramedFile.write = no_space
 """
-
-
-def lmudata_with(tmp_path: Path, *names: str) -> Path:
-    d = tmp_path / "LMUData"
-    d.mkdir(exist_ok=True)
-    for name in names:
-        shutil.copy(KIT_LMU / f"{name}.tsv", d / f"{name}.tsv")
-    return d
 
 
 def clean_env(**extra: str) -> dict[str, str]:
