@@ -42,9 +42,9 @@ from fasteval.data.tabular import (
     write_xlsx,
 )
 from fasteval.data.video_rows import frame_cache, locate_video, open_video
-from fasteval.errors import FastevalError
+from fasteval.errors import FastevalError, write_failure
 from fasteval.inference.runner import Job, Target, TargetReport, make_job, run_target, target_params
-from fasteval.inference.store import RunStore, StoreError, os_error_line
+from fasteval.inference.store import RunStore, StoreError
 from fasteval.inference.targets import resolve_targets
 from fasteval.judge.resolve import EXACT_MATCHING, resolve_judge
 from fasteval.judge.stage import JudgeOutcome, JudgeRun, JudgeStage, RowSource, judge_table
@@ -535,7 +535,7 @@ def _update_summary(path: Path, patch: dict[str, Any], *, dataset_fields: bool =
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(os_error_line(path.parent, exc)) from None
+            raise StoreError(write_failure(path.parent, exc)) from None
         write_text_atomic(path, json.dumps(current, indent=2, sort_keys=True, default=str))
 
 

@@ -19,13 +19,13 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from fasteval.errors import FastevalError
+from fasteval.errors import FastevalError, write_failure
 
 # pandas' default `na_values` (pandas._libs.parsers.STR_NA_VALUES, pandas 2.x/3.x).
 NA_STRINGS: frozenset[str] = frozenset(
@@ -298,31 +298,30 @@ def _csv_cell(value: object) -> str:
     return str(value)
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _write_error(path: Path, exc: OSError) -> TableError:
-    why = "disk full; free space" if exc.errno == 28 else f"{exc.strerror or exc}; pick a writable --work-dir"
-    return TableError(f"cannot write {path}: {why} and rerun (stored answers are kept)")
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write to a temporary name, then rename: a reader never sees half a file, and a full disk or
-    an unwritable folder is a `TableError` line naming the file (the old file, if any, stays)."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """`write_text_atomic` for bytes (a Parquet or xlsx file built in memory)."""
-    tmp = _tmp_name(path)
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to, renamed over `path` when the block ends: a reader
+    never sees half a file. An `OSError` (a full disk, an unwritable folder) removes it and becomes
+    one `TableError` line naming `path`; the old file, if any, stays."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_bytes(data)
+        yield tmp
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise _write_error(path, exc) from None
+        raise TableError(write_failure(path, exc)) from None
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """`text` written whole under `atomic_path`."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """`data` (a Parquet or xlsx file built in memory) written whole under `atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 
@@ -347,17 +346,10 @@ def write_tsv(df: pl.DataFrame, path: Path) -> Path:
     The text `format_csv_quote_all(df, sep="\\t")` gives, written row by row under a temporary
     name: a 50,000-row prediction file is never one string in memory (issue 22: ~25 MB).
     """
-    tmp = _tmp_name(path)
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
-            writer.writerow(df.columns)
-            writer.writerows([_csv_cell(v) for v in row] for row in df.iter_rows())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise _write_error(path, exc) from None
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(df.columns)
+        writer.writerows([_csv_cell(v) for v in row] for row in df.iter_rows())
     return path
 
 

@@ -344,7 +344,7 @@ async def _produce(
     """Dispatch the job's missing samples, one per free slot; return a task that ends with the job."""
     wanted = None if job.limited is None else set(job.limited)  # None: every row (no set of every key)
     done = job.done_keys()
-    job.todo = len((set(job.keys) if wanted is None else wanted) - done)  # a set only while counting
+    job.todo = job.distinct_rows() - len(done)  # `done` holds only the job's keys (`Job.done_keys`)
     job.started = time.perf_counter()
     job.run_id = run_id
     outstanding = 0

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -52,7 +51,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fasteval.errors import FastevalError
+from fasteval.errors import FastevalError, write_failure
 from fasteval.types import Completion, Status
 
 __all__ = [
@@ -110,15 +109,6 @@ class StoreError(FastevalError):
     """The run store cannot be used as asked."""
 
 
-def os_error_line(path: Path, exc: OSError) -> str:
-    """One line for a failed write: the path, the OS's reason, and the fix."""
-    if exc.errno == errno.ENOSPC:
-        return f"cannot write {path}: disk full; free space (stored answers are kept) and rerun"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write {path}: {exc.strerror}; pick a writable --work-dir"
-    return f"cannot write {path}: {exc.strerror or exc}; check the directory and rerun"
-
-
 class StoreLock:
     """An advisory `flock` on a run store, held for the whole run: a second run exits at once."""
 
@@ -128,7 +118,7 @@ class StoreLock:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(os_error_line(path.parent, exc)) from None
+            raise StoreError(write_failure(path.parent, exc)) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -552,7 +542,7 @@ class StoreWriter:
         except FileExistsError:
             raise StoreError(f"segment {self.path} already exists: use a new run id for each run") from None
         except OSError as exc:
-            raise StoreError(os_error_line(self.path, exc)) from None
+            raise StoreError(write_failure(self.path, exc)) from None
         pa.RecordBatch.from_pylist([], schema=SCHEMA)  # warms pyarrow's (and pandas') lazy imports
         self._task = asyncio.create_task(self._drain())
         return self
@@ -575,7 +565,7 @@ class StoreWriter:
     def _failure(self) -> str:
         exc = None if self._task is None or self._task.cancelled() else self._task.exception()
         if isinstance(exc, OSError):
-            return os_error_line(self.path, exc)
+            return write_failure(self.path, exc)
         return f"writing {self.path} failed ({type(exc).__name__}: {exc}); check the disk and rerun"
 
     async def flush(self) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fasteval.inference.store import FramedFile, StoreError, os_error_line, read_segment, storable
+from fasteval.errors import write_failure
+from fasteval.inference.store import FramedFile, StoreError, read_segment, storable
 from fasteval.kinds.base import Reply
 
 CACHE_SCHEMA = pa.schema(
@@ -116,7 +117,7 @@ class JudgeCache:
                 self._file = self._create()
             self._file.write(pa.RecordBatch.from_pylist([row], schema=CACHE_SCHEMA), sync=False)
         except OSError as exc:
-            raise StoreError(os_error_line(self.path, exc)) from None
+            raise StoreError(write_failure(self.path, exc)) from None
 
     def _create(self) -> FramedFile:
         """This run's segment; a second cache of the same run in one process takes the next free name."""

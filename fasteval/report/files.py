@@ -7,10 +7,8 @@ different layout, so they get their own name (`_official.csv`) rather than masqu
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -18,10 +16,12 @@ import polars as pl
 
 from fasteval.data.tabular import (
     TableError,
+    atomic_path,
     write_csv_quote_all,
     write_text_atomic,
     write_xlsx,
 )
+from fasteval.errors import write_failure
 from fasteval.report.coverage import PARTIAL_SUFFIX, Coverage
 from fasteval.scoring import wilson_interval
 from fasteval.scoring.evaluate import RECORD_COLUMNS, Scored
@@ -87,32 +87,22 @@ def write_reports(
             write_csv_quote_all(table, extra)
             paths[key] = extra
         _write_parquet(samples_frame(scored), samples_path)
-    except OSError as exc:
-        why = (
-            "disk full; free space"
-            if exc.errno == errno.ENOSPC
-            else f"{exc.strerror}; pick a writable --work-dir"
-        )
-        raise TableError(
-            f"cannot write scores into {out_dir}: {why} and rerun (stored answers are kept)"
-        ) from None
+    except OSError as exc:  # the folder itself (its creation, a stale file's removal)
+        raise TableError(write_failure(out_dir, exc)) from None
     return paths
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write under a temporary name, then rename. Polars reports a failed write (a full disk) as its
-    own error carrying the OS's, not as OSError: it becomes the same one line (written to disk, not
-    built in memory first: a 50,000-row samples file is MBs at the run's peak)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        frame.write_parquet(tmp)
-        tmp.replace(path)
-    except pl.exceptions.PolarsError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        full = f"os error {errno.ENOSPC})" in str(exc)
-        why = "disk full; free space" if full else f"{' '.join(str(exc).split())[:160]}; check the disk"
-        raise TableError(f"cannot write {path}: {why} and rerun (stored answers are kept)") from None
+    """Written to disk under `atomic_path` (not built in memory first: a 50,000-row samples file is
+    MBs at the run's peak). Polars reports a failed write (a full disk) as its own error carrying
+    the OS's, not as OSError: it is raised as the OSError it carries, so it reads as any other."""
+    with atomic_path(path) as tmp:
+        try:
+            frame.write_parquet(tmp)
+        except pl.exceptions.PolarsError as exc:
+            full = f"os error {errno.ENOSPC})" in str(exc)
+            reason = "No space left on device" if full else " ".join(str(exc).split())[:160]
+            raise OSError(errno.ENOSPC if full else errno.EIO, reason) from None
 
 
 def _current_name(full: Path, partial: bool) -> tuple[Path, Path]:
